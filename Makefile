@@ -1,0 +1,75 @@
+# redis_backup_fdw: PostgreSQL foreign data wrapper for Yandex Cloud
+# Managed Redis backups.  Built with PGXS.
+
+EXTENSION = redis_backup_fdw
+MODULE_big = redis_backup_fdw
+DATA = redis_backup_fdw--0.1.sql
+PGFILEDESC = "redis_backup_fdw - foreign data wrapper for Managed Redis backups"
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=redis_backup_fdw --inputdir=. --outputdir=.regress
+
+# Generated protobuf-c code (never committed; see .gitignore).
+GEN = gen
+PROTOS = yandex/cloud/mdb/redis/v1/backup.proto \
+         yandex/cloud/mdb/redis/v1/backup_service.proto \
+         yandex/cloud/mdb/redis/v1/cluster_service.proto
+PROTO_C = $(addprefix $(GEN)/,$(PROTOS:.proto=.pb-c.c)) $(GEN)/google/protobuf/timestamp.pb-c.c
+PROTO_OBJS = $(PROTO_C:.c=.o)
+PROTO_INCLUDE = $(shell pkg-config --variable=includedir protobuf 2>/dev/null || echo /usr/include)
+
+CLIENT_OBJS = src/client/rb_client.o
+
+OBJS = redis_backup_fdw.o \
+       src/option.o \
+       src/connection.o \
+       src/pushdown.o \
+       src/convert.o \
+       src/remote.o \
+       $(CLIENT_OBJS) \
+       $(PROTO_OBJS)
+
+PG_CPPFLAGS = -I$(GEN) -Isrc -Isrc/client
+PG_CFLAGS = -Werror
+SHLIB_LINK = -lgrpc -lgpr -lprotobuf-c
+
+EXTRA_CLEAN = $(GEN) .regress test/emulator/redis_backup_emulator \
+              test/client/client_test test/emulator/*.o test/client/*.o
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Every object needs the generated headers first.
+$(OBJS): $(GEN)/.stamp
+
+$(GEN)/.stamp: $(addprefix proto/,$(PROTOS))
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -Iproto -I$(PROTO_INCLUDE) $(PROTOS) google/protobuf/timestamp.proto
+	@touch $@
+
+$(PROTO_C): $(GEN)/.stamp
+
+installcheck: | .regress
+.regress:
+	@mkdir -p .regress
+
+# ---------------------------------------------------------------------------
+# Test programs: the API emulator and the client tests.  Plain C, no
+# PostgreSQL headers; they share the client library and generated code.
+# ---------------------------------------------------------------------------
+TEST_CFLAGS = -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror -I$(GEN) -Isrc/client
+TEST_LIBS = -lgrpc -lgpr -lprotobuf-c -lpthread
+
+EMULATOR_SRCS = $(sort $(wildcard test/emulator/*.c))
+CLIENT_TEST_SRCS = $(sort $(wildcard test/client/*.c))
+
+test-programs: test/emulator/redis_backup_emulator test/client/client_test
+
+test/emulator/redis_backup_emulator: $(EMULATOR_SRCS) $(wildcard test/emulator/*.h) $(PROTO_C) $(GEN)/.stamp
+	$(CC) $(TEST_CFLAGS) -o $@ $(EMULATOR_SRCS) $(PROTO_C) $(TEST_LIBS)
+
+test/client/client_test: $(CLIENT_TEST_SRCS) src/client/rb_client.c src/client/rb_client.h $(PROTO_C) $(GEN)/.stamp
+	$(CC) $(TEST_CFLAGS) -o $@ $(CLIENT_TEST_SRCS) src/client/rb_client.c $(PROTO_C) $(TEST_LIBS)
+
+.PHONY: test-programs

@@ -1,0 +1,115 @@
+# Shared helpers for the scripts in scripts/.  Sourced, not run.
+# shellcheck shell=bash disable=SC2034
+set -euo pipefail
+umask 022
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=${RBFDW_WORK:-/tmp/rbfdw}
+[[ $WORK == /* ]] || WORK=$PWD/$WORK
+PGPORT=${RBFDW_PGPORT:-54329}
+PGBIN=/usr/lib/postgresql/15/bin
+PGDATA=$WORK/pgdata
+PGLOG=$WORK/postgresql.log
+EMULATOR=$ROOT/test/emulator/redis_backup_emulator
+export PG_CONFIG=$PGBIN/pg_config
+
+# gRPC honours http(s)_proxy/grpc_proxy; never send loopback traffic there.
+export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+export NO_PROXY=$no_proxy
+
+say() { echo "${0##*/}: $*"; }
+die() { echo "${0##*/}: error: $*" >&2; exit 1; }
+
+# Run a command as the postgres OS user (from / so its cwd is readable).
+as_pg() { (cd / && runuser -u postgres -- "$@"); }
+
+# psql as the postgres superuser against the throwaway cluster.
+pg_psql() { "$PGBIN/psql" -X -h "$WORK" -p "$PGPORT" -U postgres "$@"; }
+
+# Does PID belong to a running emulator (its program or script is $EMULATOR)?
+is_emulator_pid() {
+    local pid=$1 argv
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    mapfile -d "" -t argv 2>/dev/null <"/proc/$pid/cmdline" || return 1
+    [[ ${argv[0]:-} == "$EMULATOR" || ${argv[1]:-} == "$EMULATOR" ]]
+}
+
+# start_emulator NAME [ARGS...]: start the emulator in the background from the
+# repo root with --log $WORK/NAME.log and --port-file $WORK/NAME.port (stdout
+# and stderr in $WORK/NAME.out); wait until it is listening.
+# Sets EMU_PID and EMU_PORT.
+start_emulator() {
+    local name=$1 i
+    shift
+    local log=$WORK/$name.log portfile=$WORK/$name.port out=$WORK/$name.out
+    [[ -x $EMULATOR ]] || die "emulator not built: $EMULATOR (make test-programs)"
+    : >"$log"
+    chmod 0644 "$log"
+    rm -f "$portfile"
+    (cd "$ROOT" && exec nohup "$EMULATOR" "$@" --log "$log" --port-file "$portfile" \
+        </dev/null >"$out" 2>&1) &
+    EMU_PID=$!
+    local prev=
+    for ((i = 0; i < 200; i++)); do
+        EMU_PORT=$(cat "$portfile" 2>/dev/null || true)
+        EMU_PORT=${EMU_PORT//[[:space:]]/}
+        # the same port twice in a row: the file is completely written
+        if [[ $EMU_PORT =~ ^[0-9]+$ && $EMU_PORT == "$prev" ]]; then
+            chmod 0644 "$log"
+            return 0
+        fi
+        if ! kill -0 "$EMU_PID" 2>/dev/null; then
+            cat "$out" >&2
+            die "emulator $name exited during start-up"
+        fi
+        prev=$EMU_PORT
+        sleep 0.1
+    done
+    kill "$EMU_PID" 2>/dev/null || true
+    cat "$out" >&2
+    die "emulator $name did not start within 20 s"
+}
+
+# stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL.  Quiet.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# make_tls: test TLS material in $WORK/tls (kept while still valid):
+#   ca.pem/ca.key          test CA
+#   server.pem/server.key  server cert for DNS:localhost only, signed by ca
+#   untrusted-ca.pem       an unrelated CA
+make_tls() {
+    local d=$WORK/tls
+    mkdir -p "$d"
+    chmod 0755 "$d"
+    if [[ -s $d/server.key && -s $d/untrusted-ca.pem ]] &&
+        openssl verify -CAfile "$d/ca.pem" "$d/server.pem" >/dev/null 2>&1 &&
+        openssl x509 -checkend 86400 -noout -in "$d/server.pem" >/dev/null 2>&1; then
+        return 0
+    fi
+    say "generating test TLS material in $d"
+    local ca_ext=(-addext 'basicConstraints=critical,CA:TRUE'
+        -addext 'keyUsage=critical,keyCertSign,cRLSign')
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj '/CN=rbfdw test CA' \
+        "${ca_ext[@]}" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj '/CN=rbfdw untrusted CA' \
+        "${ca_ext[@]}" -keyout "$d/untrusted-ca.key" -out "$d/untrusted-ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -sha256 -subj '/CN=rbfdw test server' \
+        -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+    printf '%s\n' 'subjectAltName=DNS:localhost' 'basicConstraints=CA:FALSE' \
+        'keyUsage=critical,digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' \
+        >"$d/server.ext"
+    openssl x509 -req -sha256 -days 3650 -in "$d/server.csr" -CA "$d/ca.pem" \
+        -CAkey "$d/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+        -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+    rm -f "$d/server.csr" "$d/server.ext"
+    chmod 0644 "$d"/*
+    openssl verify -CAfile "$d/ca.pem" "$d/server.pem" >/dev/null
+}

@@ -1,0 +1,140 @@
+#!/bin/bash
+# Set everything up and run every test: the client tests (test/client/run.sh)
+# and the pg_regress tests (make installcheck) against the throwaway cluster
+# and two regress emulators (plaintext and TLS).  The last line printed is
+# "N passed, M failed"; the exit status is 1 if anything failed.
+#   bash scripts/test.sh              # everything
+#   bash scripts/test.sh NAME...      # only these regression tests (sql/NAME.sql)
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT" || exit
+
+PASSED=0 FAILED=0 FINISHED=0 EMU_PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${EMU_PIDS[@]}"; do stop_pid "$pid"; done
+    EMU_PIDS=()
+    if [[ ${CI:-} == true ]]; then bash scripts/pg.sh stop; fi
+}
+
+finish() {
+    local rc=$?
+    cleanup >/dev/null 2>&1 || true
+    if ((!FINISHED)); then
+        echo "test.sh: aborted (exit status $rc)" >&2
+        FAILED=$((FAILED + 1))
+    fi
+    echo "$PASSED passed, $FAILED failed"
+    ((FAILED == 0)) || exit 1
+    exit 0
+}
+trap finish EXIT
+
+# read_args FILE: ARGS=(one argument per line, no blank or #-comment lines)
+read_args() {
+    local line
+    ARGS=()
+    while IFS= read -r line || [[ -n $line ]]; do
+        line=${line#"${line%%[![:space:]]*}"}
+        line=${line%"${line##*[![:space:]]}"}
+        [[ -z $line || $line == \#* ]] || ARGS+=("$line")
+    done <"$1"
+}
+
+bash scripts/setup.sh
+bash scripts/pg.sh start
+
+# --- client tests ----------------------------------------------------------
+if (($#)); then
+    say "SKIP client tests: only regression tests $* requested"
+elif [[ -f test/client/run.sh ]]; then
+    say "client tests (test/client/run.sh)"
+    out=$WORK/client-tests.out
+    rc=0
+    if [[ -x test/client/run.sh ]]; then client=(test/client/run.sh); else client=(sh test/client/run.sh); fi
+    "${client[@]}" 2>&1 | tee "$out" || rc=$?
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n1 || true)
+    if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+    else
+        say "client tests printed no summary line"
+        p=0 f=1
+    fi
+    if ((rc != 0 && f == 0)); then
+        say "client tests exited with status $rc"
+        f=1
+    fi
+    say "client tests: $p passed, $f failed"
+    PASSED=$((PASSED + p)) FAILED=$((FAILED + f))
+else
+    say "SKIP client tests: test/client/run.sh does not exist yet"
+fi
+
+# --- regression tests ------------------------------------------------------
+shopt -s nullglob
+sql_files=(sql/*.sql)
+regress_make_args=()
+if (($#)); then
+    sql_files=()
+    for t; do
+        [[ -f sql/$t.sql ]] || die "no such regression test: sql/$t.sql"
+        sql_files+=("sql/$t.sql")
+    done
+    regress_make_args=(REGRESS="$*")
+fi
+if [[ -f test/regress.args && ${#sql_files[@]} -gt 0 ]]; then
+    make_tls
+    read_args test/regress.args
+    start_emulator emulator "${ARGS[@]}"
+    EMU_PIDS+=("$EMU_PID")
+    plain_port=$EMU_PORT
+    start_emulator emulator-tls "${ARGS[@]}" \
+        --tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server.key"
+    EMU_PIDS+=("$EMU_PID")
+    tls_port=$EMU_PORT
+    say "regress emulators: plaintext 127.0.0.1:$plain_port, TLS localhost:$tls_port"
+
+    export RBFDW_EMULATOR_ADDR=127.0.0.1:$plain_port
+    export RBFDW_EMULATOR_LOG=$WORK/emulator.log
+    export RBFDW_EMULATOR_TLS_ADDR=localhost:$tls_port
+    export RBFDW_EMULATOR_TLS_IP_ADDR=127.0.0.1:$tls_port
+    export RBFDW_CA_FILE=$WORK/tls/ca.pem
+    export RBFDW_UNTRUSTED_CA_FILE=$WORK/tls/untrusted-ca.pem
+    export RBFDW_PG_LOG=$PGLOG
+    export PGHOST=$WORK PGPORT PGUSER=postgres
+
+    say "regression tests (make installcheck, ${#sql_files[@]} tests)"
+    out=$WORK/installcheck.out
+    rm -f .regress/regression.diffs
+    : >"$PGLOG" # the server appends; start each run with an empty log
+    rc=0
+    make installcheck PGHOST="$WORK" PGPORT="$PGPORT" PGUSER=postgres "${regress_make_args[@]}" 2>&1 | tee "$out" || rc=$?
+    # PG15 pg_regress: "test NAME ... ok|FAILED|failed (ignored)  N ms"
+    result_re='^(test +| +)?[^ ]+ +\.\.\. +'
+    p=$(grep -cE "$result_re(ok|failed \(ignored\))" "$out" || true)
+    f=$(grep -cE "${result_re}FAILED" "$out" || true)
+    if ((p + f < ${#sql_files[@]})); then
+        say "only $((p + f)) of ${#sql_files[@]} regression tests reported a result"
+        f=$((${#sql_files[@]} - p))
+    fi
+    if ((rc != 0 && f == 0)); then
+        say "make installcheck exited with status $rc"
+        f=1
+    fi
+    if ((f > 0)); then
+        if [[ -s .regress/regression.diffs ]]; then
+            echo "===== .regress/regression.diffs ====="
+            cat .regress/regression.diffs
+        fi
+        echo "===== last lines of $PGLOG ====="
+        tail -n 40 "$PGLOG"
+    fi
+    say "regression tests: $p passed, $f failed"
+    PASSED=$((PASSED + p)) FAILED=$((FAILED + f))
+else
+    say "SKIP regression tests: test/regress.args or sql/*.sql does not exist yet"
+fi
+
+cleanup
+FINISHED=1

@@ -1,0 +1,108 @@
+--
+-- Which calls a scan makes, proved by the emulator's log.
+--
+
+-- folder_id = v: BackupService.List of that folder.
+CALL emulator_mark();
+SELECT id, folder_id, source_cluster_id FROM redis_backups
+ WHERE folder_id = 'b1g-alpha' ORDER BY id;
+SELECT * FROM emulator_calls();
+
+-- folder_id IN (...): one List per distinct folder.
+CALL emulator_mark();
+SELECT id FROM redis_backups
+ WHERE folder_id IN ('b1g-beta', 'b1g-alpha', 'b1g-beta') ORDER BY id;
+SELECT * FROM emulator_calls();
+
+-- folder_id = ANY(array)
+CALL emulator_mark();
+SELECT count(*) FROM redis_backups
+ WHERE folder_id = ANY (ARRAY['b1g-alpha', 'b1g-empty']);
+SELECT * FROM emulator_calls();
+
+-- source_cluster_id = v: ClusterService.ListBackups, preferred to List.
+CALL emulator_mark();
+SELECT id FROM redis_backups
+ WHERE source_cluster_id = 'c9q-alpha2' AND folder_id = 'b1g-alpha' ORDER BY id;
+SELECT * FROM emulator_calls();
+
+-- source_cluster_id IN (...)
+CALL emulator_mark();
+SELECT id FROM redis_backups
+ WHERE source_cluster_id IN ('c9q-alpha1', 'c9q-beta1') ORDER BY id;
+SELECT * FROM emulator_calls();
+
+-- A cluster without backups, and one that does not exist: no rows, no error.
+CALL emulator_mark();
+SELECT id FROM redis_backups WHERE source_cluster_id = 'c9q-empty';
+SELECT id FROM redis_backups WHERE source_cluster_id = 'c9q-nonexistent';
+SELECT * FROM emulator_calls();
+
+-- id = v: BackupService.Get, preferred to everything else.
+CALL emulator_mark();
+SELECT id, folder_id, source_cluster_id FROM redis_backups
+ WHERE id = 'alpha-3' AND folder_id = 'b1g-alpha'
+   AND source_cluster_id = 'c9q-alpha2';
+SELECT * FROM emulator_calls();
+
+-- id IN (...) and id = ANY(...): one Get per distinct id; a missing id is
+-- simply no row.
+CALL emulator_mark();
+SELECT id FROM redis_backups
+ WHERE id IN ('beta-2', 'alpha-1', 'no-such-backup', 'alpha-1') ORDER BY id;
+SELECT * FROM emulator_calls();
+CALL emulator_mark();
+SELECT id FROM redis_backups WHERE id = ANY ('{beta-1,beta-2}'::text[]) ORDER BY id;
+SELECT * FROM emulator_calls();
+
+-- Every condition is still checked on the rows: a Get whose backup lives in
+-- another folder yields nothing.
+CALL emulator_mark();
+SELECT id FROM redis_backups WHERE id = 'alpha-1' AND folder_id = 'b1g-beta';
+SELECT * FROM emulator_calls();
+
+-- Conditions on other columns are checked locally.
+CALL emulator_mark();
+SELECT id FROM redis_backups
+ WHERE folder_id = 'b1g-alpha' AND type = 'MANUAL'
+   AND created_at > '2026-11-21 00:00:00+00';
+SELECT * FROM emulator_calls();
+
+-- Values that cannot be an id make no call: NULL, empty, too long.
+CALL emulator_mark();
+SELECT id FROM redis_backups WHERE id = NULL::text;
+SELECT id FROM redis_backups WHERE folder_id = '';
+SELECT id FROM redis_backups WHERE folder_id = repeat('x', 51);
+SELECT id FROM redis_backups WHERE id IN (NULL, '');
+SELECT * FROM emulator_calls();
+
+-- A stable expression is computed once, then pushed down.
+CALL emulator_mark();
+SELECT id FROM redis_backups WHERE folder_id = lower('B1G-BETA') ORDER BY id;
+SELECT * FROM emulator_calls();
+
+-- varchar columns push down too.
+CREATE FOREIGN TABLE backups_varchar (id varchar(20), folder_id varchar)
+  SERVER emu;
+CALL emulator_mark();
+SELECT id FROM backups_varchar WHERE folder_id = 'b1g-beta' ORDER BY id;
+SELECT * FROM emulator_calls();
+
+-- Nothing to call: an error before any call, naming the columns that work.
+CALL emulator_mark();
+SELECT id FROM redis_backups;
+SELECT id FROM redis_backups WHERE type = 'MANUAL';
+SELECT id FROM redis_backups WHERE folder_id LIKE 'b1g%';
+SELECT id FROM redis_backups WHERE folder_id = 'b1g-alpha' OR id = 'x';
+SELECT * FROM emulator_calls();
+
+-- The table option folder_id: the folder listed when a query names none.
+CREATE FOREIGN TABLE beta_backups (id text, folder_id text, type text)
+  SERVER emu OPTIONS (folder_id 'b1g-beta');
+CALL emulator_mark();
+SELECT id, type FROM beta_backups ORDER BY id;
+SELECT * FROM emulator_calls();
+-- A query's own key wins over the option.
+CALL emulator_mark();
+SELECT id FROM beta_backups WHERE folder_id = 'b1g-alpha' ORDER BY id;
+SELECT * FROM emulator_calls();

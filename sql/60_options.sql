@@ -1,0 +1,100 @@
+--
+-- Option validation at CREATE/ALTER time.
+--
+
+-- Unknown options: HV00D with the valid ones in the hint.
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (host 'x');
+CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (token 'x');
+CREATE FOREIGN TABLE bad (id text) SERVER emu OPTIONS (endpoint 'x:1');
+CREATE FOREIGN TABLE bad (id text OPTIONS (column_name 'x')) SERVER emu;
+ALTER FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (ADD debug 'true');
+
+-- Bad values: 22023, with a hint where one helps.
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (endpoint 'nohost');
+CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (page_size '1001');
+CREATE FOREIGN TABLE bad (x text OPTIONS (field 'size')) SERVER emu;
+
+-- The SQLSTATE of each rejected option.
+SELECT sqlstate_of(stmt) AS result, stmt
+  FROM (VALUES
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (host 'x')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (iam_token 'x')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (folder_id 'x')$$),
+    ($$CREATE FOREIGN TABLE bad (id text) SERVER emu OPTIONS (tls 'false')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (endpoint 'nohost')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (endpoint 'h:0')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (endpoint 'h:65536')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (endpoint ':443')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (tls 'maybe')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (timeout_ms '0')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (timeout_ms '10s')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (timeout_ms '99999999999')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (page_size '0')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (max_attempts '11')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (ca_file 'relative.pem')$$),
+    ($$CREATE FOREIGN TABLE bad (id text) SERVER emu OPTIONS (folder_id '')$$),
+    ($$CREATE FOREIGN TABLE bad (id text) SERVER emu OPTIONS (folder_id '$$ || repeat('x', 51) || $$')$$),
+    ($$CREATE FOREIGN TABLE bad (id text) SERVER emu OPTIONS (page_size '-1')$$),
+    ($$CREATE FOREIGN TABLE bad (x text OPTIONS (field 'size')) SERVER emu$$),
+    ($$CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (iam_token '')$$),
+    ($$ALTER SERVER emu OPTIONS (ADD page_size 'many')$$),
+    ($$ALTER SERVER emu OPTIONS (SET endpoint 'localhost')$$)
+  ) AS t(stmt);
+
+-- Good values pass.
+CREATE SERVER good FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint 'mdb.api.cloud.yandex.net:443', tls 'true',
+           timeout_ms '1000', page_size '1', max_attempts '10',
+           ca_file '/etc/ssl/certs/ca-certificates.crt');
+CREATE FOREIGN TABLE good_table (b text OPTIONS (field 'id'))
+  SERVER good OPTIONS (folder_id 'b1gq0fh8ga5u6gkp3tmn', page_size '1000');
+DROP SERVER good CASCADE;
+
+-- ca_file reads a server file: only for superusers and members of
+-- pg_read_server_files.
+CREATE ROLE regress_rbfdw_user;
+CREATE ROLE regress_rbfdw_reader IN ROLE pg_read_server_files;
+GRANT USAGE ON FOREIGN DATA WRAPPER redis_backup_fdw
+  TO regress_rbfdw_user, regress_rbfdw_reader;
+SET ROLE regress_rbfdw_user;
+CREATE SERVER user_server FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (ca_file '/etc/ssl/certs/ca-certificates.crt');
+CREATE SERVER user_server FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint 'localhost:1');
+ALTER SERVER user_server OPTIONS (ADD ca_file '/etc/passwd');
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE regress_rbfdw_reader;
+CREATE SERVER reader_server FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (ca_file '/etc/ssl/certs/ca-certificates.crt');
+RESET ROLE;
+DROP SERVER user_server, reader_server;
+DROP OWNED BY regress_rbfdw_user, regress_rbfdw_reader;
+DROP ROLE regress_rbfdw_user, regress_rbfdw_reader;
+
+-- Columns are checked when the table is scanned: HV007 and HV004.
+CREATE FOREIGN TABLE bad_column (id text, size bigint) SERVER emu;
+SELECT id FROM bad_column WHERE id = 'alpha-1';
+\echo :LAST_ERROR_SQLSTATE
+CREATE FOREIGN TABLE bad_type (id text, created_at date) SERVER emu;
+SELECT id FROM bad_type WHERE id = 'alpha-1';
+\echo :LAST_ERROR_SQLSTATE
+CREATE FOREIGN TABLE bad_array (id text, source_shard_names text) SERVER emu;
+SELECT id FROM bad_array WHERE id = 'alpha-1';
+CREATE FOREIGN TABLE bad_int (id integer) SERVER emu;
+SELECT id FROM bad_int WHERE id = 1;
+DROP FOREIGN TABLE bad_column, bad_type, bad_array, bad_int;
+
+-- The no-key error's SQLSTATE.
+SELECT sqlstate_of('SELECT * FROM redis_backups');
+
+-- A user mapping without iam_token: 28000 before any call.
+CREATE SERVER no_token FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint 'localhost:1', tls 'false');
+CREATE USER MAPPING FOR CURRENT_USER SERVER no_token;
+CREATE FOREIGN TABLE no_token_backups (id text) SERVER no_token;
+SELECT * FROM no_token_backups WHERE id = 'x';
+\echo :LAST_ERROR_SQLSTATE
+-- No user mapping at all.
+DROP USER MAPPING FOR CURRENT_USER SERVER no_token;
+SELECT * FROM no_token_backups WHERE id = 'x';
+DROP SERVER no_token CASCADE;

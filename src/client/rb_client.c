@@ -1,0 +1,1180 @@
+/*-------------------------------------------------------------------------
+ *
+ * rb_client.c
+ *		  Plain-C gRPC client for the Managed Redis backup API.
+ *
+ * See rb_client.h for the contract.  This file never calls PostgreSQL
+ * functions, never aborts, exits or prints: every outcome goes into an
+ * RbStatus.  Facts about gRPC C core that shaped it are collected in
+ * shared/notes/grpc-in-postgres.md; in short:
+ *
+ * - gRPC is initialised lazily, in the process that uses it, on the first
+ *	 rb_channel_open().  A process that forks after that cannot use gRPC in
+ *	 the child; rb_channel_open() refuses there instead of hanging.
+ * - Every entry into gRPC that may start a thread runs with all asynchronous
+ *	 signals blocked, so that gRPC's threads inherit a mask that keeps the
+ *	 host's signal handlers on the caller's thread.  Waiting is done in
+ *	 slices of at most 100 ms, also with signals blocked: a signal that
+ *	 arrives meanwhile stays pending and is handled by the caller's thread
+ *	 when the slice ends.
+ * - gRPC's log output is dropped (it may quote metadata, hence tokens)
+ *	 unless RB_CLIENT_GRPC_LOG=stderr is set in the environment, in which
+ *	 case it is written to file descriptor 2 with write(2) only.
+ *
+ * Each channel owns one completion queue.  A call is one batch of six
+ * operations tagged with its RbCall; whichever call's tag comes out of the
+ * queue is marked done, so several calls can be in flight at once.
+ *
+ * src/client/rb_client.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
+#include <grpc/support/time.h>
+
+#include "rb_client.h"
+
+/* Longest wait on the completion queue before asking the give-up hook. */
+#define RB_WAIT_SLICE_MS 100
+
+/* Metadata we send: authorization (optional) and x-client-request-id. */
+#define RB_MAX_SEND_METADATA 2
+
+/* Number of operations in a call's batch. */
+#define RB_CALL_OPS 6
+
+struct RbChannel
+{
+	grpc_channel *channel;
+	grpc_completion_queue *cq;
+
+	/* every call started on this channel and not yet freed */
+	RbCall	   *calls;
+	int			npending;		/* calls whose tag has not come back yet */
+};
+
+struct RbCall
+{
+	RbChannel  *channel;
+	RbCall	   *prev;			/* links in channel->calls */
+	RbCall	   *next;
+
+	RbMethod	method;
+	grpc_call  *call;
+
+	/* state */
+	bool		done;			/* the batch's tag has come back */
+	bool		batch_ok;		/* ... with success set */
+	bool		abandoned;		/* free on completion, nobody will collect */
+	bool		gave_up;		/* cancelled because the give-up hook said so */
+
+	/* what we sent; kept until the call is freed */
+	grpc_metadata send_metadata[RB_MAX_SEND_METADATA];
+	size_t		nsend_metadata;
+	grpc_byte_buffer *send_buffer;
+	char		client_request_id[40];
+
+	/* what we receive */
+	grpc_metadata_array recv_initial_metadata;
+	grpc_metadata_array recv_trailing_metadata;
+	grpc_byte_buffer *recv_buffer;
+	grpc_status_code grpc_status;
+	grpc_slice	status_details;
+};
+
+/* Process-wide gRPC state. */
+static bool rb_grpc_initialized = false;
+static pid_t rb_grpc_init_pid = 0;
+static bool rb_grpc_log_stderr = false;
+
+static const char *const rb_grpc_code_names[] = {
+	"OK",
+	"CANCELLED",
+	"UNKNOWN",
+	"INVALID_ARGUMENT",
+	"DEADLINE_EXCEEDED",
+	"NOT_FOUND",
+	"ALREADY_EXISTS",
+	"PERMISSION_DENIED",
+	"RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION",
+	"ABORTED",
+	"OUT_OF_RANGE",
+	"UNIMPLEMENTED",
+	"INTERNAL",
+	"UNAVAILABLE",
+	"DATA_LOSS",
+	"UNAUTHENTICATED"
+};
+
+
+/*
+ * rb_status_set
+ *		Fill a status with a code and a message (printf style), clearing the
+ *		request ids.
+ */
+static void
+rb_status_set(RbStatus *status, RbCode code, const char *fmt,...)
+__attribute__((format(printf, 3, 4)));
+
+static void
+rb_status_set(RbStatus *status, RbCode code, const char *fmt,...)
+{
+	va_list		ap;
+
+	status->code = code;
+	status->request_id[0] = '\0';
+	status->client_request_id[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(status->message, sizeof(status->message), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * rb_copy_text
+ *		Copy len bytes of src into dst (of size dstsize) as a NUL-terminated
+ *		string.  Stops at an embedded NUL; when the text does not fit, cuts it
+ *		at a UTF-8 character boundary.  When ascii_only, bytes outside
+ *		printable ASCII become '?'.
+ */
+static void
+rb_copy_text(char *dst, size_t dstsize, const char *src, size_t len,
+			 bool ascii_only)
+{
+	const void *nul;
+	size_t		i;
+
+	if (dstsize == 0)
+		return;
+	nul = memchr(src, '\0', len);
+	if (nul != NULL)
+		len = (size_t) ((const char *) nul - src);
+	if (len >= dstsize)
+	{
+		len = dstsize - 1;
+		/* do not end in the middle of a multibyte character */
+		while (len > 0 && (((unsigned char) src[len]) & 0xC0) == 0x80)
+			len--;
+	}
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	if (ascii_only)
+	{
+		for (i = 0; i < len; i++)
+		{
+			unsigned char c = (unsigned char) dst[i];
+
+			if (c < 0x20 || c > 0x7E)
+				dst[i] = '?';
+		}
+	}
+}
+
+/*
+ * rb_block_signals
+ *		Block every signal except the synchronous ones (SIGSEGV, SIGBUS,
+ *		SIGFPE, SIGILL) in the calling thread, saving the old mask.  Any
+ *		thread gRPC creates meanwhile inherits this mask.
+ */
+static void
+rb_block_signals(sigset_t *old)
+{
+	sigset_t	all;
+
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+/*
+ * rb_restore_signals
+ *		Restore the mask saved by rb_block_signals.  Signals that arrived in
+ *		between are delivered now, to this thread.
+ */
+static void
+rb_restore_signals(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/*
+ * rb_grpc_log
+ *		gRPC log callback.  Runs on any thread, gRPC's own included: it only
+ *		ever calls write(2), and by default drops the message.
+ */
+static void
+rb_grpc_log(gpr_log_func_args *args)
+{
+	char		buf[1024];
+	int			len;
+	ssize_t		rc;
+
+	if (!rb_grpc_log_stderr || args == NULL || args->message == NULL)
+		return;
+	len = snprintf(buf, sizeof(buf), "grpc %s: %s\n",
+				   gpr_log_severity_string(args->severity), args->message);
+	if (len < 0)
+		return;
+	if ((size_t) len >= sizeof(buf))
+	{
+		len = sizeof(buf) - 1;
+		buf[len - 1] = '\n';
+	}
+	rc = write(2, buf, (size_t) len);
+	(void) rc;
+}
+
+/*
+ * rb_grpc_ensure_init
+ *		Initialise gRPC on first use, with signals blocked.  Returns false and
+ *		fills *status when gRPC was initialised by a parent process before a
+ *		fork: gRPC does not work in such a child.
+ */
+static bool
+rb_grpc_ensure_init(RbStatus *status)
+{
+	sigset_t	old;
+	const char *log;
+
+	if (rb_grpc_initialized)
+	{
+		if (rb_grpc_init_pid != getpid())
+		{
+			rb_status_set(status, RB_LOCAL_CALL_FAILED,
+						  "gRPC was initialised in a parent process before fork; it cannot be used in this process");
+			return false;
+		}
+		return true;
+	}
+
+	log = getenv("RB_CLIENT_GRPC_LOG");
+	rb_grpc_log_stderr = (log != NULL && strcmp(log, "stderr") == 0);
+	gpr_set_log_function(rb_grpc_log);
+
+	rb_block_signals(&old);
+	grpc_init();
+	rb_restore_signals(&old);
+
+	rb_grpc_initialized = true;
+	rb_grpc_init_pid = getpid();
+	return true;
+}
+
+/*
+ * rb_code_name
+ *		Name of an outcome code: "OK", "UNAVAILABLE", ..., "GAVE_UP", ...
+ */
+const char *
+rb_code_name(RbCode code)
+{
+	if ((int) code >= 0 &&
+		(size_t) code < sizeof(rb_grpc_code_names) / sizeof(rb_grpc_code_names[0]))
+		return rb_grpc_code_names[code];
+	switch (code)
+	{
+		case RB_LOCAL_GAVE_UP:
+			return "GAVE_UP";
+		case RB_LOCAL_BAD_REPLY:
+			return "BAD_REPLY";
+		case RB_LOCAL_NO_MEMORY:
+			return "NO_MEMORY";
+		case RB_LOCAL_BAD_OPTION:
+			return "BAD_OPTION";
+		case RB_LOCAL_CALL_FAILED:
+			return "CALL_FAILED";
+		default:
+			break;
+	}
+	return "UNKNOWN_CODE";
+}
+
+/*
+ * rb_method_name
+ *		Short name of a method, "Service.Method".
+ */
+const char *
+rb_method_name(RbMethod method)
+{
+	switch (method)
+	{
+		case RB_METHOD_BACKUP_GET:
+			return "BackupService.Get";
+		case RB_METHOD_BACKUP_LIST:
+			return "BackupService.List";
+		case RB_METHOD_CLUSTER_LIST_BACKUPS:
+			return "ClusterService.ListBackups";
+	}
+	return "unknown method";
+}
+
+/*
+ * rb_method_path
+ *		Full gRPC path of a method, or NULL for an unknown method.
+ */
+const char *
+rb_method_path(RbMethod method)
+{
+	switch (method)
+	{
+		case RB_METHOD_BACKUP_GET:
+			return "/yandex.cloud.mdb.redis.v1.BackupService/Get";
+		case RB_METHOD_BACKUP_LIST:
+			return "/yandex.cloud.mdb.redis.v1.BackupService/List";
+		case RB_METHOD_CLUSTER_LIST_BACKUPS:
+			return "/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups";
+	}
+	return NULL;
+}
+
+/*
+ * rb_method_request_descriptor
+ *		Descriptor of a method's request message, or NULL.
+ */
+static const ProtobufCMessageDescriptor *
+rb_method_request_descriptor(RbMethod method)
+{
+	switch (method)
+	{
+		case RB_METHOD_BACKUP_GET:
+			return &yandex__cloud__mdb__redis__v1__get_backup_request__descriptor;
+		case RB_METHOD_BACKUP_LIST:
+			return &yandex__cloud__mdb__redis__v1__list_backups_request__descriptor;
+		case RB_METHOD_CLUSTER_LIST_BACKUPS:
+			return &yandex__cloud__mdb__redis__v1__list_cluster_backups_request__descriptor;
+	}
+	return NULL;
+}
+
+/*
+ * rb_method_reply_descriptor
+ *		Descriptor of a method's reply message, or NULL.
+ */
+const ProtobufCMessageDescriptor *
+rb_method_reply_descriptor(RbMethod method)
+{
+	switch (method)
+	{
+		case RB_METHOD_BACKUP_GET:
+			return &yandex__cloud__mdb__redis__v1__backup__descriptor;
+		case RB_METHOD_BACKUP_LIST:
+			return &yandex__cloud__mdb__redis__v1__list_backups_response__descriptor;
+		case RB_METHOD_CLUSTER_LIST_BACKUPS:
+			return &yandex__cloud__mdb__redis__v1__list_cluster_backups_response__descriptor;
+	}
+	return NULL;
+}
+
+/*
+ * rb_target_is_valid
+ *		Does target look like "host:port"?  The host part must be non-empty
+ *		and the port a decimal number 1..65535; no spaces or control
+ *		characters anywhere.
+ */
+static bool
+rb_target_is_valid(const char *target)
+{
+	const char *colon;
+	const char *p;
+	long		port = 0;
+
+	if (target == NULL || target[0] == '\0')
+		return false;
+	for (p = target; *p; p++)
+	{
+		if ((unsigned char) *p <= 0x20 || (unsigned char) *p == 0x7F)
+			return false;
+	}
+	colon = strrchr(target, ':');
+	if (colon == NULL || colon == target || colon[1] == '\0')
+		return false;
+	for (p = colon + 1; *p; p++)
+	{
+		if (*p < '0' || *p > '9')
+			return false;
+		port = port * 10 + (*p - '0');
+		if (port > 65535)
+			return false;
+	}
+	return port > 0;
+}
+
+/*
+ * rb_channel_open
+ *		Open a channel to options->target.  See rb_client.h.
+ */
+RbChannel *
+rb_channel_open(const RbChannelOptions *options, RbStatus *status)
+{
+	RbStatus	dummy;
+	RbChannel  *channel;
+	grpc_channel_credentials *creds;
+	grpc_arg	args[4];
+	grpc_channel_args channel_args;
+	sigset_t	old;
+	int			max_receive_bytes;
+	int			keepalive_ms;
+
+	if (status == NULL)
+		status = &dummy;
+
+	/* check the options before touching gRPC */
+	if (options == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no channel options given");
+		return NULL;
+	}
+	if (!rb_target_is_valid(options->target))
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION,
+					  "invalid target \"%s\": expected host:port",
+					  options->target ? options->target : "");
+		return NULL;
+	}
+	if (options->max_receive_bytes < 0)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION,
+					  "invalid max_receive_bytes %d", options->max_receive_bytes);
+		return NULL;
+	}
+	if (options->keepalive_ms < 0)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION,
+					  "invalid keepalive_ms %d", options->keepalive_ms);
+		return NULL;
+	}
+	if (!options->plaintext && options->ca_pem != NULL &&
+		strstr(options->ca_pem, "-----BEGIN CERTIFICATE-----") == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION,
+					  "CA text holds no PEM certificate");
+		return NULL;
+	}
+	max_receive_bytes = options->max_receive_bytes > 0 ?
+		options->max_receive_bytes : RB_DEFAULT_MAX_RECEIVE_BYTES;
+	keepalive_ms = options->keepalive_ms > 0 ?
+		options->keepalive_ms : RB_DEFAULT_KEEPALIVE_MS;
+
+	if (!rb_grpc_ensure_init(status))
+		return NULL;
+
+	channel = malloc(sizeof(RbChannel));
+	if (channel == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_NO_MEMORY, "out of memory");
+		return NULL;
+	}
+	memset(channel, 0, sizeof(RbChannel));
+
+	args[0].type = GRPC_ARG_INTEGER;
+	args[0].key = (char *) GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	args[0].value.integer = max_receive_bytes;
+	args[1].type = GRPC_ARG_INTEGER;
+	args[1].key = (char *) GRPC_ARG_KEEPALIVE_TIME_MS;
+	args[1].value.integer = keepalive_ms;
+	args[2].type = GRPC_ARG_STRING;
+	args[2].key = (char *) GRPC_ARG_PRIMARY_USER_AGENT_STRING;
+	args[2].value.string = (char *) RB_USER_AGENT;
+	/* the caller owns the retry policy */
+	args[3].type = GRPC_ARG_INTEGER;
+	args[3].key = (char *) GRPC_ARG_ENABLE_RETRIES;
+	args[3].value.integer = 0;
+	channel_args.num_args = sizeof(args) / sizeof(args[0]);
+	channel_args.args = args;
+
+	rb_block_signals(&old);
+	if (options->plaintext)
+		creds = grpc_insecure_credentials_create();
+	else
+		creds = grpc_ssl_credentials_create(options->ca_pem, NULL, NULL, NULL);
+	if (creds != NULL)
+	{
+		channel->channel = grpc_channel_create(options->target, creds,
+											   &channel_args);
+		grpc_channel_credentials_release(creds);
+	}
+	if (channel->channel != NULL)
+		channel->cq = grpc_completion_queue_create_for_next(NULL);
+	if (channel->cq == NULL && channel->channel != NULL)
+	{
+		grpc_channel_destroy(channel->channel);
+		channel->channel = NULL;
+	}
+	rb_restore_signals(&old);
+
+	if (channel->channel == NULL)
+	{
+		free(channel);
+		rb_status_set(status, RB_LOCAL_BAD_OPTION,
+					  "could not create a channel to \"%s\"", options->target);
+		return NULL;
+	}
+
+	rb_status_set(status, RB_OK, "%s", "");
+	return channel;
+}
+
+/*
+ * rb_call_free
+ *		Release everything a call holds and unlink it from its channel.  The
+ *		call's tag must have come back (or the call never been started).
+ */
+static void
+rb_call_free(RbCall *call)
+{
+	RbChannel  *channel = call->channel;
+	size_t		i;
+	sigset_t	old;
+
+	if (call->prev)
+		call->prev->next = call->next;
+	else if (channel->calls == call)
+		channel->calls = call->next;
+	if (call->next)
+		call->next->prev = call->prev;
+
+	rb_block_signals(&old);
+	if (call->call)
+		grpc_call_unref(call->call);
+	grpc_metadata_array_destroy(&call->recv_initial_metadata);
+	grpc_metadata_array_destroy(&call->recv_trailing_metadata);
+	if (call->recv_buffer)
+		grpc_byte_buffer_destroy(call->recv_buffer);
+	if (call->send_buffer)
+		grpc_byte_buffer_destroy(call->send_buffer);
+	grpc_slice_unref(call->status_details);
+	for (i = 0; i < call->nsend_metadata; i++)
+	{
+		grpc_slice_unref(call->send_metadata[i].key);
+		grpc_slice_unref(call->send_metadata[i].value);
+	}
+	rb_restore_signals(&old);
+
+	free(call);
+}
+
+/*
+ * rb_channel_poll
+ *		Wait at most RB_WAIT_SLICE_MS for one completion on the channel's
+ *		queue and record it for its call.  An abandoned call is freed on the
+ *		spot.  Returns the call whose tag came back, or NULL.
+ */
+static RbCall *
+rb_channel_poll(RbChannel *channel)
+{
+	grpc_event	ev;
+	gpr_timespec deadline;
+	sigset_t	old;
+	RbCall	   *call;
+
+	rb_block_signals(&old);
+	deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+							gpr_time_from_millis(RB_WAIT_SLICE_MS, GPR_TIMESPAN));
+	ev = grpc_completion_queue_next(channel->cq, deadline, NULL);
+	rb_restore_signals(&old);
+
+	if (ev.type != GRPC_OP_COMPLETE || ev.tag == NULL)
+		return NULL;
+
+	call = (RbCall *) ev.tag;
+	call->done = true;
+	call->batch_ok = (ev.success != 0);
+	channel->npending--;
+	if (call->abandoned)
+	{
+		rb_call_free(call);
+		return NULL;
+	}
+	return call;
+}
+
+/*
+ * rb_call_cancel_and_drain
+ *		Cancel a call in flight and wait until its tag comes back.  Other
+ *		calls' completions are recorded meanwhile.  Cancelling is local, so
+ *		this returns quickly; the hook is not asked again.
+ */
+static void
+rb_call_cancel_and_drain(RbCall *call)
+{
+	sigset_t	old;
+
+	if (call->done)
+		return;
+	rb_block_signals(&old);
+	grpc_call_cancel(call->call, NULL);
+	rb_restore_signals(&old);
+	while (!call->done)
+		(void) rb_channel_poll(call->channel);
+}
+
+/*
+ * rb_channel_close
+ *		Cancel every call still in flight, wait for their completions, free
+ *		them and the channel.
+ */
+void
+rb_channel_close(RbChannel *channel)
+{
+	RbCall	   *call;
+	RbCall	   *next;
+	sigset_t	old;
+	grpc_event	ev;
+
+	if (channel == NULL)
+		return;
+
+	/* cancel everything still in flight; completed calls just go */
+	rb_block_signals(&old);
+	for (call = channel->calls; call != NULL; call = call->next)
+	{
+		if (!call->done)
+		{
+			call->abandoned = true;
+			grpc_call_cancel(call->call, NULL);
+		}
+	}
+	rb_restore_signals(&old);
+
+	while (channel->npending > 0)
+		(void) rb_channel_poll(channel);
+
+	for (call = channel->calls; call != NULL; call = next)
+	{
+		next = call->next;
+		rb_call_free(call);
+	}
+
+	rb_block_signals(&old);
+	grpc_channel_destroy(channel->channel);
+	grpc_completion_queue_shutdown(channel->cq);
+	do
+	{
+		ev = grpc_completion_queue_next(channel->cq,
+										gpr_inf_future(GPR_CLOCK_MONOTONIC),
+										NULL);
+	} while (ev.type != GRPC_QUEUE_SHUTDOWN);
+	grpc_completion_queue_destroy(channel->cq);
+	rb_restore_signals(&old);
+
+	free(channel);
+}
+
+/*
+ * rb_make_uuid
+ *		Write a random (version 4) uuid into buf, which must hold 37 bytes.
+ *		Randomness comes from getrandom(), /dev/urandom, or as a last resort
+ *		from the clock and the process id: a request id needs to be unique,
+ *		not secret.
+ */
+static void
+rb_make_uuid(char *buf)
+{
+	unsigned char b[16];
+	size_t		got = 0;
+	ssize_t		n;
+
+	while (got < sizeof(b))
+	{
+		n = getrandom(b + got, sizeof(b) - got, GRND_NONBLOCK);
+		if (n > 0)
+			got += (size_t) n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else
+			break;
+	}
+	if (got < sizeof(b))
+	{
+		int			fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0)
+		{
+			while (got < sizeof(b))
+			{
+				n = read(fd, b + got, sizeof(b) - got);
+				if (n > 0)
+					got += (size_t) n;
+				else if (n < 0 && errno == EINTR)
+					continue;
+				else
+					break;
+			}
+			close(fd);
+		}
+	}
+	if (got < sizeof(b))
+	{
+		static uint64_t counter = 0;
+		struct timespec ts;
+		uint64_t	x;
+		int			i;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		x = ((uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec) ^
+			((uint64_t) getpid() << 32) ^ (++counter * 0x9E3779B97F4A7C15u);
+		for (i = 0; i < 16; i++)
+		{
+			/* splitmix64 step */
+			uint64_t	z;
+
+			x += 0x9E3779B97F4A7C15u;
+			z = x;
+			z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+			z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+			b[i] = (unsigned char) (z ^ (z >> 31));
+		}
+	}
+
+	b[6] = (b[6] & 0x0F) | 0x40;	/* version 4 */
+	b[8] = (b[8] & 0x3F) | 0x80;	/* variant 10 */
+	snprintf(buf, 37,
+			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+			 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+			 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/*
+ * rb_token_is_valid
+ *		Can token travel in a metadata value?  gRPC allows printable ASCII
+ *		only in text metadata.
+ */
+static bool
+rb_token_is_valid(const char *token)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *) token; *p; p++)
+	{
+		if (*p < 0x20 || *p > 0x7E)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * rb_call_start
+ *		Start a call: one batch that sends the request and receives the
+ *		reply.  See rb_client.h.
+ */
+RbCall *
+rb_call_start(RbChannel *channel, RbMethod method,
+			  const ProtobufCMessage *request,
+			  const char *token, int timeout_ms,
+			  RbStatus *status)
+{
+	RbStatus	dummy;
+	const ProtobufCMessageDescriptor *request_desc;
+	const char *path;
+	RbCall	   *call;
+	grpc_slice	payload;
+	grpc_slice	method_slice;
+	gpr_timespec deadline;
+	grpc_op		ops[RB_CALL_OPS];
+	grpc_call_error err;
+	sigset_t	old;
+	size_t		size;
+	size_t		packed;
+
+	if (status == NULL)
+		status = &dummy;
+
+	if (channel == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no channel given");
+		return NULL;
+	}
+	path = rb_method_path(method);
+	request_desc = rb_method_request_descriptor(method);
+	if (path == NULL || request_desc == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION, "unknown method %d",
+					  (int) method);
+		return NULL;
+	}
+	if (request == NULL || request->descriptor != request_desc)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION,
+					  "%s needs a %s request", rb_method_name(method),
+					  request_desc->name);
+		return NULL;
+	}
+	if (token != NULL && !rb_token_is_valid(token))
+	{
+		/* never quote the token */
+		rb_status_set(status, RB_LOCAL_BAD_OPTION,
+					  "token holds characters not allowed in gRPC metadata");
+		return NULL;
+	}
+
+	call = malloc(sizeof(RbCall));
+	if (call == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_NO_MEMORY, "out of memory");
+		return NULL;
+	}
+	memset(call, 0, sizeof(RbCall));
+	call->channel = channel;
+	call->method = method;
+	call->grpc_status = GRPC_STATUS_UNKNOWN;
+	call->status_details = grpc_empty_slice();
+	grpc_metadata_array_init(&call->recv_initial_metadata);
+	grpc_metadata_array_init(&call->recv_trailing_metadata);
+	rb_make_uuid(call->client_request_id);
+
+	rb_block_signals(&old);
+
+	/* metadata */
+	if (token != NULL && token[0] != '\0')
+	{
+		size_t		toklen = strlen(token);
+		grpc_slice	value = grpc_slice_malloc(7 + toklen);
+
+		memcpy(GRPC_SLICE_START_PTR(value), "Bearer ", 7);
+		memcpy(GRPC_SLICE_START_PTR(value) + 7, token, toklen);
+		call->send_metadata[call->nsend_metadata].key =
+			grpc_slice_from_static_string("authorization");
+		call->send_metadata[call->nsend_metadata].value = value;
+		call->nsend_metadata++;
+	}
+	call->send_metadata[call->nsend_metadata].key =
+		grpc_slice_from_static_string("x-client-request-id");
+	call->send_metadata[call->nsend_metadata].value =
+		grpc_slice_from_copied_string(call->client_request_id);
+	call->nsend_metadata++;
+
+	/* the request */
+	size = protobuf_c_message_get_packed_size(request);
+	payload = grpc_slice_malloc(size);
+	packed = protobuf_c_message_pack(request, GRPC_SLICE_START_PTR(payload));
+	call->send_buffer = grpc_raw_byte_buffer_create(&payload, 1);
+	grpc_slice_unref(payload);
+
+	if (timeout_ms > 0)
+		deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+								gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+	else
+		deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+
+	method_slice = grpc_slice_from_static_string(path);
+	if (packed == size)
+		call->call = grpc_channel_create_call(channel->channel, NULL,
+											  GRPC_PROPAGATE_DEFAULTS,
+											  channel->cq, method_slice, NULL,
+											  deadline, NULL);
+	rb_restore_signals(&old);
+
+	if (packed != size || call->call == NULL)
+	{
+		rb_call_free(call);
+		rb_status_set(status, RB_LOCAL_CALL_FAILED,
+					  packed != size ? "request could not be serialized" :
+					  "gRPC could not create the call");
+		return NULL;
+	}
+
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = call->nsend_metadata;
+	ops[0].data.send_initial_metadata.metadata = call->send_metadata;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = call->send_buffer;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata =
+		&call->recv_initial_metadata;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &call->recv_buffer;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata =
+		&call->recv_trailing_metadata;
+	ops[5].data.recv_status_on_client.status = &call->grpc_status;
+	ops[5].data.recv_status_on_client.status_details = &call->status_details;
+	ops[5].data.recv_status_on_client.error_string = NULL;
+
+	rb_block_signals(&old);
+	err = grpc_call_start_batch(call->call, ops, RB_CALL_OPS, call, NULL);
+	rb_restore_signals(&old);
+
+	if (err != GRPC_CALL_OK)
+	{
+		rb_call_free(call);
+		rb_status_set(status, RB_LOCAL_CALL_FAILED,
+					  "gRPC refused to start the call: %s",
+					  grpc_call_error_to_string(err));
+		return NULL;
+	}
+
+	/* link it in: from now on its tag will come back */
+	call->next = channel->calls;
+	if (channel->calls)
+		channel->calls->prev = call;
+	channel->calls = call;
+	channel->npending++;
+
+	rb_status_set(status, RB_OK, "%s", "");
+	memcpy(status->client_request_id, call->client_request_id,
+		   sizeof(status->client_request_id));
+	return call;
+}
+
+/*
+ * rb_call_is_done
+ *		Has the call's completion been recorded?  Never blocks.
+ */
+bool
+rb_call_is_done(const RbCall *call)
+{
+	return call != NULL && call->done;
+}
+
+/*
+ * rb_call_wait
+ *		Wait for a call's completion in slices, asking give_up between them.
+ *		See rb_client.h.
+ */
+bool
+rb_call_wait(RbCall *call, RbGiveUpHook give_up, void *arg, RbStatus *status)
+{
+	RbStatus	dummy;
+
+	if (status == NULL)
+		status = &dummy;
+	if (call == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no call given");
+		return false;
+	}
+
+	while (!call->done)
+	{
+		if (rb_channel_poll(call->channel) == call)
+			break;
+		if (!call->done && give_up != NULL && give_up(arg))
+		{
+			rb_call_cancel_and_drain(call);
+			call->gave_up = true;
+			rb_status_set(status, RB_LOCAL_GAVE_UP,
+						  "%s call cancelled", rb_method_name(call->method));
+			memcpy(status->client_request_id, call->client_request_id,
+				   sizeof(status->client_request_id));
+			return false;
+		}
+	}
+
+	if (call->gave_up)
+	{
+		rb_status_set(status, RB_LOCAL_GAVE_UP,
+					  "%s call cancelled", rb_method_name(call->method));
+		memcpy(status->client_request_id, call->client_request_id,
+			   sizeof(status->client_request_id));
+		return false;
+	}
+
+	rb_status_set(status, RB_OK, "%s", "");
+	memcpy(status->client_request_id, call->client_request_id,
+		   sizeof(status->client_request_id));
+	return true;
+}
+
+/*
+ * rb_find_request_id
+ *		Copy the value of x-request-id from metadata into dst, if present.
+ */
+static bool
+rb_find_request_id(const grpc_metadata_array *md, char *dst, size_t dstsize)
+{
+	size_t		i;
+
+	for (i = 0; i < md->count; i++)
+	{
+		const grpc_metadata *m = &md->metadata[i];
+
+		if (GRPC_SLICE_LENGTH(m->key) == strlen("x-request-id") &&
+			memcmp(GRPC_SLICE_START_PTR(m->key), "x-request-id",
+				   strlen("x-request-id")) == 0)
+		{
+			rb_copy_text(dst, dstsize,
+						 (const char *) GRPC_SLICE_START_PTR(m->value),
+						 GRPC_SLICE_LENGTH(m->value), true);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * rb_call_finish
+ *		Report a completed call's outcome, decode its reply and free it.  See
+ *		rb_client.h.
+ */
+ProtobufCMessage *
+rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
+			   RbStatus *status, size_t *reply_bytes)
+{
+	RbStatus	dummy;
+	ProtobufCMessage *reply = NULL;
+	grpc_byte_buffer_reader reader;
+	grpc_slice	data;
+	sigset_t	old;
+
+	if (status == NULL)
+		status = &dummy;
+	if (reply_bytes != NULL)
+		*reply_bytes = 0;
+	if (call == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no call given");
+		return NULL;
+	}
+
+	/* collected too early: give it up, so that it can be freed */
+	if (!call->done)
+	{
+		rb_call_cancel_and_drain(call);
+		call->gave_up = true;
+	}
+
+	rb_status_set(status, RB_OK, "%s", "");
+	memcpy(status->client_request_id, call->client_request_id,
+		   sizeof(status->client_request_id));
+	if (!rb_find_request_id(&call->recv_initial_metadata,
+							status->request_id, sizeof(status->request_id)))
+		(void) rb_find_request_id(&call->recv_trailing_metadata,
+								  status->request_id,
+								  sizeof(status->request_id));
+
+	if (call->gave_up)
+	{
+		status->code = RB_LOCAL_GAVE_UP;
+		snprintf(status->message, sizeof(status->message),
+				 "%s call cancelled", rb_method_name(call->method));
+	}
+	else if (!call->batch_ok)
+	{
+		status->code = RB_LOCAL_CALL_FAILED;
+		snprintf(status->message, sizeof(status->message),
+				 "%s call failed inside gRPC", rb_method_name(call->method));
+	}
+	else if (call->grpc_status != GRPC_STATUS_OK)
+	{
+		if ((int) call->grpc_status > 0 && (int) call->grpc_status <= 16)
+			status->code = (RbCode) call->grpc_status;
+		else
+			status->code = RB_UNKNOWN;
+		rb_copy_text(status->message, sizeof(status->message),
+					 (const char *) GRPC_SLICE_START_PTR(call->status_details),
+					 GRPC_SLICE_LENGTH(call->status_details), false);
+	}
+	else if (call->recv_buffer == NULL)
+	{
+		status->code = RB_LOCAL_BAD_REPLY;
+		snprintf(status->message, sizeof(status->message),
+				 "%s reply has no message", rb_method_name(call->method));
+	}
+	else
+	{
+		rb_block_signals(&old);
+		if (grpc_byte_buffer_reader_init(&reader, call->recv_buffer))
+		{
+			data = grpc_byte_buffer_reader_readall(&reader);
+			grpc_byte_buffer_reader_destroy(&reader);
+			if (reply_bytes != NULL)
+				*reply_bytes = GRPC_SLICE_LENGTH(data);
+			reply = protobuf_c_message_unpack(rb_method_reply_descriptor(call->method),
+											  allocator,
+											  GRPC_SLICE_LENGTH(data),
+											  GRPC_SLICE_START_PTR(data));
+			grpc_slice_unref(data);
+		}
+		rb_restore_signals(&old);
+		if (reply == NULL)
+		{
+			status->code = RB_LOCAL_BAD_REPLY;
+			snprintf(status->message, sizeof(status->message),
+					 "%s reply could not be decoded",
+					 rb_method_name(call->method));
+		}
+	}
+
+	rb_call_free(call);
+	return reply;
+}
+
+/*
+ * rb_call_abandon
+ *		Cancel a call and let the channel free it when its completion comes
+ *		back.  Never blocks.
+ */
+void
+rb_call_abandon(RbCall *call)
+{
+	sigset_t	old;
+
+	if (call == NULL)
+		return;
+	if (call->done)
+	{
+		rb_call_free(call);
+		return;
+	}
+	call->abandoned = true;
+	rb_block_signals(&old);
+	grpc_call_cancel(call->call, NULL);
+	rb_restore_signals(&old);
+}
+
+/*
+ * rb_call_unary
+ *		Start, wait for and finish one call.
+ */
+ProtobufCMessage *
+rb_call_unary(RbChannel *channel, RbMethod method,
+			  const ProtobufCMessage *request,
+			  const char *token, int timeout_ms,
+			  RbGiveUpHook give_up, void *arg,
+			  ProtobufCAllocator *allocator,
+			  RbStatus *status,
+			  size_t *reply_bytes)
+{
+	RbStatus	dummy;
+	RbCall	   *call;
+
+	if (status == NULL)
+		status = &dummy;
+	if (reply_bytes != NULL)
+		*reply_bytes = 0;
+
+	call = rb_call_start(channel, method, request, token, timeout_ms, status);
+	if (call == NULL)
+		return NULL;
+	(void) rb_call_wait(call, give_up, arg, status);
+	/* after a give-up the call is done too; finish reports GAVE_UP */
+	return rb_call_finish(call, allocator, status, reply_bytes);
+}

@@ -1,0 +1,204 @@
+/*-------------------------------------------------------------------------
+ *
+ * rb_client.h
+ *		  Plain-C gRPC client for the Managed Redis backup API.
+ *
+ * This library knows nothing about PostgreSQL: it never calls elog, palloc
+ * or any backend function, never aborts, exits or prints.  Every outcome is
+ * an RbStatus.  It is used by the foreign data wrapper, the client tests and
+ * the benchmarks.
+ *
+ * Threading model: a single caller thread.  gRPC's own threads are created
+ * with all asynchronous signals blocked (see
+ * shared/notes/grpc-in-postgres.md), and gRPC is initialised lazily on the
+ * first rb_channel_open(), never at load time, so it is safe to load the
+ * library into a process that forks afterwards.
+ *
+ * Calls: rb_call_start() sends a request and returns at once; several calls
+ * may be in flight on one channel (they share the channel's completion
+ * queue).  rb_call_wait() waits for one call in slices of at most 100 ms,
+ * asking the caller's give-up hook between slices; rb_call_finish() decodes
+ * the reply through the caller's protobuf-c allocator and frees the call.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RB_CLIENT_H
+#define RB_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "yandex/cloud/mdb/redis/v1/backup.pb-c.h"
+#include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
+#include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
+
+#define RB_CLIENT_VERSION "0.1"
+#define RB_USER_AGENT "redis_backup_fdw/" RB_CLIENT_VERSION
+
+/* Defaults applied when an RbChannelOptions field is 0. */
+#define RB_DEFAULT_MAX_RECEIVE_BYTES (16 * 1024 * 1024)
+#define RB_DEFAULT_KEEPALIVE_MS 30000
+
+/*
+ * Outcome codes.  0..16 are the gRPC status codes with their gRPC numbers;
+ * codes from 100 up are local outcomes that never came from the server.
+ */
+typedef enum RbCode
+{
+	RB_OK = 0,
+	RB_CANCELLED = 1,
+	RB_UNKNOWN = 2,
+	RB_INVALID_ARGUMENT = 3,
+	RB_DEADLINE_EXCEEDED = 4,
+	RB_NOT_FOUND = 5,
+	RB_ALREADY_EXISTS = 6,
+	RB_PERMISSION_DENIED = 7,
+	RB_RESOURCE_EXHAUSTED = 8,
+	RB_FAILED_PRECONDITION = 9,
+	RB_ABORTED = 10,
+	RB_OUT_OF_RANGE = 11,
+	RB_UNIMPLEMENTED = 12,
+	RB_INTERNAL = 13,
+	RB_UNAVAILABLE = 14,
+	RB_DATA_LOSS = 15,
+	RB_UNAUTHENTICATED = 16,
+
+	RB_LOCAL_GAVE_UP = 100,		/* the give-up hook said stop; call cancelled */
+	RB_LOCAL_BAD_REPLY,			/* reply could not be decoded */
+	RB_LOCAL_NO_MEMORY,			/* an allocation failed */
+	RB_LOCAL_BAD_OPTION,		/* bad target, CA text or other option */
+	RB_LOCAL_CALL_FAILED		/* gRPC refused to start the call */
+} RbCode;
+
+/* Largest message and request id kept in a status (longer ones truncated). */
+#define RB_STATUS_MESSAGE_LEN 512
+#define RB_REQUEST_ID_LEN 80
+
+typedef struct RbStatus
+{
+	RbCode		code;
+	char		message[RB_STATUS_MESSAGE_LEN];	/* server's or local text */
+	char		request_id[RB_REQUEST_ID_LEN];	/* reply's x-request-id, or "" */
+	char		client_request_id[40];	/* the uuid we sent, or "" */
+} RbStatus;
+
+/* The three remote methods. */
+typedef enum RbMethod
+{
+	RB_METHOD_BACKUP_GET,		/* BackupService.Get: GetBackupRequest -> Backup */
+	RB_METHOD_BACKUP_LIST,		/* BackupService.List: ListBackupsRequest ->
+								 * ListBackupsResponse */
+	RB_METHOD_CLUSTER_LIST_BACKUPS	/* ClusterService.ListBackups:
+									 * ListClusterBackupsRequest ->
+									 * ListClusterBackupsResponse */
+} RbMethod;
+
+typedef struct RbChannelOptions
+{
+	const char *target;			/* "host:port", required */
+	bool		plaintext;		/* true: no TLS (tests only) */
+	const char *ca_pem;			/* PEM text of CAs to trust; NULL: system
+								 * roots */
+	int			max_receive_bytes;	/* 0: RB_DEFAULT_MAX_RECEIVE_BYTES */
+	int			keepalive_ms;	/* 0: RB_DEFAULT_KEEPALIVE_MS */
+} RbChannelOptions;
+
+typedef struct RbChannel RbChannel;
+typedef struct RbCall RbCall;
+
+/*
+ * Give-up hook: called between wait slices (at most 100 ms apart).  Return
+ * true to cancel the call being waited for.  It must not longjmp.
+ */
+typedef bool (*RbGiveUpHook) (void *arg);
+
+/* "OK", "UNAVAILABLE", ..., "GAVE_UP", "BAD_REPLY", ... */
+extern const char *rb_code_name(RbCode code);
+
+/* "BackupService.Get", "BackupService.List", "ClusterService.ListBackups" */
+extern const char *rb_method_name(RbMethod method);
+
+/* Full gRPC path, e.g. "/yandex.cloud.mdb.redis.v1.BackupService/Get" */
+extern const char *rb_method_path(RbMethod method);
+
+/* Descriptor of the method's reply message. */
+extern const ProtobufCMessageDescriptor *rb_method_reply_descriptor(RbMethod method);
+
+/*
+ * Open a channel.  Initialises gRPC on first use (with signals blocked).
+ * Returns NULL and fills *status on failure (e.g. RB_LOCAL_BAD_OPTION).
+ * Connecting is lazy: a bad host shows up as UNAVAILABLE on the first call.
+ */
+extern RbChannel *rb_channel_open(const RbChannelOptions *options,
+								  RbStatus *status);
+
+/*
+ * Close a channel: cancels every call still in flight on it, waits for their
+ * completions, frees everything.  Calls of this channel must not be used
+ * afterwards.
+ */
+extern void rb_channel_close(RbChannel *channel);
+
+/*
+ * Start a call.  request is a GetBackupRequest, ListBackupsRequest or
+ * ListClusterBackupsRequest matching method.  token, when not NULL or "",
+ * is sent as "authorization: Bearer <token>".  A fresh uuid is sent as
+ * x-client-request-id.  timeout_ms > 0 is the call's deadline.
+ * Returns NULL and fills *status when the call could not be started.
+ */
+extern RbCall *rb_call_start(RbChannel *channel, RbMethod method,
+							 const ProtobufCMessage *request,
+							 const char *token, int timeout_ms,
+							 RbStatus *status);
+
+/* Has the call's completion arrived?  Never blocks. */
+extern bool rb_call_is_done(const RbCall *call);
+
+/*
+ * Wait until call has completed.  Completions of other calls of the same
+ * channel that arrive meanwhile are recorded for them.  Between slices of at
+ * most 100 ms, give_up(arg) is asked (when give_up is not NULL); when it says
+ * true, the call is cancelled and its completion drained, and false is
+ * returned with status RB_LOCAL_GAVE_UP.  Returns true once the call is done
+ * (whatever its outcome, which rb_call_finish reports).
+ */
+extern bool rb_call_wait(RbCall *call, RbGiveUpHook give_up, void *arg,
+						 RbStatus *status);
+
+/*
+ * Collect a completed call (rb_call_wait must have returned true, or
+ * rb_call_is_done be true).  On RB_OK returns the reply unpacked with
+ * allocator (NULL: protobuf-c's default malloc allocator), to be freed with
+ * protobuf_c_message_free_unpacked(reply, allocator) or by the caller's
+ * arena.  Otherwise returns NULL with *status set (gRPC status, or
+ * RB_LOCAL_BAD_REPLY when the bytes do not decode).  *reply_bytes, when not
+ * NULL, receives the size of the serialized reply.  Always frees the call.
+ */
+extern ProtobufCMessage *rb_call_finish(RbCall *call,
+										ProtobufCAllocator *allocator,
+										RbStatus *status,
+										size_t *reply_bytes);
+
+/*
+ * Give up a call without waiting: cancels it and returns at once.  The
+ * channel frees it when its completion arrives (during a later wait on the
+ * channel, or in rb_channel_close).  Safe on a completed call too.  Meant for
+ * error paths that must not block.
+ */
+extern void rb_call_abandon(RbCall *call);
+
+/*
+ * Convenience: start, wait and finish one call.
+ */
+extern ProtobufCMessage *rb_call_unary(RbChannel *channel, RbMethod method,
+									   const ProtobufCMessage *request,
+									   const char *token, int timeout_ms,
+									   RbGiveUpHook give_up, void *arg,
+									   ProtobufCAllocator *allocator,
+									   RbStatus *status,
+									   size_t *reply_bytes);
+
+#endif							/* RB_CLIENT_H */

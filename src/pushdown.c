@@ -1,0 +1,320 @@
+/*-------------------------------------------------------------------------
+ *
+ * pushdown.c
+ *		  Which conditions become call arguments, and how EXPLAIN shows them.
+ *
+ * A condition pushes down when it is
+ *		key_column = value   or   key_column = ANY (array value)
+ * with text equality under a deterministic collation, where key_column
+ * shows id, source_cluster_id or folder_id, and value is any expression
+ * that does not involve this table and is not volatile: a constant, a
+ * parameter, an outer relation's column (a join key), or a stable
+ * expression of those.  The condition is still checked on every row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+
+#include "redis_backup_fdw.h"
+
+static Var *key_column(Node *node, RelOptInfo *baserel);
+static bool is_text_equality(Oid opno, Oid inputcollid);
+static bool value_is_usable(Node *node, RelOptInfo *baserel);
+static void deparse_value(PlannerInfo *root, Node *node, StringInfo buf);
+static void deparse_const(Const *c, StringInfo buf);
+
+/*
+ * rb_key_qual_from_clause
+ *		If rinfo is a condition that can give a call its key values, fill
+ *		*key and return true.  fields maps attribute numbers (minus one) of
+ *		the foreign table to Backup fields.
+ */
+bool
+rb_key_qual_from_clause(PlannerInfo *root, RelOptInfo *baserel,
+						RestrictInfo *rinfo, const RbField *fields,
+						int nfields, RbKeyQual *key)
+{
+	Expr	   *clause = rinfo->clause;
+	Node	   *left;
+	Node	   *right;
+	Var		   *var;
+	bool		is_array;
+
+	if (IsA(clause, OpExpr))
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+
+		if (list_length(op->args) != 2 ||
+			!is_text_equality(op->opno, op->inputcollid))
+			return false;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+		is_array = false;
+
+		/* Either side may be the column. */
+		if (key_column(left, baserel) == NULL)
+		{
+			Node	   *tmp = left;
+
+			left = right;
+			right = tmp;
+		}
+	}
+	else if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+
+		if (!saop->useOr || list_length(saop->args) != 2 ||
+			!is_text_equality(saop->opno, saop->inputcollid))
+			return false;
+		left = linitial(saop->args);
+		right = lsecond(saop->args);
+		is_array = true;
+	}
+	else
+		return false;
+
+	var = key_column(left, baserel);
+	if (var == NULL || var->varattno < 1 || var->varattno > nfields)
+		return false;
+	switch (fields[var->varattno - 1])
+	{
+		case RB_FIELD_ID:
+		case RB_FIELD_FOLDER_ID:
+		case RB_FIELD_SOURCE_CLUSTER_ID:
+			break;
+		default:
+			return false;
+	}
+	if (!value_is_usable(right, baserel))
+		return false;
+
+	key->rinfo = rinfo;
+	key->field = fields[var->varattno - 1];
+	key->value = (Expr *) right;
+	key->is_array = is_array;
+	return true;
+}
+
+/*
+ * key_column
+ *		The Var of this table under node (through a binary-compatible
+ *		relabeling such as varchar to text), or NULL.
+ */
+static Var *
+key_column(Node *node, RelOptInfo *baserel)
+{
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node && IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		if (var->varno == baserel->relid && var->varlevelsup == 0)
+			return var;
+	}
+	return NULL;
+}
+
+/*
+ * is_text_equality
+ *		Is opno text = text under a collation where equal means identical?
+ */
+static bool
+is_text_equality(Oid opno, Oid inputcollid)
+{
+	if (get_opcode(opno) != F_TEXTEQ)
+		return false;
+	return !OidIsValid(inputcollid) ||
+		get_collation_isdeterministic(inputcollid);
+}
+
+/*
+ * value_is_usable
+ *		Can the scan compute node before calling: no reference to this
+ *		table, nothing volatile, no subquery?
+ */
+static bool
+value_is_usable(Node *node, RelOptInfo *baserel)
+{
+	Relids		relids = pull_varnos(NULL, node);
+
+	if (bms_is_member(baserel->relid, relids))
+		return false;
+	if (contain_volatile_functions(node) || contain_subplans(node))
+		return false;
+	return true;
+}
+
+/*
+ * rb_call_kind_of_field, rb_field_of_call_kind
+ *		The call a key field leads to, and back.
+ */
+RbCallKind
+rb_call_kind_of_field(RbField field)
+{
+	switch (field)
+	{
+		case RB_FIELD_ID:
+			return RB_CALL_GET;
+		case RB_FIELD_SOURCE_CLUSTER_ID:
+			return RB_CALL_CLUSTER_LIST;
+		case RB_FIELD_FOLDER_ID:
+			return RB_CALL_FOLDER_LIST;
+		default:
+			return RB_CALL_NONE;
+	}
+}
+
+RbField
+rb_field_of_call_kind(RbCallKind kind)
+{
+	switch (kind)
+	{
+		case RB_CALL_GET:
+			return RB_FIELD_ID;
+		case RB_CALL_CLUSTER_LIST:
+			return RB_FIELD_SOURCE_CLUSTER_ID;
+		default:
+			return RB_FIELD_FOLDER_ID;
+	}
+}
+
+/*
+ * rb_call_request_field
+ *		The request field a call kind's key goes into.
+ */
+const char *
+rb_call_request_field(RbCallKind kind)
+{
+	switch (kind)
+	{
+		case RB_CALL_GET:
+			return "backup_id";
+		case RB_CALL_CLUSTER_LIST:
+			return "cluster_id";
+		default:
+			return "folder_id";
+	}
+}
+
+/*
+ * rb_deparse_key_value
+ *		Append how EXPLAIN shows a key's values: "='x'", "=$1",
+ *		"=inventory.folder_id", " IN ('a', 'b')", "=ANY($1)".
+ */
+void
+rb_deparse_key_value(PlannerInfo *root, RbKeyQual *key, StringInfo buf)
+{
+	Node	   *value = (Node *) key->value;
+
+	if (!key->is_array)
+	{
+		appendStringInfoChar(buf, '=');
+		deparse_value(root, value, buf);
+		return;
+	}
+
+	if (IsA(value, Const) && !((Const *) value)->constisnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(((Const *) value)->constvalue);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			i;
+
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		appendStringInfoString(buf, " IN (");
+		for (i = 0; i < n; i++)
+		{
+			if (i > 0)
+				appendStringInfoString(buf, ", ");
+			if (nulls[i])
+				appendStringInfoString(buf, "NULL");
+			else
+				appendStringInfoString(buf,
+									   quote_literal_cstr(TextDatumGetCString(elems[i])));
+		}
+		appendStringInfoChar(buf, ')');
+		return;
+	}
+	if (IsA(value, ArrayExpr))
+	{
+		ListCell   *lc;
+
+		appendStringInfoString(buf, " IN (");
+		foreach(lc, ((ArrayExpr *) value)->elements)
+		{
+			if (lc != list_head(((ArrayExpr *) value)->elements))
+				appendStringInfoString(buf, ", ");
+			deparse_value(root, lfirst(lc), buf);
+		}
+		appendStringInfoChar(buf, ')');
+		return;
+	}
+	appendStringInfoString(buf, "=ANY(");
+	deparse_value(root, value, buf);
+	appendStringInfoChar(buf, ')');
+}
+
+/*
+ * deparse_value
+ *		A short form of a value expression: a literal, $n, alias.column, or
+ *		"(expression)" for anything longer.
+ */
+static void
+deparse_value(PlannerInfo *root, Node *node, StringInfo buf)
+{
+	while (node && (IsA(node, RelabelType) || IsA(node, CoerceViaIO)))
+		node = IsA(node, RelabelType) ? (Node *) ((RelabelType *) node)->arg
+			: (Node *) ((CoerceViaIO *) node)->arg;
+
+	if (IsA(node, Const))
+		deparse_const((Const *) node, buf);
+	else if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXTERN)
+		appendStringInfo(buf, "$%d", ((Param *) node)->paramid);
+	else if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0 &&
+			 ((Var *) node)->varattno > 0)
+	{
+		Var		   *var = (Var *) node;
+		RangeTblEntry *rte = planner_rt_fetch(var->varno, root);
+		char	   *colname = get_rte_attribute_name(rte, var->varattno);
+
+		appendStringInfo(buf, "%s.%s", quote_identifier(rte->eref->aliasname),
+						 quote_identifier(colname));
+	}
+	else
+		appendStringInfoString(buf, "(expression)");
+}
+
+/*
+ * deparse_const
+ *		A constant as a quoted literal.
+ */
+static void
+deparse_const(Const *c, StringInfo buf)
+{
+	Oid			typoutput;
+	bool		typIsVarlena;
+
+	if (c->constisnull)
+	{
+		appendStringInfoString(buf, "NULL");
+		return;
+	}
+	getTypeOutputInfo(c->consttype, &typoutput, &typIsVarlena);
+	appendStringInfoString(buf,
+						   quote_literal_cstr(OidOutputFunctionCall(typoutput,
+																	c->constvalue)));
+}

@@ -1,0 +1,268 @@
+/*-------------------------------------------------------------------------
+ *
+ * remote.c
+ *		  Remote calls from a backend: waiting interruptibly, retrying, and
+ *		  turning every outcome into a PostgreSQL error with a fitting
+ *		  SQLSTATE.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "redis_backup_fdw.h"
+
+/* Backoff of retries: 100 ms, doubled each time, at most 5 s. */
+#define RB_BACKOFF_INITIAL_MS 100
+#define RB_BACKOFF_MAX_MS 5000
+
+static bool interrupt_pending(void *arg);
+static void *context_alloc(void *data, size_t size);
+static void context_free(void *data, void *pointer);
+
+/*
+ * interrupt_pending
+ *		Give-up hook of the client library: a cancel or termination request
+ *		is pending.  Runs between wait slices; must not raise errors.
+ */
+static bool
+interrupt_pending(void *arg)
+{
+	return QueryCancelPending || ProcDiePending;
+}
+
+/*
+ * rb_remote_wait
+ *		Wait for a call, giving up when the query is cancelled.  On giving up
+ *		the call has been cancelled and drained; CHECK_FOR_INTERRUPTS raises
+ *		the usual error, and should it not, so do we.
+ */
+bool
+rb_remote_wait(RbCall *call, RbStatus *status)
+{
+	if (rb_call_wait(call, interrupt_pending, NULL, status))
+		return true;
+
+	rb_call_abandon(call);
+	CHECK_FOR_INTERRUPTS();
+	ereport(ERROR,
+			(errcode(ERRCODE_QUERY_CANCELED),
+			 errmsg("canceling statement due to user request")));
+	return false;				/* keep compiler quiet */
+}
+
+/*
+ * rb_status_is_retryable
+ *		Outcomes worth another attempt: the service said it is busy or
+ *		unreachable.  Nothing else is retried.
+ */
+bool
+rb_status_is_retryable(RbCode code)
+{
+	return code == RB_UNAVAILABLE || code == RB_RESOURCE_EXHAUSTED;
+}
+
+/*
+ * rb_backoff_sleep
+ *		Sleep before retry number attempt (1 for the first retry):
+ *		exponential backoff with full jitter over its upper half.
+ *		Interruptible.
+ */
+void
+rb_backoff_sleep(int attempt)
+{
+	int64		cap = RB_BACKOFF_INITIAL_MS;
+	long		ms;
+	TimestampTz end;
+
+	while (attempt-- > 1 && cap < RB_BACKOFF_MAX_MS)
+		cap *= 2;
+	cap = Min(cap, RB_BACKOFF_MAX_MS);
+	ms = cap / 2 + (long) pg_prng_uint64_range(&pg_global_prng_state, 0,
+											   cap / 2);
+	end = GetCurrentTimestamp() + ms * 1000;
+
+	for (;;)
+	{
+		long		left;
+
+		CHECK_FOR_INTERRUPTS();
+		left = (long) ((end - GetCurrentTimestamp()) / 1000);
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * rb_remote_call
+ *		Make one call, retrying what may be retried, and return its reply
+ *		decoded through target->allocator.  NOT_FOUND returns NULL; every
+ *		other failure is raised as an error.
+ */
+ProtobufCMessage *
+rb_remote_call(RbCallTarget *target, RbMethod method,
+			   const ProtobufCMessage *request, const char *call_desc)
+{
+	int			attempt;
+
+	for (attempt = 1;; attempt++)
+	{
+		RbStatus	status;
+		RbCall	   *call;
+		ProtobufCMessage *reply;
+		size_t		nbytes = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		target->stats->calls++;
+		if (attempt > 1)
+			target->stats->retries++;
+
+		call = rb_call_start(target->channel, method, request, target->token,
+							 target->timeout_ms, &status);
+		if (call == NULL)
+			rb_report_status(&status, method, call_desc, target);
+		(void) rb_remote_wait(call, &status);
+		reply = rb_call_finish(call, target->allocator, &status, &nbytes);
+		target->stats->bytes += nbytes;
+
+		if (reply != NULL)
+		{
+			target->stats->pages++;
+			return reply;
+		}
+		if (status.code == RB_NOT_FOUND)
+			return NULL;
+		if (!rb_status_is_retryable(status.code) ||
+			attempt >= target->max_attempts)
+			rb_report_status(&status, method, call_desc, target);
+
+		elog(DEBUG1, "redis_backup_fdw: %s: %s, retrying (attempt %d of %d)",
+			 rb_method_name(method), rb_code_name(status.code), attempt + 1,
+			 target->max_attempts);
+		rb_backoff_sleep(attempt);
+	}
+}
+
+/*
+ * rb_report_status
+ *		Raise the error of a failed call: a short message, the gRPC status and
+ *		the server's text in DETAIL, the call and the request id in CONTEXT.
+ *		The token is never part of any of these.
+ */
+void
+rb_report_status(const RbStatus *status, RbMethod method,
+				 const char *call_desc, const RbCallTarget *target)
+{
+	int			sqlstate;
+	const char *msg;
+	char	   *hint = NULL;
+
+	switch (status->code)
+	{
+		case RB_UNAUTHENTICATED:
+			sqlstate = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+			msg = "the Managed Redis API rejected the IAM token";
+			hint = psprintf("Check the iam_token option of the user mapping for server \"%s\"; IAM tokens expire after at most 12 hours.",
+							target->server_name);
+			break;
+		case RB_PERMISSION_DENIED:
+			sqlstate = ERRCODE_INSUFFICIENT_PRIVILEGE;
+			msg = "permission denied by the Managed Redis API";
+			hint = pstrdup("Grant the token's account a role that can view Managed Redis backups in the folder.");
+			break;
+		case RB_INVALID_ARGUMENT:
+		case RB_OUT_OF_RANGE:
+			sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
+			msg = "the Managed Redis API rejected the request as invalid";
+			break;
+		case RB_UNAVAILABLE:
+		case RB_RESOURCE_EXHAUSTED:
+			sqlstate = ERRCODE_CONNECTION_FAILURE;
+			msg = psprintf("the Managed Redis API failed %d time%s in a row",
+						   target->max_attempts,
+						   target->max_attempts == 1 ? "" : "s");
+			hint = pstrdup("The service is unavailable or over quota; try again later, or raise the server option max_attempts.");
+			break;
+		case RB_DEADLINE_EXCEEDED:
+			sqlstate = ERRCODE_QUERY_CANCELED;
+			msg = psprintf("remote call timed out after %d ms",
+						   target->timeout_ms);
+			hint = pstrdup("Raise the server option timeout_ms.");
+			break;
+		case RB_CANCELLED:
+		case RB_LOCAL_GAVE_UP:
+			sqlstate = ERRCODE_QUERY_CANCELED;
+			msg = "remote call was cancelled";
+			break;
+		case RB_LOCAL_BAD_REPLY:
+			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_REPLY;
+			msg = "could not decode the reply of the Managed Redis API";
+			break;
+		case RB_LOCAL_NO_MEMORY:
+			sqlstate = ERRCODE_OUT_OF_MEMORY;
+			msg = "out of memory";
+			break;
+		case RB_LOCAL_BAD_OPTION:
+			sqlstate = ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
+			msg = "could not start a remote call";
+			break;
+		default:
+			sqlstate = ERRCODE_FDW_ERROR;
+			msg = "remote call to the Managed Redis API failed";
+			break;
+	}
+
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg_internal("%s", msg),
+			 errdetail("%s: %s", rb_code_name(status->code),
+					   status->message[0] ? status->message : "(no message)"),
+			 hint ? errhint("%s", hint) : 0,
+			 status->request_id[0]
+			 ? errcontext("remote call %s (request id %s)", call_desc,
+						  status->request_id)
+			 : errcontext("remote call %s", call_desc)));
+	pg_unreachable();
+}
+
+/*
+ * context_alloc, context_free
+ *		A protobuf-c allocator over a memory context: a failed allocation
+ *		returns NULL (protobuf-c then fails the unpack), and the whole reply
+ *		is freed by one reset of the context.
+ */
+static void *
+context_alloc(void *data, size_t size)
+{
+	if (!AllocSizeIsValid(size))
+		return NULL;
+	return MemoryContextAllocExtended((MemoryContext) data, size,
+									  MCXT_ALLOC_NO_OOM);
+}
+
+static void
+context_free(void *data, void *pointer)
+{
+	/* freed with the context */
+}
+
+/*
+ * rb_init_allocator
+ *		Make allocator allocate in cxt.
+ */
+void
+rb_init_allocator(ProtobufCAllocator *allocator, MemoryContext cxt)
+{
+	allocator->alloc = context_alloc;
+	allocator->free = context_free;
+	allocator->allocator_data = cxt;
+}

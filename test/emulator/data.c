@@ -1,0 +1,866 @@
+/*-------------------------------------------------------------------------
+ *
+ * data.c
+ *		  The emulator's backups: data files and generated folders.
+ *
+ * Data files (format in test/data/FORMAT.md) are loaded once at start-up
+ * into arrays indexed by hash tables (backups by id, folders by id,
+ * clusters by id).  Each folder and cluster keeps the numbers of its
+ * backups in file order.
+ *
+ * Generated folders (--generate FOLDER=COUNT) are never stored: backup
+ * number i (0 <= i < COUNT) of folder F is computed on demand:
+ *
+ *		id					F-b%07d of i				(F-b0000000, F-b0000001, ...)
+ *		folder_id			F
+ *		source_cluster_id	F-c<i % 10>					(F-c0 .. F-c9)
+ *		created_at			2026-01-01T00:00:00Z + i minutes,
+ *							nanos = (i * 1000003 + 123456789) % 1000000000
+ *		started_at			created_at - 5 minutes (same nanos)
+ *		source_shard_names	["shard1", "shard2"] when i % 3 == 2,
+ *							else ["shard1"]
+ *		type				AUTOMATED when i is even, MANUAL when odd
+ *
+ * The ten clusters F-c0 .. F-c9 of a generated folder always exist (also
+ * when COUNT < 10); cluster F-ck lists backups k, k+10, k+20, ...  A
+ * folder or cluster that has both data and generated backups lists the
+ * data backups first, then the generated ones, in index order.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emulator.h"
+
+/* 2026-01-01T00:00:00Z */
+#define GEN_EPOCH_SECONDS INT64_C(1767225600)
+
+typedef struct EmuFolder
+{
+	EmuBytes	id;
+	EmuIntList	backups;		/* data backups in file order */
+	bool		generated;
+	int64_t		gen_count;
+} EmuFolder;
+
+typedef struct EmuCluster
+{
+	EmuBytes	id;
+	EmuBytes	folder_id;		/* first folder it was seen in */
+	EmuIntList	backups;		/* data backups in file order */
+} EmuCluster;
+
+/* Open-addressing hash table from a byte string to an array index. */
+typedef struct HashSlot
+{
+	EmuBytes	key;
+	int			value;			/* -1: empty slot */
+} HashSlot;
+
+typedef struct HashTable
+{
+	HashSlot   *slots;
+	size_t		cap;			/* power of two */
+	size_t		n;
+} HashTable;
+
+/* Where a data line came from, for error messages. */
+typedef struct LineContext
+{
+	const char *path;
+	long		lineno;
+} LineContext;
+
+static EmuBackup *backups;
+static int	nbackups;
+static int	backups_cap;
+
+static EmuFolder *folders;
+static int	nfolders;
+static int	folders_cap;
+
+static EmuCluster *clusters;
+static int	nclusters;
+static int	clusters_cap;
+
+static HashTable backup_index;
+static HashTable folder_index;
+static HashTable cluster_index;
+
+static const char shard1[] = "shard1";
+static const char shard2[] = "shard2";
+static EmuBytes gen_shards[2] = {
+	{shard1, sizeof(shard1) - 1},
+	{shard2, sizeof(shard2) - 1}
+};
+
+/*
+ * hash_lookup
+ *		Return the value stored for key, or -1.
+ */
+static int
+hash_lookup(const HashTable *table, EmuBytes key)
+{
+	size_t		mask;
+	size_t		i;
+
+	if (table->cap == 0)
+		return -1;
+	mask = table->cap - 1;
+	i = emu_hash_bytes(0, key.data, key.len) & mask;
+	while (table->slots[i].value >= 0)
+	{
+		if (emu_bytes_equal(table->slots[i].key, key))
+			return table->slots[i].value;
+		i = (i + 1) & mask;
+	}
+	return -1;
+}
+
+/*
+ * hash_insert
+ *		Store key -> value; the key must not be present yet.  The key's
+ *		memory must outlive the table.
+ */
+static void
+hash_insert(HashTable *table, EmuBytes key, int value)
+{
+	size_t		mask;
+	size_t		i;
+
+	if ((table->n + 1) * 2 > table->cap)
+	{
+		HashTable	bigger;
+
+		bigger.cap = table->cap ? table->cap * 2 : 64;
+		bigger.n = 0;
+		bigger.slots = emu_malloc(bigger.cap * sizeof(HashSlot));
+		for (size_t k = 0; k < bigger.cap; k++)
+			bigger.slots[k].value = -1;
+		for (size_t k = 0; k < table->cap; k++)
+			if (table->slots[k].value >= 0)
+				hash_insert(&bigger, table->slots[k].key, table->slots[k].value);
+		free(table->slots);
+		*table = bigger;
+	}
+	mask = table->cap - 1;
+	i = emu_hash_bytes(0, key.data, key.len) & mask;
+	while (table->slots[i].value >= 0)
+		i = (i + 1) & mask;
+	table->slots[i].key = key;
+	table->slots[i].value = value;
+	table->n++;
+}
+
+/*
+ * bytes_dup
+ *		A long-lived copy of a byte string.
+ */
+static EmuBytes
+bytes_dup(EmuBytes b)
+{
+	char	   *p = emu_malloc(b.len + 1);
+	EmuBytes	r;
+
+	if (b.len > 0)
+		memcpy(p, b.data, b.len);
+	p[b.len] = '\0';
+	r.data = p;
+	r.len = b.len;
+	return r;
+}
+
+/*
+ * get_folder
+ *		Return the number of the folder with this id, creating it if
+ *		needed.
+ */
+static int
+get_folder(EmuBytes id)
+{
+	int			n = hash_lookup(&folder_index, id);
+
+	if (n >= 0)
+		return n;
+	if (nfolders == folders_cap)
+	{
+		folders_cap = folders_cap ? folders_cap * 2 : 16;
+		folders = emu_realloc(folders, folders_cap * sizeof(EmuFolder));
+	}
+	n = nfolders++;
+	memset(&folders[n], 0, sizeof(EmuFolder));
+	folders[n].id = bytes_dup(id);
+	hash_insert(&folder_index, folders[n].id, n);
+	return n;
+}
+
+/*
+ * get_cluster
+ *		Return the number of the cluster with this id, creating it in
+ *		folder_id if needed.  *existing tells whether it existed before.
+ */
+static int
+get_cluster(EmuBytes id, EmuBytes folder_id, bool *existing)
+{
+	int			n = hash_lookup(&cluster_index, id);
+
+	*existing = (n >= 0);
+	if (n >= 0)
+		return n;
+	if (nclusters == clusters_cap)
+	{
+		clusters_cap = clusters_cap ? clusters_cap * 2 : 16;
+		clusters = emu_realloc(clusters, clusters_cap * sizeof(EmuCluster));
+	}
+	n = nclusters++;
+	memset(&clusters[n], 0, sizeof(EmuCluster));
+	clusters[n].id = bytes_dup(id);
+	clusters[n].folder_id = folders[get_folder(folder_id)].id;
+	hash_insert(&cluster_index, clusters[n].id, n);
+	return n;
+}
+
+/*
+ * hexval
+ *		Value of a hex digit, or -1.
+ */
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * unescape
+ *		Decode the \xHH escapes of a string field into a long-lived byte
+ *		string.  Any other backslash is an error.
+ */
+static bool
+unescape(const char *s, size_t len, EmuBytes *out, const char **err)
+{
+	char	   *p = emu_malloc(len + 1);
+	size_t		n = 0;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		if (s[i] != '\\')
+		{
+			p[n++] = s[i];
+			continue;
+		}
+		if (i + 3 < len && s[i + 1] == 'x' &&
+			hexval(s[i + 2]) >= 0 && hexval(s[i + 3]) >= 0)
+		{
+			p[n++] = (char) (hexval(s[i + 2]) * 16 + hexval(s[i + 3]));
+			i += 3;
+			continue;
+		}
+		free(p);
+		*err = "bad escape (only \\xHH is allowed)";
+		return false;
+	}
+	p[n] = '\0';
+	out->data = p;
+	out->len = n;
+	return true;
+}
+
+/*
+ * days_from_civil
+ *		Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ *		algorithm).
+ */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	int64_t		era;
+	int64_t		yoe;
+	int64_t		doy;
+	int64_t		doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/*
+ * parse_digits
+ *		Parse exactly n decimal digits at s.
+ */
+static bool
+parse_digits(const char *s, int n, int *out)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!isdigit((unsigned char) s[i]))
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * parse_timestamp
+ *		Parse "-" (unset) or YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z.
+ */
+static bool
+parse_timestamp(const char *s, EmuTimestamp *ts)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int			year,
+				month,
+				day,
+				hour,
+				minute,
+				second;
+	int32_t		nanos = 0;
+	int			ndigits = 0;
+	const char *p;
+	bool		leap;
+
+	memset(ts, 0, sizeof(*ts));
+	if (strcmp(s, "-") == 0)
+		return true;
+	if (strlen(s) < 20 ||
+		!parse_digits(s, 4, &year) || s[4] != '-' ||
+		!parse_digits(s + 5, 2, &month) || s[7] != '-' ||
+		!parse_digits(s + 8, 2, &day) || s[10] != 'T' ||
+		!parse_digits(s + 11, 2, &hour) || s[13] != ':' ||
+		!parse_digits(s + 14, 2, &minute) || s[16] != ':' ||
+		!parse_digits(s + 17, 2, &second))
+		return false;
+	p = s + 19;
+	if (*p == '.')
+	{
+		p++;
+		while (isdigit((unsigned char) *p) && ndigits < 9)
+		{
+			nanos = nanos * 10 + (*p - '0');
+			p++;
+			ndigits++;
+		}
+		if (ndigits == 0)
+			return false;
+		for (int i = ndigits; i < 9; i++)
+			nanos *= 10;
+	}
+	if (strcmp(p, "Z") != 0)
+		return false;
+	leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	if (year < 1 || month < 1 || month > 12 || day < 1 ||
+		day > mdays[month - 1] || (month == 2 && day == 29 && !leap) ||
+		hour > 23 || minute > 59 || second > 59)
+		return false;
+	ts->set = true;
+	ts->seconds = days_from_civil(year, month, day) * 86400 +
+		hour * 3600 + minute * 60 + second;
+	ts->nanos = nanos;
+	return true;
+}
+
+/*
+ * parse_type
+ *		AUTOMATED, MANUAL, UNSPECIFIED or a decimal int32.
+ */
+static bool
+parse_type(const char *s, int32_t *type)
+{
+	char	   *end;
+	long long	v;
+
+	if (strcmp(s, "AUTOMATED") == 0)
+		*type = 1;
+	else if (strcmp(s, "MANUAL") == 0)
+		*type = 2;
+	else if (strcmp(s, "UNSPECIFIED") == 0)
+		*type = 0;
+	else
+	{
+		if (*s == '\0' || isspace((unsigned char) *s))
+			return false;
+		errno = 0;
+		v = strtoll(s, &end, 10);
+		if (*end != '\0' || errno != 0 || v < INT32_MIN || v > INT32_MAX)
+			return false;
+		*type = (int32_t) v;
+	}
+	return true;
+}
+
+/*
+ * line_error
+ *		Report a bad data line and exit.
+ */
+static void
+line_error(const LineContext *ctx, const char *what)
+{
+	emu_fatal("%s:%ld: %s", ctx->path, ctx->lineno, what);
+}
+
+/*
+ * unescape_field
+ *		unescape() or die naming the field.
+ */
+static EmuBytes
+unescape_field(const LineContext *ctx, const char *field, const char *name)
+{
+	EmuBytes	b;
+	const char *err;
+
+	if (!unescape(field, strlen(field), &b, &err))
+	{
+		char		msg[200];
+
+		snprintf(msg, sizeof(msg), "%s: %s", name, err);
+		line_error(ctx, msg);
+	}
+	return b;
+}
+
+/*
+ * parse_shards
+ *		"-" for none, else comma-separated names (each may be empty and
+ *		may use \xHH escapes, so \x2c is a comma inside a name).
+ */
+static void
+parse_shards(const LineContext *ctx, const char *field, EmuBackup *b)
+{
+	const char *p;
+	int			n = 1;
+
+	b->shards = NULL;
+	b->nshards = 0;
+	if (strcmp(field, "-") == 0)
+		return;
+	for (p = field; *p; p++)
+		if (*p == ',')
+			n++;
+	b->shards = emu_malloc(n * sizeof(EmuBytes));
+	p = field;
+	for (;;)
+	{
+		const char *comma = strchr(p, ',');
+		size_t		len = comma ? (size_t) (comma - p) : strlen(p);
+		const char *err;
+
+		if (!unescape(p, len, &b->shards[b->nshards], &err))
+		{
+			char		msg[200];
+
+			snprintf(msg, sizeof(msg), "SHARDS: %s", err);
+			line_error(ctx, msg);
+		}
+		b->nshards++;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+}
+
+/*
+ * add_backup_line
+ *		Handle the fields of a "backup" line.
+ */
+static void
+add_backup_line(const LineContext *ctx, char **fields)
+{
+	EmuBackup	b;
+	int			folder;
+	int			cluster;
+	int			n;
+	bool		existing;
+
+	memset(&b, 0, sizeof(b));
+	b.id = unescape_field(ctx, fields[1], "ID");
+	b.folder_id = unescape_field(ctx, fields[2], "FOLDER_ID");
+	b.cluster_id = unescape_field(ctx, fields[3], "SOURCE_CLUSTER_ID");
+	if (!parse_timestamp(fields[4], &b.created_at))
+		line_error(ctx, "CREATED_AT: expected YYYY-MM-DDTHH:MM:SS[.fraction]Z or -");
+	if (!parse_timestamp(fields[5], &b.started_at))
+		line_error(ctx, "STARTED_AT: expected YYYY-MM-DDTHH:MM:SS[.fraction]Z or -");
+	parse_shards(ctx, fields[6], &b);
+	if (!parse_type(fields[7], &b.type))
+		line_error(ctx, "TYPE: expected AUTOMATED, MANUAL, UNSPECIFIED or an int32");
+
+	if (nbackups == backups_cap)
+	{
+		backups_cap = backups_cap ? backups_cap * 2 : 64;
+		backups = emu_realloc(backups, backups_cap * sizeof(EmuBackup));
+	}
+	n = nbackups++;
+	backups[n] = b;
+
+	/* duplicates are allowed (hostile data); Get finds the first one */
+	if (hash_lookup(&backup_index, b.id) < 0)
+		hash_insert(&backup_index, backups[n].id, n);
+	folder = get_folder(b.folder_id);
+	emu_intlist_append(&folders[folder].backups, n);
+	cluster = get_cluster(b.cluster_id, b.folder_id, &existing);
+	emu_intlist_append(&clusters[cluster].backups, n);
+}
+
+/*
+ * handle_line
+ *		Parse one data line (without its line end) and add its record.
+ */
+static void
+handle_line(const LineContext *ctx, char *line)
+{
+	char	   *fields[9];
+	int			nfields = 0;
+	char	   *p = line;
+	const char *kind;
+	int			expected;
+	bool		blank = true;
+
+	for (p = line; *p; p++)
+		if (!isspace((unsigned char) *p))
+			blank = false;
+	if (blank || line[0] == '#')
+		return;
+
+	p = line;
+	for (;;)
+	{
+		char	   *tab = strchr(p, '\t');
+
+		if (nfields == 9)
+			break;
+		fields[nfields++] = p;
+		if (tab == NULL)
+			break;
+		*tab = '\0';
+		p = tab + 1;
+	}
+
+	kind = fields[0];
+	if (strcmp(kind, "folder") == 0)
+		expected = 2;
+	else if (strcmp(kind, "cluster") == 0)
+		expected = 3;
+	else if (strcmp(kind, "backup") == 0)
+		expected = 8;
+	else
+	{
+		char		msg[200];
+
+		snprintf(msg, sizeof(msg),
+				 "unknown record kind \"%.40s\" (expected folder, cluster or backup)",
+				 kind);
+		line_error(ctx, msg);
+		return;
+	}
+	if (nfields != expected)
+	{
+		char		msg[200];
+
+		snprintf(msg, sizeof(msg), "a %s line has %d TAB-separated fields, found %s%d",
+				 kind, expected, nfields == 9 ? "more than " : "",
+				 nfields == 9 ? 8 : nfields);
+		line_error(ctx, msg);
+	}
+
+	if (expected == 2)
+	{
+		EmuBytes	id = unescape_field(ctx, fields[1], "FOLDER_ID");
+
+		get_folder(id);
+		free((void *) id.data);
+	}
+	else if (expected == 3)
+	{
+		EmuBytes	id = unescape_field(ctx, fields[1], "CLUSTER_ID");
+		EmuBytes	folder = unescape_field(ctx, fields[2], "FOLDER_ID");
+		bool		existing;
+		int			n = get_cluster(id, folder, &existing);
+
+		if (existing && !emu_bytes_equal(clusters[n].folder_id, folder))
+			line_error(ctx, "cluster already belongs to another folder");
+		free((void *) id.data);
+		free((void *) folder.data);
+	}
+	else
+		add_backup_line(ctx, fields);
+}
+
+/*
+ * emu_data_load_file
+ *		Load a data file; exits with EMU_EXIT_USAGE naming file:line on the
+ *		first bad line.
+ */
+void
+emu_data_load_file(const char *path)
+{
+	FILE	   *f = fopen(path, "r");
+	char	   *line = NULL;
+	size_t		cap = 0;
+	ssize_t		len;
+	LineContext ctx;
+
+	if (f == NULL)
+		emu_fatal("could not open data file \"%s\": %s", path, strerror(errno));
+	ctx.path = path;
+	ctx.lineno = 0;
+	while ((len = getline(&line, &cap, f)) >= 0)
+	{
+		ctx.lineno++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (memchr(line, '\0', len) != NULL)
+			line_error(&ctx, "NUL byte in line (use \\x00)");
+		handle_line(&ctx, line);
+	}
+	if (ferror(f))
+		emu_fatal("could not read data file \"%s\": %s", path, strerror(errno));
+	free(line);
+	fclose(f);
+}
+
+/*
+ * emu_data_add_generated
+ *		Declare a generated folder of count backups.
+ */
+void
+emu_data_add_generated(const char *folder, int64_t count)
+{
+	int			n = get_folder(emu_bytes_str(folder));
+
+	if (folders[n].generated)
+		emu_fatal("folder \"%s\" is generated twice", folder);
+	folders[n].generated = true;
+	folders[n].gen_count = count;
+}
+
+/*
+ * generate_backup
+ *		Materialise generated backup number index of folder f (see the
+ *		scheme at the top of this file).
+ */
+static void
+generate_backup(const EmuFolder *f, int64_t index, EmuArena *arena,
+				EmuBackup *out)
+{
+	size_t		size = f->id.len + 32;
+	char	   *id = emu_arena_alloc(arena, size);
+	char	   *cluster = emu_arena_alloc(arena, size);
+	int32_t		nanos = (int32_t) ((index * 1000003 + 123456789) % 1000000000);
+
+	memset(out, 0, sizeof(*out));
+	snprintf(id, size, "%s-b%07lld", f->id.data, (long long) index);
+	snprintf(cluster, size, "%s-c%d", f->id.data, (int) (index % 10));
+	out->id = emu_bytes_str(id);
+	out->folder_id = f->id;
+	out->cluster_id = emu_bytes_str(cluster);
+	out->created_at.set = true;
+	out->created_at.seconds = GEN_EPOCH_SECONDS + index * 60;
+	out->created_at.nanos = nanos;
+	out->started_at.set = true;
+	out->started_at.seconds = out->created_at.seconds - 300;
+	out->started_at.nanos = nanos;
+	out->shards = gen_shards;
+	out->nshards = (index % 3 == 2) ? 2 : 1;
+	out->type = (index % 2 == 0) ? 1 : 2;
+}
+
+/*
+ * find_generated_folder
+ *		The generated folder whose id is the first len bytes of s, or NULL.
+ */
+static const EmuFolder *
+find_generated_folder(const char *s, size_t len)
+{
+	EmuBytes	key;
+	int			n;
+
+	key.data = s;
+	key.len = len;
+	n = hash_lookup(&folder_index, key);
+	if (n < 0 || !folders[n].generated)
+		return NULL;
+	return &folders[n];
+}
+
+/*
+ * emu_data_find_backup
+ *		Look a backup up by id: data backups first, then generated ones.
+ *		Generated strings are allocated in arena.
+ */
+bool
+emu_data_find_backup(const char *id, EmuArena *arena, EmuBackup *out)
+{
+	int			n = hash_lookup(&backup_index, emu_bytes_str(id));
+	const char *sep;
+	const EmuFolder *f;
+	char	   *end;
+	long long	index;
+	char		canon[32];
+
+	if (n >= 0)
+	{
+		*out = backups[n];
+		return true;
+	}
+
+	/* FOLDER-bNNNNNNN */
+	sep = strrchr(id, '-');
+	if (sep == NULL || sep[1] != 'b' || !isdigit((unsigned char) sep[2]))
+		return false;
+	f = find_generated_folder(id, sep - id);
+	if (f == NULL)
+		return false;
+	errno = 0;
+	index = strtoll(sep + 2, &end, 10);
+	if (*end != '\0' || errno != 0 || index < 0 || index >= f->gen_count)
+		return false;
+	snprintf(canon, sizeof(canon), "%07lld", index);
+	if (strcmp(canon, sep + 2) != 0)
+		return false;
+	generate_backup(f, index, arena, out);
+	return true;
+}
+
+/*
+ * emu_data_folder_listing
+ *		The backups of a folder.  An unknown folder gives an empty listing.
+ */
+void
+emu_data_folder_listing(const char *folder_id, EmuListing *out)
+{
+	int			n = hash_lookup(&folder_index, emu_bytes_str(folder_id));
+
+	memset(out, 0, sizeof(*out));
+	out->gen_residue = -1;
+	out->owner_folder = emu_bytes_str(folder_id);
+	if (n < 0)
+		return;
+	out->data = &folders[n].backups;
+	if (folders[n].generated)
+		out->gen_folder = &folders[n];
+}
+
+/*
+ * emu_data_cluster_listing
+ *		The backups of a cluster; false if the cluster does not exist.
+ */
+bool
+emu_data_cluster_listing(const char *cluster_id, EmuListing *out)
+{
+	int			n = hash_lookup(&cluster_index, emu_bytes_str(cluster_id));
+	size_t		len = strlen(cluster_id);
+	const EmuFolder *f = NULL;
+
+	memset(out, 0, sizeof(*out));
+	out->gen_residue = -1;
+
+	/* FOLDER-cK with K a single digit */
+	if (len >= 3 && cluster_id[len - 3] == '-' && cluster_id[len - 2] == 'c' &&
+		isdigit((unsigned char) cluster_id[len - 1]))
+		f = find_generated_folder(cluster_id, len - 3);
+
+	if (n < 0 && f == NULL)
+		return false;
+	if (n >= 0)
+	{
+		out->data = &clusters[n].backups;
+		out->owner_folder = clusters[n].folder_id;
+	}
+	if (f != NULL)
+	{
+		out->gen_folder = f;
+		out->gen_residue = cluster_id[len - 1] - '0';
+		if (n < 0)
+			out->owner_folder = f->id;
+	}
+	return true;
+}
+
+/*
+ * gen_part_count
+ *		Number of generated backups in a listing.
+ */
+static int64_t
+gen_part_count(const EmuListing *listing)
+{
+	int64_t		count;
+	int			r = listing->gen_residue;
+
+	if (listing->gen_folder == NULL)
+		return 0;
+	count = listing->gen_folder->gen_count;
+	if (r < 0)
+		return count;
+	return count > r ? (count - r + 9) / 10 : 0;
+}
+
+/*
+ * emu_listing_count
+ *		Number of backups in a listing.
+ */
+int64_t
+emu_listing_count(const EmuListing *listing)
+{
+	return (listing->data ? listing->data->n : 0) + gen_part_count(listing);
+}
+
+/*
+ * emu_listing_get
+ *		Backup number pos (0-based) of a listing.
+ */
+void
+emu_listing_get(const EmuListing *listing, int64_t pos, EmuArena *arena,
+				EmuBackup *out)
+{
+	int64_t		ndata = listing->data ? listing->data->n : 0;
+	int64_t		k;
+
+	if (pos < ndata)
+	{
+		*out = backups[listing->data->items[pos]];
+		return;
+	}
+	k = pos - ndata;
+	if (listing->gen_residue >= 0)
+		k = listing->gen_residue + 10 * k;
+	generate_backup(listing->gen_folder, k, arena, out);
+}
+
+/*
+ * emu_data_summary
+ *		Counts for the start-up message.
+ */
+void
+emu_data_summary(int64_t *nbackups_out, int *nfolders_out, int *nclusters_out,
+				 int *ngenerated_out)
+{
+	int64_t		total = nbackups;
+	int			ngen = 0;
+
+	for (int i = 0; i < nfolders; i++)
+		if (folders[i].generated)
+		{
+			total += folders[i].gen_count;
+			ngen++;
+		}
+	*nbackups_out = total;
+	*nfolders_out = nfolders;
+	*nclusters_out = nclusters;
+	*ngenerated_out = ngen;
+}

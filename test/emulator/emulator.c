@@ -1,0 +1,803 @@
+/*-------------------------------------------------------------------------
+ *
+ * emulator.c
+ *		  Managed Redis backup API emulator: command line and gRPC server
+ *		  loop.
+ *
+ * A single-threaded event loop over one gRPC completion queue.  Every call
+ * is requested as an unregistered call (grpc_server_request_call), so any
+ * method path reaches service.c, which answers UNIMPLEMENTED for unknown
+ * ones.  Each call has up to three batches in flight, each with its own
+ * tag:
+ *
+ *		RECV	RECV_MESSAGE: the request; then the reply is decided
+ *		CLOSE	RECV_CLOSE_ON_SERVER: completes when the call ends, also when
+ *				the client cancels or its deadline passes (this is how hung
+ *				and delayed calls are noticed and freed)
+ *		SEND	SEND_INITIAL_METADATA (x-request-id) + SEND_MESSAGE (OK only)
+ *				+ SEND_STATUS_FROM_SERVER
+ *
+ * A call is freed when no batch is in flight and it waits for no timer.
+ * Delayed replies (latency fault) sit in a timer list ordered by due time;
+ * the completion-queue wait never sleeps past the first one, nor past
+ * 100 ms, so signals are noticed promptly.  SIGTERM and SIGINT only set a
+ * flag; the loop then shuts the server down, cancels every call, drains
+ * the queue and exits 0.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+
+#include "emulator.h"
+
+/* Calls requested from the server at any time (waiting for clients). */
+#define NUM_PENDING_REQUESTS 32
+
+/* Longest wait in the completion queue between signal checks. */
+#define SLICE_MS 100
+
+typedef enum TagKind
+{
+	TAG_NEW,					/* grpc_server_request_call completed */
+	TAG_RECV,					/* request message received */
+	TAG_CLOSE,					/* call closed on the server */
+	TAG_SEND,					/* reply sent */
+	TAG_SHUTDOWN				/* server shutdown complete */
+} TagKind;
+
+typedef struct EmuCall EmuCall;
+
+typedef struct EmuTag
+{
+	EmuCall    *call;
+	TagKind		kind;
+} EmuTag;
+
+struct EmuCall
+{
+	EmuTag		tags[4];		/* indexed by TAG_NEW .. TAG_SEND */
+
+	/* filled by grpc_server_request_call */
+	grpc_call  *call;
+	grpc_call_details details;
+	grpc_metadata_array request_md;
+
+	/* receiving */
+	grpc_byte_buffer *recv_buf;
+	int			cancelled;		/* from RECV_CLOSE_ON_SERVER */
+
+	/* state */
+	int			pending;		/* batches in flight */
+	bool		started;		/* request_call completed */
+	bool		closed;			/* CLOSE completed */
+	bool		timer_armed;	/* waiting in the timer list */
+	int64_t		due_ms;
+	EmuCall    *timer_next;
+
+	/* reply, kept alive until SEND completes */
+	EmuReply	reply;
+	grpc_metadata initial_md[1];
+	grpc_slice	status_details;
+	grpc_byte_buffer *send_buf;
+	bool		reply_built;
+
+	/* list of all live calls */
+	EmuCall    *prev;
+	EmuCall    *next;
+};
+
+/* Options from the command line. */
+typedef struct EmuOptions
+{
+	const char *listen;
+	const char *log_file;
+	const char *port_file;
+	const char *tls_cert;
+	const char *tls_key;
+} EmuOptions;
+
+static volatile sig_atomic_t stop_requested;
+
+static grpc_server *server;
+static grpc_completion_queue *cq;
+static EmuCall *live_calls;
+static int	nlive;
+static EmuCall *timers;
+static bool shutting_down;
+static bool shutdown_done;
+static EmuTag shutdown_tag = {NULL, TAG_SHUTDOWN};
+
+/*
+ * usage
+ *		Print the command line synopsis and exit.
+ */
+static void
+usage(FILE *out, int code)
+{
+	fprintf(out,
+			"usage: %s [--listen HOST:PORT] [--data FILE]... [--generate FOLDER=COUNT]...\n"
+			"       [--token TOKEN=FOLDER[,FOLDER...]]... [--log FILE] [--port-file FILE]\n"
+			"       [--tls-cert PEMFILE --tls-key PEMFILE] [--fault SPEC]...\n"
+			"\n"
+			"Faults (SPEC = KIND[=ARG][@KEY]): latency=MS, unavailable[=N], exhausted[=N],\n"
+			"status=CODE_NAME[:N], hang[=N], garbage[=N], token_loop, unknown_fields,\n"
+			"oversize=BYTES.  See test/emulator/README.md.\n",
+			EMU_PROGNAME);
+	exit(code);
+}
+
+/*
+ * handle_signal
+ *		SIGTERM/SIGINT: ask the loop to stop.
+ */
+static void
+handle_signal(int signo)
+{
+	stop_requested = 1;
+}
+
+/*
+ * read_file
+ *		Whole file as a NUL-terminated string (for PEM files).
+ */
+static char *
+read_file(const char *path)
+{
+	FILE	   *f = fopen(path, "rb");
+	EmuBuf		buf = {0};
+	char		chunk[4096];
+	size_t		n;
+
+	if (f == NULL)
+		emu_fatal("could not open \"%s\": %s", path, strerror(errno));
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		emu_buf_append(&buf, chunk, n);
+	if (ferror(f))
+		emu_fatal("could not read \"%s\": %s", path, strerror(errno));
+	fclose(f);
+	emu_buf_append(&buf, "", 0);
+	return buf.data;
+}
+
+/*
+ * parse_generate
+ *		--generate FOLDER=COUNT
+ */
+static void
+parse_generate(const char *arg)
+{
+	const char *eq = strrchr(arg, '=');
+	char	   *folder;
+	char	   *end;
+	long long	count;
+
+	if (eq == NULL || eq == arg || eq[1] < '0' || eq[1] > '9')
+		emu_fatal("--generate %s: expected FOLDER=COUNT", arg);
+	errno = 0;
+	count = strtoll(eq + 1, &end, 10);
+	if (*end != '\0' || errno != 0 || count < 0 || count > EMU_MAX_GENERATED)
+		emu_fatal("--generate %s: COUNT must be 0..%d", arg, EMU_MAX_GENERATED);
+	folder = emu_malloc(eq - arg + 1);
+	memcpy(folder, arg, eq - arg);
+	folder[eq - arg] = '\0';
+	emu_data_add_generated(folder, count);
+	free(folder);
+}
+
+/*
+ * parse_args
+ *		Parse the command line; data, tokens and faults are registered as
+ *		they come.
+ */
+static void
+parse_args(int argc, char **argv, EmuOptions *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->listen = "127.0.0.1:0";
+
+	for (int i = 1; i < argc; i++)
+	{
+		const char *opt = argv[i];
+		const char *val;
+
+		if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0)
+			usage(stdout, 0);
+		if (strncmp(opt, "--", 2) != 0)
+		{
+			fprintf(stderr, "%s: unexpected argument \"%s\"\n", EMU_PROGNAME, opt);
+			usage(stderr, EMU_EXIT_USAGE);
+		}
+		/* every option takes a value, as --opt VALUE or --opt=VALUE */
+		val = strchr(opt, '=');
+		if (val != NULL)
+		{
+			size_t		len = val - opt;
+			static char name[64];
+
+			if (len >= sizeof(name))
+				len = sizeof(name) - 1;
+			memcpy(name, opt, len);
+			name[len] = '\0';
+			opt = name;
+			val++;
+		}
+		else
+		{
+			if (i + 1 >= argc)
+				emu_fatal("option %s needs a value", opt);
+			val = argv[++i];
+		}
+
+		if (strcmp(opt, "--listen") == 0)
+			opts->listen = val;
+		else if (strcmp(opt, "--data") == 0)
+			emu_data_load_file(val);
+		else if (strcmp(opt, "--generate") == 0)
+			parse_generate(val);
+		else if (strcmp(opt, "--token") == 0)
+			emu_service_add_token(val);
+		else if (strcmp(opt, "--log") == 0)
+			opts->log_file = val;
+		else if (strcmp(opt, "--port-file") == 0)
+			opts->port_file = val;
+		else if (strcmp(opt, "--tls-cert") == 0)
+			opts->tls_cert = val;
+		else if (strcmp(opt, "--tls-key") == 0)
+			opts->tls_key = val;
+		else if (strcmp(opt, "--fault") == 0)
+			emu_fault_add(val);
+		else
+		{
+			fprintf(stderr, "%s: unknown option \"%s\"\n", EMU_PROGNAME, opt);
+			usage(stderr, EMU_EXIT_USAGE);
+		}
+	}
+	if ((opts->tls_cert == NULL) != (opts->tls_key == NULL))
+		emu_fatal("--tls-cert and --tls-key must be given together");
+	if (strrchr(opts->listen, ':') == NULL)
+		emu_fatal("--listen %s: expected HOST:PORT", opts->listen);
+}
+
+/*
+ * write_port_file
+ *		Write "PORT\n" to path through a temporary file and rename(2), so a
+ *		reader never sees a partial file.
+ */
+static void
+write_port_file(const char *path, int port)
+{
+	size_t		len = strlen(path) + 32;
+	char	   *tmp = emu_malloc(len);
+	char		text[16];
+	int			fd;
+	int			n;
+
+	snprintf(tmp, len, "%s.tmp.%d", path, (int) getpid());
+	n = snprintf(text, sizeof(text), "%d\n", port);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, n) != n || close(fd) != 0 ||
+		rename(tmp, path) != 0)
+	{
+		fprintf(stderr, "%s: could not write port file \"%s\": %s\n",
+				EMU_PROGNAME, path, strerror(errno));
+		unlink(tmp);
+		exit(1);
+	}
+	free(tmp);
+}
+
+/*
+ * start_batch
+ *		grpc_call_start_batch with the call's tag of this kind; counts the
+ *		batch as in flight.
+ */
+static bool
+start_batch(EmuCall *c, const grpc_op *ops, size_t nops, TagKind kind)
+{
+	grpc_call_error err;
+
+	err = grpc_call_start_batch(c->call, ops, nops, &c->tags[kind], NULL);
+	if (err != GRPC_CALL_OK)
+	{
+		fprintf(stderr, "%s: grpc_call_start_batch failed: %d\n",
+				EMU_PROGNAME, (int) err);
+		return false;
+	}
+	c->pending++;
+	return true;
+}
+
+/*
+ * request_new_call
+ *		Ask the server for one more incoming call.
+ */
+static void
+request_new_call(void)
+{
+	EmuCall    *c = emu_malloc(sizeof(EmuCall));
+	grpc_call_error err;
+
+	memset(c, 0, sizeof(*c));
+	for (int k = 0; k < 4; k++)
+	{
+		c->tags[k].call = c;
+		c->tags[k].kind = (TagKind) k;
+	}
+	grpc_call_details_init(&c->details);
+	grpc_metadata_array_init(&c->request_md);
+	c->next = live_calls;
+	if (live_calls)
+		live_calls->prev = c;
+	live_calls = c;
+	nlive++;
+
+	err = grpc_server_request_call(server, &c->call, &c->details, &c->request_md,
+								   cq, cq, &c->tags[TAG_NEW]);
+	if (err != GRPC_CALL_OK)
+	{
+		fprintf(stderr, "%s: grpc_server_request_call failed: %d\n",
+				EMU_PROGNAME, (int) err);
+		exit(1);
+	}
+	c->pending++;
+}
+
+/*
+ * free_call
+ *		Release everything a call holds.
+ */
+static void
+free_call(EmuCall *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		live_calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nlive--;
+
+	if (c->recv_buf)
+		grpc_byte_buffer_destroy(c->recv_buf);
+	if (c->send_buf)
+		grpc_byte_buffer_destroy(c->send_buf);
+	if (c->reply_built)
+	{
+		grpc_slice_unref(c->initial_md[0].value);
+		grpc_slice_unref(c->status_details);
+	}
+	emu_reply_free(&c->reply);
+	grpc_call_details_destroy(&c->details);
+	grpc_metadata_array_destroy(&c->request_md);
+	if (c->call)
+		grpc_call_unref(c->call);
+	free(c);
+}
+
+/*
+ * maybe_free_call
+ *		Free a call once nothing refers to it any more.
+ */
+static void
+maybe_free_call(EmuCall *c)
+{
+	if (c->pending == 0 && !c->timer_armed)
+		free_call(c);
+}
+
+/*
+ * timer_add
+ *		Put a call in the timer list, ordered by due time.
+ */
+static void
+timer_add(EmuCall *c, int64_t due_ms)
+{
+	EmuCall   **p = &timers;
+
+	c->due_ms = due_ms;
+	while (*p != NULL && (*p)->due_ms <= due_ms)
+		p = &(*p)->timer_next;
+	c->timer_next = *p;
+	*p = c;
+	c->timer_armed = true;
+}
+
+/*
+ * timer_remove
+ *		Take a call out of the timer list.
+ */
+static void
+timer_remove(EmuCall *c)
+{
+	EmuCall   **p = &timers;
+
+	while (*p != NULL && *p != c)
+		p = &(*p)->timer_next;
+	if (*p == c)
+		*p = c->timer_next;
+	c->timer_next = NULL;
+	c->timer_armed = false;
+}
+
+/*
+ * send_reply
+ *		Start the SEND batch for the decided reply.
+ */
+static void
+send_reply(EmuCall *c)
+{
+	grpc_op		ops[3];
+	size_t		nops = 0;
+
+	memset(ops, 0, sizeof(ops));
+	c->initial_md[0].key = grpc_slice_from_static_string("x-request-id");
+	c->initial_md[0].value = grpc_slice_from_copied_string(c->reply.request_id);
+	c->status_details = grpc_slice_from_copied_string(c->reply.message);
+	c->reply_built = true;
+
+	ops[nops].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[nops].data.send_initial_metadata.count = 1;
+	ops[nops].data.send_initial_metadata.metadata = c->initial_md;
+	nops++;
+
+	if (c->reply.code == GRPC_STATUS_OK)
+	{
+		grpc_slice	payload;
+
+		/* the slice takes over the payload */
+		if (c->reply.payload != NULL)
+			payload = grpc_slice_new(c->reply.payload, c->reply.payload_len, free);
+		else
+			payload = grpc_empty_slice();
+		c->reply.payload = NULL;
+		c->send_buf = grpc_raw_byte_buffer_create(&payload, 1);
+		grpc_slice_unref(payload);
+
+		ops[nops].op = GRPC_OP_SEND_MESSAGE;
+		ops[nops].data.send_message.send_message = c->send_buf;
+		nops++;
+	}
+
+	ops[nops].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	ops[nops].data.send_status_from_server.status = c->reply.code;
+	ops[nops].data.send_status_from_server.status_details = &c->status_details;
+	ops[nops].data.send_status_from_server.trailing_metadata_count = 0;
+	nops++;
+
+	start_batch(c, ops, nops, TAG_SEND);
+}
+
+/*
+ * find_metadata
+ *		The value of the first request metadata entry named key.
+ */
+static bool
+find_metadata(const grpc_metadata_array *md, const char *key, EmuBytes *value)
+{
+	for (size_t i = 0; i < md->count; i++)
+	{
+		if (grpc_slice_str_cmp(md->metadata[i].key, key) == 0)
+		{
+			value->data = (const char *) GRPC_SLICE_START_PTR(md->metadata[i].value);
+			value->len = GRPC_SLICE_LENGTH(md->metadata[i].value);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * handle_request
+ *		The request message has arrived (or the client sent none): decide
+ *		the reply and send it now, later, or never.
+ */
+static void
+handle_request(EmuCall *c)
+{
+	EmuRequest	req;
+	grpc_slice	body = grpc_empty_slice();
+	bool		have_body = false;
+
+	memset(&req, 0, sizeof(req));
+	req.method.data = (const char *) GRPC_SLICE_START_PTR(c->details.method);
+	req.method.len = GRPC_SLICE_LENGTH(c->details.method);
+	req.has_auth = find_metadata(&c->request_md, "authorization", &req.auth);
+	req.has_client_request_id = find_metadata(&c->request_md, "x-client-request-id",
+											  &req.client_request_id);
+	if (c->recv_buf != NULL)
+	{
+		grpc_byte_buffer_reader reader;
+
+		if (grpc_byte_buffer_reader_init(&reader, c->recv_buf))
+		{
+			body = grpc_byte_buffer_reader_readall(&reader);
+			grpc_byte_buffer_reader_destroy(&reader);
+			have_body = true;
+			req.body = GRPC_SLICE_START_PTR(body);
+			req.body_len = GRPC_SLICE_LENGTH(body);
+			/* an empty message is valid protobuf; keep a non-NULL pointer */
+			if (req.body == NULL)
+				req.body = (const uint8_t *) "";
+		}
+	}
+
+	emu_service_handle(&req, &c->reply);
+	if (have_body)
+		grpc_slice_unref(body);
+
+	if (c->reply.hang)
+		return;					/* CLOSE will free the call */
+	if (c->reply.delay_ms > 0 && !shutting_down)
+		timer_add(c, emu_now_ms() + c->reply.delay_ms);
+	else
+		send_reply(c);
+}
+
+/*
+ * start_call
+ *		A new call arrived: start its RECV and CLOSE batches.
+ */
+static void
+start_call(EmuCall *c)
+{
+	grpc_op		op;
+
+	c->started = true;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->cancelled;
+	if (!start_batch(c, &op, 1, TAG_CLOSE))
+		return;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &c->recv_buf;
+	if (!start_batch(c, &op, 1, TAG_RECV))
+		grpc_call_cancel(c->call, NULL);
+}
+
+/*
+ * dispatch
+ *		Handle one completion.
+ */
+static void
+dispatch(EmuTag *tag, bool success)
+{
+	EmuCall    *c = tag->call;
+
+	if (tag->kind == TAG_SHUTDOWN)
+	{
+		shutdown_done = true;
+		return;
+	}
+
+	c->pending--;
+	switch (tag->kind)
+	{
+		case TAG_NEW:
+			if (!success)
+				break;			/* shutting down */
+			if (!shutting_down)
+				request_new_call();
+			start_call(c);
+			break;
+		case TAG_RECV:
+			/* not success: the call broke before the request came */
+			if (success && !c->closed)
+				handle_request(c);
+			break;
+		case TAG_CLOSE:
+			c->closed = true;
+			if (c->timer_armed)
+				timer_remove(c);	/* client gave up on a delayed reply */
+			break;
+		case TAG_SEND:
+		case TAG_SHUTDOWN:
+			break;
+	}
+	maybe_free_call(c);
+}
+
+/*
+ * fire_timers
+ *		Send the delayed replies that are due.
+ */
+static void
+fire_timers(void)
+{
+	int64_t		now = emu_now_ms();
+
+	while (timers != NULL && timers->due_ms <= now)
+	{
+		EmuCall    *c = timers;
+
+		timer_remove(c);
+		send_reply(c);
+		maybe_free_call(c);
+	}
+}
+
+/*
+ * begin_shutdown
+ *		Stop accepting calls and cancel the ones in progress.
+ */
+static void
+begin_shutdown(void)
+{
+	shutting_down = true;
+	grpc_server_shutdown_and_notify(server, cq, &shutdown_tag);
+	grpc_server_cancel_all_calls(server);
+
+	/* delayed replies will not be sent; their CLOSE frees them */
+	while (timers != NULL)
+	{
+		EmuCall    *c = timers;
+
+		timer_remove(c);
+		maybe_free_call(c);
+	}
+}
+
+/*
+ * run_loop
+ *		Serve until a stop signal, then drain and destroy server and queue.
+ */
+static void
+run_loop(void)
+{
+	bool		cq_shut = false;
+
+	for (;;)
+	{
+		grpc_event	ev;
+		int64_t		wait_ms = SLICE_MS;
+		gpr_timespec deadline;
+
+		if (stop_requested && !shutting_down)
+			begin_shutdown();
+		if (shutting_down && shutdown_done && nlive == 0 && !cq_shut)
+		{
+			grpc_server_destroy(server);
+			server = NULL;
+			grpc_completion_queue_shutdown(cq);
+			cq_shut = true;
+		}
+
+		if (timers != NULL)
+		{
+			int64_t		until = timers->due_ms - emu_now_ms();
+
+			if (until < wait_ms)
+				wait_ms = until > 0 ? until : 0;
+		}
+		deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+								gpr_time_from_millis(wait_ms, GPR_TIMESPAN));
+		ev = grpc_completion_queue_next(cq, deadline, NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type == GRPC_OP_COMPLETE)
+			dispatch((EmuTag *) ev.tag, ev.success != 0);
+		fire_timers();
+	}
+}
+
+/*
+ * make_credentials
+ *		TLS credentials from the PEM files, or insecure ones.
+ */
+static grpc_server_credentials *
+make_credentials(const EmuOptions *opts)
+{
+	grpc_ssl_pem_key_cert_pair pair;
+	grpc_server_credentials *creds;
+	char	   *cert;
+	char	   *key;
+
+	if (opts->tls_cert == NULL)
+		return grpc_insecure_server_credentials_create();
+	cert = read_file(opts->tls_cert);
+	key = read_file(opts->tls_key);
+	pair.cert_chain = cert;
+	pair.private_key = key;
+	creds = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
+	free(cert);
+	free(key);
+	if (creds == NULL)
+		emu_fatal("could not create TLS credentials from %s and %s",
+				  opts->tls_cert, opts->tls_key);
+	return creds;
+}
+
+/*
+ * main
+ */
+int
+main(int argc, char **argv)
+{
+	EmuOptions	opts;
+	struct sigaction sa;
+	grpc_arg	args[4];
+	grpc_channel_args chargs;
+	grpc_server_credentials *creds;
+	int			port;
+	const char *colon;
+
+	parse_args(argc, argv, &opts);
+	if (opts.log_file)
+		emu_log_open(opts.log_file);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handle_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	grpc_init();
+
+	/*
+	 * No SO_REUSEPORT: a second emulator on the same fixed port must fail.
+	 * Be lenient with client keepalive pings: tests may ping often.
+	 */
+	args[0].type = GRPC_ARG_INTEGER;
+	args[0].key = GRPC_ARG_ALLOW_REUSEPORT;
+	args[0].value.integer = 0;
+	args[1].type = GRPC_ARG_INTEGER;
+	args[1].key = GRPC_ARG_HTTP2_MAX_PING_STRIKES;
+	args[1].value.integer = 0;
+	args[2].type = GRPC_ARG_INTEGER;
+	args[2].key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS;
+	args[2].value.integer = 1000;
+	args[3].type = GRPC_ARG_INTEGER;
+	args[3].key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS;
+	args[3].value.integer = 1;
+	chargs.num_args = 4;
+	chargs.args = args;
+
+	server = grpc_server_create(&chargs, NULL);
+	cq = grpc_completion_queue_create_for_next(NULL);
+	grpc_server_register_completion_queue(server, cq, NULL);
+
+	creds = make_credentials(&opts);
+	port = grpc_server_add_http2_port(server, opts.listen, creds);
+	grpc_server_credentials_release(creds);
+	if (port == 0)
+	{
+		fprintf(stderr, "%s: could not listen on %s\n", EMU_PROGNAME, opts.listen);
+		grpc_server_destroy(server);
+		grpc_completion_queue_shutdown(cq);
+		grpc_completion_queue_destroy(cq);
+		grpc_shutdown();
+		return 1;
+	}
+	grpc_server_start(server);
+	for (int i = 0; i < NUM_PENDING_REQUESTS; i++)
+		request_new_call();
+
+	if (opts.port_file)
+		write_port_file(opts.port_file, port);
+	colon = strrchr(opts.listen, ':');
+	printf("listening on %.*s:%d\n", (int) (colon - opts.listen), opts.listen, port);
+	fflush(stdout);
+
+	run_loop();
+
+	grpc_completion_queue_destroy(cq);
+	grpc_shutdown();
+	emu_log_close();
+	return 0;
+}

@@ -1,0 +1,219 @@
+/*-------------------------------------------------------------------------
+ *
+ * emulator.h
+ *		  Shared declarations of the Managed Redis backup API emulator.
+ *
+ * The emulator is a single-threaded gRPC C core server (see emulator.c).
+ * The other files know nothing about gRPC calls: data.c holds the backups
+ * (loaded from data files or generated on demand), service.c decides the
+ * reply to one request, faults.c holds the injected faults, log.c writes
+ * the JSON call log and util.c has small helpers (arena, buffers, hashes).
+ *
+ * Plain C, no PostgreSQL headers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMULATOR_H
+#define EMULATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <grpc/status.h>
+
+#define EMU_PROGNAME "redis_backup_emulator"
+
+/* Exit code for a bad command line or a bad data file. */
+#define EMU_EXIT_USAGE 2
+
+/* Limits of the real API. */
+#define EMU_MAX_ID_CHARS 50
+#define EMU_MAX_PAGE_TOKEN_CHARS 100
+#define EMU_MAX_PAGE_SIZE 1000
+#define EMU_DEFAULT_PAGE_SIZE 100
+
+/* Largest COUNT accepted by --generate (ids keep 7 digits). */
+#define EMU_MAX_GENERATED 10000000
+
+/* A byte string; data is also NUL-terminated, but may hold NULs itself. */
+typedef struct EmuBytes
+{
+	const char *data;
+	size_t		len;
+} EmuBytes;
+
+/* A timestamp as sent on the wire; set = false leaves the field out. */
+typedef struct EmuTimestamp
+{
+	bool		set;
+	int64_t		seconds;
+	int32_t		nanos;
+} EmuTimestamp;
+
+/* One backup, as stored (data files) or materialised (generator). */
+typedef struct EmuBackup
+{
+	EmuBytes	id;
+	EmuBytes	folder_id;
+	EmuBytes	cluster_id;
+	EmuTimestamp created_at;
+	EmuTimestamp started_at;
+	EmuBytes   *shards;			/* NULL when there are none */
+	int			nshards;
+	int32_t		type;			/* Backup.BackupType, any int32 */
+} EmuBackup;
+
+/* A growable array of backup numbers (indexes into the data backups). */
+typedef struct EmuIntList
+{
+	int		   *items;
+	int			n;
+	int			cap;
+} EmuIntList;
+
+/*
+ * A sequence of backups that one List or ListBackups call pages through:
+ * the data backups named by "data" (in file order), then the generated
+ * backups of gen_folder whose index % 10 == gen_residue (every index when
+ * gen_residue is -1).
+ */
+typedef struct EmuListing
+{
+	const EmuIntList *data;		/* NULL: no data backups */
+	const struct EmuFolder *gen_folder;	/* NULL: no generated backups */
+	int			gen_residue;
+	EmuBytes	owner_folder;	/* folder whose grant the caller needs */
+} EmuListing;
+
+/* Bump allocator for one reply; everything is freed at once. */
+typedef struct EmuArenaChunk EmuArenaChunk;
+typedef struct EmuArena
+{
+	EmuArenaChunk *head;
+} EmuArena;
+
+/* Growable text buffer. */
+typedef struct EmuBuf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+} EmuBuf;
+
+/*
+ * What service.c gets for one call, and what it hands back to the server
+ * loop.  The reply payload is malloc'ed; the server takes it over.
+ */
+typedef struct EmuRequest
+{
+	EmuBytes	method;			/* the gRPC path */
+	const uint8_t *body;		/* serialized request, NULL if none came */
+	size_t		body_len;
+	bool		has_auth;		/* an "authorization" entry was sent */
+	EmuBytes	auth;			/* its value */
+	bool		has_client_request_id;
+	EmuBytes	client_request_id;	/* "x-client-request-id" value */
+} EmuRequest;
+
+typedef struct EmuReply
+{
+	grpc_status_code code;
+	char	   *message;		/* malloc'ed status message, "" for OK */
+	uint8_t    *payload;		/* malloc'ed message bytes (OK only) */
+	size_t		payload_len;
+	bool		hang;			/* never reply */
+	int64_t		delay_ms;		/* delay the reply by this much */
+	char		request_id[40]; /* x-request-id to send */
+} EmuReply;
+
+/* in util.c */
+extern void *emu_malloc(size_t size);
+extern void *emu_realloc(void *ptr, size_t size);
+extern char *emu_strdup(const char *s);
+extern void emu_fatal(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
+extern void *emu_arena_alloc(EmuArena *arena, size_t size);
+extern char *emu_arena_memdup(EmuArena *arena, const void *data, size_t len);
+extern void emu_arena_free(EmuArena *arena);
+extern void emu_buf_append(EmuBuf *buf, const void *data, size_t len);
+extern void emu_buf_append_str(EmuBuf *buf, const char *s);
+extern void emu_buf_printf(EmuBuf *buf, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+extern void emu_buf_free(EmuBuf *buf);
+extern void emu_intlist_append(EmuIntList *list, int value);
+extern bool emu_bytes_equal(EmuBytes a, EmuBytes b);
+extern bool emu_bytes_equal_str(EmuBytes a, const char *s);
+extern EmuBytes emu_bytes_str(const char *s);
+extern uint64_t emu_hash_bytes(uint64_t seed, const void *data, size_t len);
+extern bool emu_utf8_valid(const char *data, size_t len, size_t *nchars);
+extern void emu_uuid(char *out);
+extern int64_t emu_now_ms(void);
+extern const char *emu_status_name(grpc_status_code code);
+extern bool emu_status_from_name(const char *name, grpc_status_code *code);
+
+/* in data.c */
+extern void emu_data_load_file(const char *path);
+extern void emu_data_add_generated(const char *folder, int64_t count);
+extern bool emu_data_find_backup(const char *id, EmuArena *arena,
+								 EmuBackup *out);
+extern void emu_data_folder_listing(const char *folder_id, EmuListing *out);
+extern bool emu_data_cluster_listing(const char *cluster_id, EmuListing *out);
+extern int64_t emu_listing_count(const EmuListing *listing);
+extern void emu_listing_get(const EmuListing *listing, int64_t pos,
+							EmuArena *arena, EmuBackup *out);
+extern void emu_data_summary(int64_t *nbackups, int *nfolders,
+							 int *nclusters, int *ngenerated);
+
+/* in faults.c */
+
+/* The effect of the faults on one call, as evaluated by emu_faults_apply. */
+typedef struct EmuFaultEffect
+{
+	int64_t		delay_ms;		/* latency: sum over the matching specs */
+	bool		hang;
+	bool		error;			/* unavailable, exhausted or status fired */
+	grpc_status_code error_code;
+	const char *error_message;
+	const char *error_kind;		/* "unavailable", "exhausted", "status" */
+	bool		garbage;
+	bool		token_loop;
+	bool		unknown_fields;
+	int64_t		oversize;		/* bytes of padding, 0 for none */
+} EmuFaultEffect;
+
+extern void emu_fault_add(const char *spec);
+extern void emu_faults_apply(const char *key, EmuFaultEffect *effect);
+extern int	emu_fault_count(void);
+
+/* in log.c */
+typedef struct EmuLogRecord
+{
+	const char *method;			/* method name, or the raw path */
+	EmuBytes	method_raw;		/* used when method is NULL */
+	const char *id_field;		/* "backup_id", "folder_id", "cluster_id";
+								 * NULL when the request did not parse */
+	const char *id_value;
+	bool		has_paging;		/* log page_size and page_token */
+	int64_t		page_size;
+	const char *page_token;
+	const char *auth;			/* "ok", "missing", "invalid", "denied" */
+	bool		has_client_request_id;
+	EmuBytes	client_request_id;
+	const char *status;			/* code name or "HANG" */
+	int64_t		returned;		/* -1: not logged */
+	const char *next_page_token;	/* NULL: not logged */
+	const char *message;		/* status message of an error, or NULL */
+	const char *faults;			/* comma-separated fault kinds, or "" */
+	const char *request_id;
+} EmuLogRecord;
+
+extern void emu_log_open(const char *path);
+extern void emu_log_close(void);
+extern void emu_log_call(const EmuLogRecord *rec);
+extern void emu_json_string(EmuBuf *buf, const char *data, size_t len);
+
+/* in service.c */
+extern void emu_service_add_token(const char *spec);
+extern void emu_service_handle(const EmuRequest *req, EmuReply *reply);
+extern void emu_reply_free(EmuReply *reply);
+
+#endif							/* EMULATOR_H */

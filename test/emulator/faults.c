@@ -1,0 +1,275 @@
+/*-------------------------------------------------------------------------
+ *
+ * faults.c
+ *		  Injected faults of the API emulator (--fault SPEC).
+ *
+ * SPEC is KIND[=ARG][@KEY].  With @KEY a spec applies only to calls whose
+ * request names KEY in its own id field (folder_id of List, cluster_id of
+ * ListBackups, backup_id of Get); without it, to every call of the three
+ * methods whose request could be parsed.  Each spec counts the calls it
+ * applies to; "every Nth" kinds fire on the Nth, 2Nth, ... of them.
+ *
+ *	latency=MS			delay every reply by MS milliseconds
+ *	unavailable[=N]		every Nth call: UNAVAILABLE (default N = 1)
+ *	exhausted[=N]		every Nth call: RESOURCE_EXHAUSTED
+ *	status=CODE[:N]		every Nth call: CODE, message "injected CODE"
+ *	hang[=N]			every Nth call: never reply
+ *	garbage[=N]			every Nth successful reply: undecodable bytes
+ *	token_loop			list replies always carry the page-2 token
+ *	unknown_fields		unknown fields in every Backup and in the reply
+ *	oversize=BYTES		pad successful replies with BYTES unknown bytes
+ *
+ * How service.c applies the effect is described there.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emulator.h"
+
+/* Largest oversize padding: 1 GB. */
+#define MAX_OVERSIZE (INT64_C(1) << 30)
+
+typedef enum EmuFaultKind
+{
+	FAULT_LATENCY,
+	FAULT_UNAVAILABLE,
+	FAULT_EXHAUSTED,
+	FAULT_STATUS,
+	FAULT_HANG,
+	FAULT_GARBAGE,
+	FAULT_TOKEN_LOOP,
+	FAULT_UNKNOWN_FIELDS,
+	FAULT_OVERSIZE
+} EmuFaultKind;
+
+/* What a kind accepts after '='. */
+typedef enum FaultArg
+{
+	ARG_NONE,					/* no argument allowed */
+	ARG_EVERY,					/* optional N >= 1, default 1 */
+	ARG_REQUIRED,				/* required non-negative number */
+	ARG_STATUS					/* CODE[:N] */
+} FaultArg;
+
+typedef struct FaultKindInfo
+{
+	const char *name;
+	EmuFaultKind kind;
+	FaultArg	arg;
+} FaultKindInfo;
+
+static const FaultKindInfo fault_kinds[] = {
+	{"latency", FAULT_LATENCY, ARG_REQUIRED},
+	{"unavailable", FAULT_UNAVAILABLE, ARG_EVERY},
+	{"exhausted", FAULT_EXHAUSTED, ARG_EVERY},
+	{"status", FAULT_STATUS, ARG_STATUS},
+	{"hang", FAULT_HANG, ARG_EVERY},
+	{"garbage", FAULT_GARBAGE, ARG_EVERY},
+	{"token_loop", FAULT_TOKEN_LOOP, ARG_NONE},
+	{"unknown_fields", FAULT_UNKNOWN_FIELDS, ARG_NONE},
+	{"oversize", FAULT_OVERSIZE, ARG_REQUIRED},
+};
+
+typedef struct EmuFault
+{
+	EmuFaultKind kind;
+	int64_t		value;			/* latency ms or oversize bytes */
+	int64_t		every;			/* fire on every Nth matching call */
+	grpc_status_code code;		/* status to return */
+	char	   *message;		/* status message */
+	char	   *key;			/* NULL: every call */
+	uint64_t	count;			/* matching calls so far */
+} EmuFault;
+
+static EmuFault *faults;
+static int	nfaults;
+
+/*
+ * parse_number
+ *		Parse a decimal int64 in [min, max]; whole string.
+ */
+static bool
+parse_number(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char	   *end;
+	long long	v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || errno != 0 || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/*
+ * emu_fault_add
+ *		Parse a --fault SPEC and add it; exits with a message on a bad one.
+ */
+void
+emu_fault_add(const char *spec)
+{
+	char	   *copy = emu_strdup(spec);
+	char	   *at = strchr(copy, '@');
+	char	   *eq;
+	const FaultKindInfo *info = NULL;
+	EmuFault	f;
+
+	memset(&f, 0, sizeof(f));
+	f.every = 1;
+	if (at != NULL)
+	{
+		*at = '\0';
+		if (at[1] == '\0')
+			emu_fatal("--fault %s: empty key after @", spec);
+		f.key = emu_strdup(at + 1);
+	}
+	eq = strchr(copy, '=');
+	if (eq != NULL)
+		*eq = '\0';
+	for (size_t i = 0; i < sizeof(fault_kinds) / sizeof(fault_kinds[0]); i++)
+		if (strcmp(copy, fault_kinds[i].name) == 0)
+			info = &fault_kinds[i];
+	if (info == NULL)
+		emu_fatal("--fault %s: unknown fault kind \"%s\"", spec, copy);
+	f.kind = info->kind;
+
+	switch (info->arg)
+	{
+		case ARG_NONE:
+			if (eq != NULL)
+				emu_fatal("--fault %s: %s takes no argument", spec, info->name);
+			break;
+		case ARG_EVERY:
+			if (eq != NULL && !parse_number(eq + 1, 1, INT64_MAX, &f.every))
+				emu_fatal("--fault %s: expected %s=N with N >= 1", spec, info->name);
+			break;
+		case ARG_REQUIRED:
+			if (eq == NULL ||
+				!parse_number(eq + 1, 0,
+							  f.kind == FAULT_OVERSIZE ? MAX_OVERSIZE : INT64_C(86400000),
+							  &f.value))
+				emu_fatal("--fault %s: expected %s=%s", spec, info->name,
+						  f.kind == FAULT_OVERSIZE ? "BYTES (at most 1 GB)" : "MS");
+			break;
+		case ARG_STATUS:
+			{
+				char	   *colon;
+
+				if (eq == NULL)
+					emu_fatal("--fault %s: expected status=CODE_NAME[:N]", spec);
+				colon = strchr(eq + 1, ':');
+				if (colon != NULL)
+				{
+					*colon = '\0';
+					if (!parse_number(colon + 1, 1, INT64_MAX, &f.every))
+						emu_fatal("--fault %s: expected status=CODE_NAME:N with N >= 1", spec);
+				}
+				if (!emu_status_from_name(eq + 1, &f.code) || f.code == GRPC_STATUS_OK)
+					emu_fatal("--fault %s: unknown or OK status code \"%s\"", spec, eq + 1);
+			}
+			break;
+	}
+
+	switch (f.kind)
+	{
+		case FAULT_UNAVAILABLE:
+			f.code = GRPC_STATUS_UNAVAILABLE;
+			f.message = emu_strdup("Service is temporarily unavailable");
+			break;
+		case FAULT_EXHAUSTED:
+			f.code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+			f.message = emu_strdup("Quota exceeded");
+			break;
+		case FAULT_STATUS:
+			{
+				char		msg[64];
+
+				snprintf(msg, sizeof(msg), "injected %s", emu_status_name(f.code));
+				f.message = emu_strdup(msg);
+			}
+			break;
+		default:
+			break;
+	}
+
+	faults = emu_realloc(faults, (nfaults + 1) * sizeof(EmuFault));
+	faults[nfaults++] = f;
+	free(copy);
+}
+
+/*
+ * emu_fault_count
+ *		Number of fault specs.
+ */
+int
+emu_fault_count(void)
+{
+	return nfaults;
+}
+
+/*
+ * emu_faults_apply
+ *		Count one call against every spec that applies to it and return the
+ *		combined effect.  key is the request's id field, NULL if the request
+ *		did not parse (then only specs without @KEY apply).  Of several
+ *		error specs firing together, the first on the command line wins.
+ */
+void
+emu_faults_apply(const char *key, EmuFaultEffect *effect)
+{
+	memset(effect, 0, sizeof(*effect));
+	for (int i = 0; i < nfaults; i++)
+	{
+		EmuFault   *f = &faults[i];
+		bool		fires;
+
+		if (f->key != NULL && (key == NULL || strcmp(f->key, key) != 0))
+			continue;
+		f->count++;
+		fires = (f->count % (uint64_t) f->every) == 0;
+
+		switch (f->kind)
+		{
+			case FAULT_LATENCY:
+				effect->delay_ms += f->value;
+				break;
+			case FAULT_UNAVAILABLE:
+			case FAULT_EXHAUSTED:
+			case FAULT_STATUS:
+				if (fires && !effect->error)
+				{
+					effect->error = true;
+					effect->error_code = f->code;
+					effect->error_message = f->message;
+					effect->error_kind = f->kind == FAULT_UNAVAILABLE ? "unavailable" :
+						f->kind == FAULT_EXHAUSTED ? "exhausted" : "status";
+				}
+				break;
+			case FAULT_HANG:
+				if (fires)
+					effect->hang = true;
+				break;
+			case FAULT_GARBAGE:
+				if (fires)
+					effect->garbage = true;
+				break;
+			case FAULT_TOKEN_LOOP:
+				effect->token_loop = true;
+				break;
+			case FAULT_UNKNOWN_FIELDS:
+				effect->unknown_fields = true;
+				break;
+			case FAULT_OVERSIZE:
+				if (f->value > effect->oversize)
+					effect->oversize = f->value;
+				break;
+		}
+	}
+}

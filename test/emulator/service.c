@@ -1,0 +1,1007 @@
+/*-------------------------------------------------------------------------
+ *
+ * service.c
+ *		  What the emulator answers to one call: authentication, request
+ *		  validation, paging, reply building, and the effect of faults.
+ *
+ * Checks, in this order (the first failing one decides the reply):
+ *	 1. unknown method: UNIMPLEMENTED
+ *	 2. faults: hang (never reply), then unavailable / exhausted / status
+ *	 3. authorization missing, malformed or unknown token: UNAUTHENTICATED
+ *	 4. request bytes that do not parse: INVALID_ARGUMENT
+ *	 5. the id field (folder_id, cluster_id, backup_id): required, valid
+ *		UTF-8, at most 50 characters: INVALID_ARGUMENT
+ *	 6. Get: unknown backup, ListBackups: unknown cluster: NOT_FOUND
+ *	 7. folder of the folder / cluster / backup not granted: PERMISSION_DENIED
+ *	 8. page_size 0..1000, page_token at most 100 characters and issued by
+ *		this server for the same method and id: INVALID_ARGUMENT
+ * A successful reply may then be altered by the garbage, token_loop,
+ * unknown_fields and oversize faults; latency delays any reply.
+ *
+ * Page tokens are 22 characters of base64url over 16 bytes: the offset of
+ * the next backup (8 bytes, big-endian, XORed with a mask derived from the
+ * method and id) and a 64-bit keyed hash of the method, the folder or
+ * cluster id and the offset.  They are deterministic
+ * (the same for every run), not plain integers, and rejected for another
+ * folder, cluster or method.  The last page has an empty next_page_token,
+ * also when it ends exactly at the last backup.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "emulator.h"
+
+#include "google/protobuf/timestamp.pb-c.h"
+#include "yandex/cloud/mdb/redis/v1/backup.pb-c.h"
+#include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
+#include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
+
+typedef Yandex__Cloud__Mdb__Redis__V1__Backup PbBackup;
+typedef Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest PbGetRequest;
+typedef Yandex__Cloud__Mdb__Redis__V1__ListBackupsRequest PbListRequest;
+typedef Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse PbListResponse;
+typedef Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsRequest PbClusterRequest;
+typedef Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsResponse PbClusterResponse;
+typedef Google__Protobuf__Timestamp PbTimestamp;
+
+typedef enum EmuMethod
+{
+	METHOD_UNKNOWN = -1,
+	METHOD_GET,
+	METHOD_LIST,
+	METHOD_CLUSTER_LIST
+} EmuMethod;
+
+static const struct
+{
+	const char *path;
+	const char *name;
+}			methods[] = {
+	{"/yandex.cloud.mdb.redis.v1.BackupService/Get", "BackupService.Get"},
+	{"/yandex.cloud.mdb.redis.v1.BackupService/List", "BackupService.List"},
+	{"/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups", "ClusterService.ListBackups"},
+};
+
+/* A bearer token given with --token. */
+typedef struct EmuToken
+{
+	char	   *token;
+	bool		all_folders;
+	char	  **folders;
+	int			nfolders;
+} EmuToken;
+
+static EmuToken *tokens;
+static int	ntokens;
+
+/* Key of the page-token hash; changing it invalidates old tokens. */
+#define PAGE_TOKEN_SECRET UINT64_C(0x5265646973426b70)
+#define PAGE_TOKEN_LEN 22
+
+/* Field numbers of the unknown fields added by the unknown_fields fault. */
+#define UNKNOWN_VARINT_FIELD 99
+#define UNKNOWN_STRING_FIELD 100
+#define UNKNOWN_MESSAGE_FIELD 101
+#define UNKNOWN_FIXED64_FIELD 102
+#define UNKNOWN_FIXED32_FIELD 103
+#define OVERSIZE_FIELD 1000
+
+/* Most unknown fields one message gets (3 ids, shards, 5 fault fields). */
+#define FAULT_UNKNOWN_FIELDS 5
+
+/* State of one call while it is being handled. */
+typedef struct CallContext
+{
+	const EmuRequest *req;
+	EmuReply   *reply;
+	EmuMethod	method;
+	EmuArena	arena;			/* reply messages */
+	EmuLogRecord log;
+	EmuFaultEffect effect;
+	EmuBuf		faults;			/* fault kinds that fired, for the log */
+	const EmuToken *token;		/* NULL: any token, every folder */
+	int64_t		returned;
+	char		next_token[PAGE_TOKEN_LEN + 1];
+	bool		has_next_token;
+} CallContext;
+
+/*
+ * emu_service_add_token
+ *		Parse --token TOKEN=FOLDER[,FOLDER...] (or TOKEN=*).
+ */
+void
+emu_service_add_token(const char *spec)
+{
+	const char *eq = strchr(spec, '=');
+	EmuToken	t;
+	const char *p;
+
+	memset(&t, 0, sizeof(t));
+	if (eq == NULL || eq == spec || eq[1] == '\0')
+		emu_fatal("--token %s: expected TOKEN=FOLDER[,FOLDER...] or TOKEN=*", spec);
+	t.token = emu_malloc(eq - spec + 1);
+	memcpy(t.token, spec, eq - spec);
+	t.token[eq - spec] = '\0';
+	for (int i = 0; i < ntokens; i++)
+		if (strcmp(tokens[i].token, t.token) == 0)
+			emu_fatal("--token %s: token given twice", spec);
+	p = eq + 1;
+	if (strcmp(p, "*") == 0)
+		t.all_folders = true;
+	else
+	{
+		for (;;)
+		{
+			const char *comma = strchr(p, ',');
+			size_t		len = comma ? (size_t) (comma - p) : strlen(p);
+			char	   *folder;
+
+			if (len == 0)
+				emu_fatal("--token %s: empty folder id", spec);
+			folder = emu_malloc(len + 1);
+			memcpy(folder, p, len);
+			folder[len] = '\0';
+			t.folders = emu_realloc(t.folders, (t.nfolders + 1) * sizeof(char *));
+			t.folders[t.nfolders++] = folder;
+			if (comma == NULL)
+				break;
+			p = comma + 1;
+		}
+	}
+	tokens = emu_realloc(tokens, (ntokens + 1) * sizeof(EmuToken));
+	tokens[ntokens++] = t;
+}
+
+/*
+ * authenticate
+ *		Check the "authorization" entry.  Returns "ok", "missing" or
+ *		"invalid"; on "ok" *token is the matching --token (NULL when no
+ *		--token was given: every folder is granted).
+ */
+static const char *
+authenticate(const EmuRequest *req, const EmuToken **token)
+{
+	EmuBytes	value;
+	EmuBytes	given;
+
+	*token = NULL;
+	if (!req->has_auth)
+		return "missing";
+	value = req->auth;
+	if (value.len < 8 || strncasecmp(value.data, "Bearer ", 7) != 0)
+		return "invalid";
+	given.data = value.data + 7;
+	given.len = value.len - 7;
+	if (ntokens == 0)
+		return "ok";
+	for (int i = 0; i < ntokens; i++)
+	{
+		if (emu_bytes_equal_str(given, tokens[i].token))
+		{
+			*token = &tokens[i];
+			return "ok";
+		}
+	}
+	return "invalid";
+}
+
+/*
+ * folder_granted
+ *		May the caller's token read this folder?
+ */
+static bool
+folder_granted(const EmuToken *token, EmuBytes folder)
+{
+	if (token == NULL || token->all_folders)
+		return true;
+	for (int i = 0; i < token->nfolders; i++)
+		if (emu_bytes_equal_str(folder, token->folders[i]))
+			return true;
+	return false;
+}
+
+/*
+ * base64url_encode
+ *		Encode 16 bytes as 22 base64url characters (no padding).
+ */
+static void
+base64url_encode(const uint8_t *in, char *out)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint32_t	acc = 0;
+	int			bits = 0;
+	int			n = 0;
+
+	for (int i = 0; i < 16; i++)
+	{
+		acc = (acc << 8) | in[i];
+		bits += 8;
+		while (bits >= 6)
+		{
+			bits -= 6;
+			out[n++] = alphabet[(acc >> bits) & 0x3F];
+		}
+	}
+	if (bits > 0)
+		out[n++] = alphabet[(acc << (6 - bits)) & 0x3F];
+	out[n] = '\0';
+}
+
+/*
+ * base64url_decode
+ *		Decode 22 base64url characters into 16 bytes.
+ */
+static bool
+base64url_decode(const char *in, uint8_t *out)
+{
+	uint32_t	acc = 0;
+	int			bits = 0;
+	int			n = 0;
+
+	for (int i = 0; i < PAGE_TOKEN_LEN; i++)
+	{
+		char		c = in[i];
+		int			v;
+
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '-')
+			v = 62;
+		else if (c == '_')
+			v = 63;
+		else
+			return false;
+		acc = (acc << 6) | v;
+		bits += 6;
+		if (bits >= 8 && n < 16)
+		{
+			bits -= 8;
+			out[n++] = (uint8_t) (acc >> bits);
+		}
+	}
+	return n == 16;
+}
+
+/*
+ * page_token_mac
+ *		Keyed hash binding a page token to method, id and offset.
+ */
+static uint64_t
+page_token_mac(EmuMethod method, const char *key, const uint8_t *offset_be)
+{
+	uint64_t	h = emu_hash_bytes(PAGE_TOKEN_SECRET + (uint64_t) method, key, strlen(key));
+
+	return emu_hash_bytes(h, offset_be, 8);
+}
+
+/*
+ * page_token_mask
+ *		Mask XORed over the offset so that tokens look random.
+ */
+static uint64_t
+page_token_mask(EmuMethod method, const char *key)
+{
+	return emu_hash_bytes(~PAGE_TOKEN_SECRET - (uint64_t) method, key, strlen(key));
+}
+
+/*
+ * make_page_token
+ *		The token that leads to the backup at offset of the listing of key.
+ */
+static void
+make_page_token(EmuMethod method, const char *key, int64_t offset, char *out)
+{
+	uint8_t		raw[16];
+	uint64_t	mac;
+
+	uint8_t		offset_be[8];
+	uint64_t	mask = page_token_mask(method, key);
+
+	for (int i = 0; i < 8; i++)
+		offset_be[i] = (uint8_t) ((uint64_t) offset >> (56 - 8 * i));
+	mac = page_token_mac(method, key, offset_be);
+	for (int i = 0; i < 8; i++)
+	{
+		raw[i] = offset_be[i] ^ (uint8_t) (mask >> (56 - 8 * i));
+		raw[8 + i] = (uint8_t) (mac >> (56 - 8 * i));
+	}
+	base64url_encode(raw, out);
+}
+
+/*
+ * parse_page_token
+ *		Check a page token issued by make_page_token for this method and key
+ *		and return its offset.
+ */
+static bool
+parse_page_token(EmuMethod method, const char *key, const char *token,
+				 int64_t *offset)
+{
+	uint8_t		raw[16];
+	char		again[PAGE_TOKEN_LEN + 1];
+	uint8_t		offset_be[8];
+	uint64_t	mask;
+	uint64_t	mac = 0;
+	uint64_t	off = 0;
+
+	if (strlen(token) != PAGE_TOKEN_LEN || !base64url_decode(token, raw))
+		return false;
+	/* reject non-canonical spellings (stray low bits in the last char) */
+	base64url_encode(raw, again);
+	if (strcmp(again, token) != 0)
+		return false;
+	mask = page_token_mask(method, key);
+	for (int i = 0; i < 8; i++)
+	{
+		offset_be[i] = raw[i] ^ (uint8_t) (mask >> (56 - 8 * i));
+		off = (off << 8) | offset_be[i];
+		mac = (mac << 8) | raw[8 + i];
+	}
+	if (mac != page_token_mac(method, key, offset_be) || off > (uint64_t) INT64_MAX)
+		return false;
+	*offset = (int64_t) off;
+	return true;
+}
+
+/*
+ * set_error
+ *		Make the reply an error with this code and message.
+ */
+static void
+set_error(CallContext *ctx, grpc_status_code code, const char *fmt,...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+set_error(CallContext *ctx, grpc_status_code code, const char *fmt,...)
+{
+	va_list		ap;
+	char		small[1];
+	int			n;
+	char	   *msg;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	msg = emu_malloc(n + 1);
+	va_start(ap, fmt);
+	vsnprintf(msg, n + 1, fmt, ap);
+	va_end(ap);
+	free(ctx->reply->message);
+	ctx->reply->message = msg;
+	ctx->reply->code = code;
+	free(ctx->reply->payload);
+	ctx->reply->payload = NULL;
+	ctx->reply->payload_len = 0;
+}
+
+/*
+ * note_fault
+ *		Record that a fault kind changed this call (for the log).
+ */
+static void
+note_fault(CallContext *ctx, const char *kind)
+{
+	if (ctx->faults.len > 0)
+		emu_buf_append(&ctx->faults, ",", 1);
+	emu_buf_append_str(&ctx->faults, kind);
+}
+
+/*
+ * check_id
+ *		Validate a required id field; sets the error and returns false if
+ *		it is bad.
+ */
+static bool
+check_id(CallContext *ctx, const char *name, const char *value)
+{
+	size_t		nchars;
+
+	if (value[0] == '\0')
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: %s is required", name);
+		return false;
+	}
+	if (!emu_utf8_valid(value, strlen(value), &nchars))
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: %s: invalid UTF-8", name);
+		return false;
+	}
+	if (nchars > EMU_MAX_ID_CHARS)
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: %s: length must be at most %d characters",
+				  name, EMU_MAX_ID_CHARS);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * varint_encode
+ *		Protobuf base-128 varint; returns its length (at most 10).
+ */
+static size_t
+varint_encode(uint64_t v, uint8_t *out)
+{
+	size_t		n = 0;
+
+	while (v >= 0x80)
+	{
+		out[n++] = (uint8_t) (v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t) v;
+	return n;
+}
+
+/*
+ * unknown_field
+ *		Fill an unknown field for protobuf-c to emit after the known ones.
+ *		protobuf-c writes the tag and then data verbatim, so a
+ *		length-delimited field's data starts with its length varint.
+ */
+static void
+unknown_field(EmuArena *arena, ProtobufCMessageUnknownField *uf, uint32_t tag,
+			  ProtobufCWireType wire_type, const void *data, size_t len)
+{
+	uint8_t    *p;
+	size_t		n = 0;
+
+	p = emu_arena_alloc(arena, len + 10);
+	if (wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
+		n = varint_encode(len, p);
+	if (len > 0)
+		memcpy(p + n, data, len);
+	uf->tag = tag;
+	uf->wire_type = wire_type;
+	uf->len = n + len;
+	uf->data = p;
+}
+
+/*
+ * add_fault_unknown_fields
+ *		The unknown_fields fault: fields 99 (varint), 100 (string), 101
+ *		(nested message), 102 (fixed64), 103 (fixed32).
+ */
+static void
+add_fault_unknown_fields(EmuArena *arena, ProtobufCMessageUnknownField *uf,
+						 unsigned *n)
+{
+	static const uint8_t varint[] = {0xB2, 0xF2, 0x19};	/* 424242 */
+	static const char string[] = "emulator unknown field";
+	static const uint8_t nested[] = {
+		0x08, 0x07,				/* 1: 7 */
+		0x12, 0x06, 'n', 'e', 's', 't', 'e', 'd',	/* 2: "nested" */
+		0x1A, 0x02, 0x08, 0x01	/* 3: { 1: 1 } */
+	};
+	static const uint8_t fixed64[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	static const uint8_t fixed32[4] = {9, 10, 11, 12};
+
+	unknown_field(arena, &uf[(*n)++], UNKNOWN_VARINT_FIELD,
+				  PROTOBUF_C_WIRE_TYPE_VARINT, varint, sizeof(varint));
+	unknown_field(arena, &uf[(*n)++], UNKNOWN_STRING_FIELD,
+				  PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, string, sizeof(string) - 1);
+	unknown_field(arena, &uf[(*n)++], UNKNOWN_MESSAGE_FIELD,
+				  PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, nested, sizeof(nested));
+	unknown_field(arena, &uf[(*n)++], UNKNOWN_FIXED64_FIELD,
+				  PROTOBUF_C_WIRE_TYPE_64BIT, fixed64, sizeof(fixed64));
+	unknown_field(arena, &uf[(*n)++], UNKNOWN_FIXED32_FIELD,
+				  PROTOBUF_C_WIRE_TYPE_32BIT, fixed32, sizeof(fixed32));
+}
+
+/*
+ * has_nul
+ *		Does a byte string hold a NUL (which protobuf-c cannot pack in a
+ *		string field)?
+ */
+static bool
+has_nul(EmuBytes b)
+{
+	return b.len > 0 && memchr(b.data, '\0', b.len) != NULL;
+}
+
+/*
+ * set_string
+ *		Set a string field, or emit it as a raw field of the same number
+ *		when it holds a NUL.
+ */
+static void
+set_string(EmuArena *arena, char **field, EmuBytes value, uint32_t tag,
+		   ProtobufCMessageUnknownField *uf, unsigned *n)
+{
+	if (has_nul(value))
+		unknown_field(arena, &uf[(*n)++], tag,
+					  PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, value.data, value.len);
+	else
+		*field = (char *) value.data;
+}
+
+/*
+ * build_timestamp
+ *		A Timestamp message, or NULL for an unset one.
+ */
+static PbTimestamp *
+build_timestamp(EmuArena *arena, const EmuTimestamp *ts)
+{
+	PbTimestamp *m;
+
+	if (!ts->set)
+		return NULL;
+	m = emu_arena_alloc(arena, sizeof(PbTimestamp));
+	google__protobuf__timestamp__init(m);
+	m->seconds = ts->seconds;
+	m->nanos = ts->nanos;
+	return m;
+}
+
+/*
+ * build_backup
+ *		A Backup message for b, allocated in arena.
+ */
+static PbBackup *
+build_backup(EmuArena *arena, const EmuBackup *b, bool add_unknown)
+{
+	PbBackup   *m = emu_arena_alloc(arena, sizeof(PbBackup));
+	ProtobufCMessageUnknownField *uf;
+	unsigned	nuf = 0;
+	bool		shard_nul = false;
+
+	yandex__cloud__mdb__redis__v1__backup__init(m);
+	uf = emu_arena_alloc(arena, (3 + b->nshards + FAULT_UNKNOWN_FIELDS) *
+						 sizeof(ProtobufCMessageUnknownField));
+
+	set_string(arena, &m->id, b->id, 1, uf, &nuf);
+	set_string(arena, &m->folder_id, b->folder_id, 2, uf, &nuf);
+	m->created_at = build_timestamp(arena, &b->created_at);
+	set_string(arena, &m->source_cluster_id, b->cluster_id, 4, uf, &nuf);
+	m->started_at = build_timestamp(arena, &b->started_at);
+
+	for (int i = 0; i < b->nshards; i++)
+		if (has_nul(b->shards[i]))
+			shard_nul = true;
+	if (shard_nul)
+	{
+		/* keep the order: every shard name as a raw field 6 */
+		for (int i = 0; i < b->nshards; i++)
+			unknown_field(arena, &uf[nuf++], 6, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+						  b->shards[i].data, b->shards[i].len);
+	}
+	else if (b->nshards > 0)
+	{
+		m->n_source_shard_names = b->nshards;
+		m->source_shard_names = emu_arena_alloc(arena, b->nshards * sizeof(char *));
+		for (int i = 0; i < b->nshards; i++)
+			m->source_shard_names[i] = (char *) b->shards[i].data;
+	}
+	m->type = (Yandex__Cloud__Mdb__Redis__V1__Backup__BackupType) b->type;
+
+	if (add_unknown)
+		add_fault_unknown_fields(arena, uf, &nuf);
+	m->base.n_unknown_fields = nuf;
+	m->base.unknown_fields = nuf > 0 ? uf : NULL;
+	return m;
+}
+
+/*
+ * pack_reply
+ *		Serialize an OK reply message into the reply payload, followed by
+ *		the bytes of the oversize and garbage faults.
+ */
+static void
+pack_reply(CallContext *ctx, const ProtobufCMessage *msg)
+{
+	static const uint8_t garbage[] = {
+		0x0F,					/* field 1, wire type 7 (does not exist) */
+		0x12, 0x7F, 'x'			/* field 2, 127 bytes announced, 1 given */
+	};
+	size_t		size = protobuf_c_message_get_packed_size(msg);
+	size_t		extra = 0;
+	uint8_t    *p;
+	size_t		n;
+
+	if (ctx->effect.oversize > 0)
+		extra += 20 + ctx->effect.oversize;
+	if (ctx->effect.garbage)
+		extra += sizeof(garbage);
+	p = emu_malloc(size + extra);
+	n = protobuf_c_message_pack(msg, p);
+	if (ctx->effect.oversize > 0)
+	{
+		n += varint_encode((OVERSIZE_FIELD << 3) | PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+						   p + n);
+		n += varint_encode((uint64_t) ctx->effect.oversize, p + n);
+		memset(p + n, 'x', ctx->effect.oversize);
+		n += ctx->effect.oversize;
+		note_fault(ctx, "oversize");
+	}
+	if (ctx->effect.garbage)
+	{
+		memcpy(p + n, garbage, sizeof(garbage));
+		n += sizeof(garbage);
+		note_fault(ctx, "garbage");
+	}
+	ctx->reply->payload = p;
+	ctx->reply->payload_len = n;
+}
+
+/*
+ * handle_get
+ *		BackupService.Get.
+ */
+static void
+handle_get(CallContext *ctx, const PbGetRequest *rq)
+{
+	EmuBackup	b;
+	PbBackup   *m;
+
+	if (!check_id(ctx, "backup_id", rq->backup_id))
+		return;
+	if (!emu_data_find_backup(rq->backup_id, &ctx->arena, &b))
+	{
+		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Backup %s not found", rq->backup_id);
+		return;
+	}
+	if (!folder_granted(ctx->token, b.folder_id))
+	{
+		ctx->log.auth = "denied";
+		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
+				  "Permission denied to folder %s", b.folder_id.data);
+		return;
+	}
+	m = build_backup(&ctx->arena, &b, ctx->effect.unknown_fields);
+	if (ctx->effect.unknown_fields)
+		note_fault(ctx, "unknown_fields");
+	ctx->returned = 1;
+	pack_reply(ctx, &m->base);
+}
+
+/*
+ * handle_listing
+ *		The paging part of List and ListBackups: validate page_size and
+ *		page_token, build the page and its reply.
+ */
+static void
+handle_listing(CallContext *ctx, const char *key, int64_t page_size,
+			   const char *page_token, const EmuListing *listing)
+{
+	int64_t		offset = 0;
+	int64_t		total;
+	int64_t		start;
+	int64_t		end;
+	PbBackup  **items;
+	ProtobufCMessageUnknownField *uf;
+	unsigned	nuf = 0;
+	size_t		nchars;
+
+	if (page_size < 0 || page_size > EMU_MAX_PAGE_SIZE)
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: page_size: must be in range 0..%d",
+				  EMU_MAX_PAGE_SIZE);
+		return;
+	}
+	if (page_size == 0)
+		page_size = EMU_DEFAULT_PAGE_SIZE;
+	if (!emu_utf8_valid(page_token, strlen(page_token), &nchars))
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: page_token: invalid UTF-8");
+		return;
+	}
+	if (nchars > EMU_MAX_PAGE_TOKEN_CHARS)
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: page_token: length must be at most %d characters",
+				  EMU_MAX_PAGE_TOKEN_CHARS);
+		return;
+	}
+	if (page_token[0] != '\0' &&
+		!parse_page_token(ctx->method, key, page_token, &offset))
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT, "Invalid page token");
+		return;
+	}
+
+	total = emu_listing_count(listing);
+	start = offset < total ? offset : total;
+	end = total - start > page_size ? start + page_size : total;
+	items = emu_arena_alloc(&ctx->arena, (end - start + 1) * sizeof(PbBackup *));
+	for (int64_t pos = start; pos < end; pos++)
+	{
+		EmuBackup	b;
+
+		emu_listing_get(listing, pos, &ctx->arena, &b);
+		items[pos - start] = build_backup(&ctx->arena, &b, ctx->effect.unknown_fields);
+	}
+	ctx->returned = end - start;
+
+	ctx->next_token[0] = '\0';
+	if (ctx->effect.token_loop)
+	{
+		make_page_token(ctx->method, key, page_size, ctx->next_token);
+		note_fault(ctx, "token_loop");
+	}
+	else if (end < total)
+		make_page_token(ctx->method, key, end, ctx->next_token);
+	ctx->has_next_token = true;
+
+	uf = emu_arena_alloc(&ctx->arena,
+						 FAULT_UNKNOWN_FIELDS * sizeof(ProtobufCMessageUnknownField));
+	if (ctx->effect.unknown_fields)
+	{
+		add_fault_unknown_fields(&ctx->arena, uf, &nuf);
+		note_fault(ctx, "unknown_fields");
+	}
+
+	if (ctx->method == METHOD_LIST)
+	{
+		PbListResponse resp = YANDEX__CLOUD__MDB__REDIS__V1__LIST_BACKUPS_RESPONSE__INIT;
+
+		resp.n_backups = end - start;
+		resp.backups = items;
+		resp.next_page_token = ctx->next_token;
+		resp.base.n_unknown_fields = nuf;
+		resp.base.unknown_fields = nuf ? uf : NULL;
+		pack_reply(ctx, &resp.base);
+	}
+	else
+	{
+		PbClusterResponse resp = YANDEX__CLOUD__MDB__REDIS__V1__LIST_CLUSTER_BACKUPS_RESPONSE__INIT;
+
+		resp.n_backups = end - start;
+		resp.backups = items;
+		resp.next_page_token = ctx->next_token;
+		resp.base.n_unknown_fields = nuf;
+		resp.base.unknown_fields = nuf ? uf : NULL;
+		pack_reply(ctx, &resp.base);
+	}
+}
+
+/*
+ * handle_list
+ *		BackupService.List.
+ */
+static void
+handle_list(CallContext *ctx, const PbListRequest *rq)
+{
+	EmuListing	listing;
+
+	if (!check_id(ctx, "folder_id", rq->folder_id))
+		return;
+	if (!folder_granted(ctx->token, emu_bytes_str(rq->folder_id)))
+	{
+		ctx->log.auth = "denied";
+		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
+				  "Permission denied to folder %s", rq->folder_id);
+		return;
+	}
+	emu_data_folder_listing(rq->folder_id, &listing);
+	handle_listing(ctx, rq->folder_id, rq->page_size, rq->page_token, &listing);
+}
+
+/*
+ * handle_cluster_list
+ *		ClusterService.ListBackups.
+ */
+static void
+handle_cluster_list(CallContext *ctx, const PbClusterRequest *rq)
+{
+	EmuListing	listing;
+
+	if (!check_id(ctx, "cluster_id", rq->cluster_id))
+		return;
+	if (!emu_data_cluster_listing(rq->cluster_id, &listing))
+	{
+		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Cluster %s not found", rq->cluster_id);
+		return;
+	}
+	if (!folder_granted(ctx->token, listing.owner_folder))
+	{
+		ctx->log.auth = "denied";
+		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
+				  "Permission denied to folder %s", listing.owner_folder.data);
+		return;
+	}
+	handle_listing(ctx, rq->cluster_id, rq->page_size, rq->page_token, &listing);
+}
+
+/*
+ * find_method
+ *		Which of our methods a gRPC path names.
+ */
+static EmuMethod
+find_method(EmuBytes path)
+{
+	for (int i = 0; i < (int) (sizeof(methods) / sizeof(methods[0])); i++)
+		if (emu_bytes_equal_str(path, methods[i].path))
+			return (EmuMethod) i;
+	return METHOD_UNKNOWN;
+}
+
+/*
+ * emu_service_handle
+ *		Decide the reply to one call and log it.  The reply is complete when
+ *		this returns (the log line is already written); the server loop
+ *		sends it, after reply->delay_ms, or never if reply->hang.
+ */
+void
+emu_service_handle(const EmuRequest *req, EmuReply *reply)
+{
+	CallContext ctx;
+	ProtobufCMessage *parsed = NULL;
+	const ProtobufCMessageDescriptor *desc = NULL;
+	const char *key = NULL;
+	const char *auth;
+
+	memset(reply, 0, sizeof(*reply));
+	reply->code = GRPC_STATUS_OK;
+	reply->message = emu_strdup("");
+	emu_uuid(reply->request_id);
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.req = req;
+	ctx.reply = reply;
+	ctx.method = find_method(req->method);
+	ctx.returned = -1;
+	ctx.log.method_raw = req->method;
+	ctx.log.has_client_request_id = req->has_client_request_id;
+	ctx.log.client_request_id = req->client_request_id;
+	ctx.log.request_id = reply->request_id;
+	ctx.log.returned = -1;
+	auth = authenticate(req, &ctx.token);
+	ctx.log.auth = auth;
+
+	if (ctx.method == METHOD_UNKNOWN)
+	{
+		set_error(&ctx, GRPC_STATUS_UNIMPLEMENTED, "Method not found: %.*s",
+				  (int) req->method.len, req->method.data);
+		goto done;
+	}
+	ctx.log.method = methods[ctx.method].name;
+
+	/* parse the request; a failure is reported after authentication */
+	switch (ctx.method)
+	{
+		case METHOD_GET:
+			desc = &yandex__cloud__mdb__redis__v1__get_backup_request__descriptor;
+			break;
+		case METHOD_LIST:
+			desc = &yandex__cloud__mdb__redis__v1__list_backups_request__descriptor;
+			break;
+		case METHOD_CLUSTER_LIST:
+			desc = &yandex__cloud__mdb__redis__v1__list_cluster_backups_request__descriptor;
+			break;
+		default:
+			break;
+	}
+	if (req->body != NULL)
+		parsed = protobuf_c_message_unpack(desc, NULL, req->body_len, req->body);
+	if (parsed != NULL)
+	{
+		switch (ctx.method)
+		{
+			case METHOD_GET:
+				key = ((PbGetRequest *) parsed)->backup_id;
+				ctx.log.id_field = "backup_id";
+				break;
+			case METHOD_LIST:
+				{
+					PbListRequest *rq = (PbListRequest *) parsed;
+
+					key = rq->folder_id;
+					ctx.log.id_field = "folder_id";
+					ctx.log.has_paging = true;
+					ctx.log.page_size = rq->page_size;
+					ctx.log.page_token = rq->page_token;
+				}
+				break;
+			case METHOD_CLUSTER_LIST:
+				{
+					PbClusterRequest *rq = (PbClusterRequest *) parsed;
+
+					key = rq->cluster_id;
+					ctx.log.id_field = "cluster_id";
+					ctx.log.has_paging = true;
+					ctx.log.page_size = rq->page_size;
+					ctx.log.page_token = rq->page_token;
+				}
+				break;
+			default:
+				break;
+		}
+		ctx.log.id_value = key;
+	}
+
+	emu_faults_apply(key, &ctx.effect);
+	if (ctx.effect.hang)
+	{
+		reply->hang = true;
+		note_fault(&ctx, "hang");
+		goto done;
+	}
+	if (ctx.effect.delay_ms > 0)
+	{
+		reply->delay_ms = ctx.effect.delay_ms;
+		note_fault(&ctx, "latency");
+	}
+	if (ctx.effect.error)
+	{
+		set_error(&ctx, ctx.effect.error_code, "%s", ctx.effect.error_message);
+		note_fault(&ctx, ctx.effect.error_kind);
+		goto done;
+	}
+
+	if (strcmp(auth, "ok") != 0)
+	{
+		set_error(&ctx, GRPC_STATUS_UNAUTHENTICATED, "Token is invalid or has expired.");
+		goto done;
+	}
+	if (parsed == NULL)
+	{
+		set_error(&ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  req->body == NULL ? "Request message is missing" :
+				  "Request message could not be parsed");
+		goto done;
+	}
+
+	switch (ctx.method)
+	{
+		case METHOD_GET:
+			handle_get(&ctx, (PbGetRequest *) parsed);
+			break;
+		case METHOD_LIST:
+			handle_list(&ctx, (PbListRequest *) parsed);
+			break;
+		case METHOD_CLUSTER_LIST:
+			handle_cluster_list(&ctx, (PbClusterRequest *) parsed);
+			break;
+		default:
+			break;
+	}
+
+done:
+	if (reply->hang)
+		ctx.log.status = "HANG";
+	else
+		ctx.log.status = emu_status_name(reply->code);
+	if (reply->code == GRPC_STATUS_OK && !reply->hang)
+	{
+		ctx.log.returned = ctx.returned;
+		if (ctx.has_next_token)
+			ctx.log.next_page_token = ctx.next_token;
+	}
+	else if (!reply->hang)
+		ctx.log.message = reply->message;
+	ctx.log.faults = ctx.faults.data;
+	emu_log_call(&ctx.log);
+
+	emu_buf_free(&ctx.faults);
+	emu_arena_free(&ctx.arena);
+	if (parsed != NULL)
+		protobuf_c_message_free_unpacked(parsed, NULL);
+}
+
+/*
+ * emu_reply_free
+ *		Free what a reply still owns.
+ */
+void
+emu_reply_free(EmuReply *reply)
+{
+	free(reply->message);
+	free(reply->payload);
+	reply->message = NULL;
+	reply->payload = NULL;
+}

@@ -18,7 +18,7 @@ PROTO_C = $(addprefix $(GEN)/,$(PROTOS:.proto=.pb-c.c)) $(GEN)/google/protobuf/t
 PROTO_OBJS = $(PROTO_C:.c=.o)
 PROTO_INCLUDE = $(shell pkg-config --variable=includedir protobuf 2>/dev/null || echo /usr/include)
 
-CLIENT_OBJS = src/client/rb_client.o
+CLIENT_OBJS = src/client/rb_client.o src/client/rb_wire.o
 
 OBJS = redis_backup_fdw.o \
        src/option.o \
@@ -34,7 +34,8 @@ PG_CFLAGS = -Werror
 SHLIB_LINK = -lgrpc -lgpr -lprotobuf-c
 
 EXTRA_CLEAN = $(GEN) .regress test/emulator/redis_backup_emulator \
-              test/client/client_test test/emulator/*.o test/client/*.o
+              test/client/client_test test/emulator/*.o test/client/*.o \
+              bench/list_all
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -69,7 +70,13 @@ test-programs: test/emulator/redis_backup_emulator test/client/client_test
 test/emulator/redis_backup_emulator: $(EMULATOR_SRCS) $(wildcard test/emulator/*.h) $(PROTO_C) $(GEN)/.stamp
 	$(CC) $(TEST_CFLAGS) -o $@ $(EMULATOR_SRCS) $(PROTO_C) $(TEST_LIBS)
 
-test/client/client_test: $(CLIENT_TEST_SRCS) src/client/rb_client.c src/client/rb_client.h $(PROTO_C) $(GEN)/.stamp
-	$(CC) $(TEST_CFLAGS) -o $@ $(CLIENT_TEST_SRCS) src/client/rb_client.c $(PROTO_C) $(TEST_LIBS)
+CLIENT_SRCS = src/client/rb_client.c src/client/rb_wire.c
+
+test/client/client_test: $(CLIENT_TEST_SRCS) $(CLIENT_SRCS) src/client/rb_client.h src/client/rb_wire.h $(PROTO_C) $(GEN)/.stamp
+	$(CC) $(TEST_CFLAGS) -o $@ $(CLIENT_TEST_SRCS) $(CLIENT_SRCS) $(PROTO_C) $(TEST_LIBS)
 
 .PHONY: test-programs
+
+# Benchmark baseline (bench/scan_bench.sh).
+bench/list_all: bench/list_all.c $(CLIENT_SRCS) src/client/rb_client.h $(PROTO_C) $(GEN)/.stamp
+	$(CC) $(TEST_CFLAGS) -o $@ bench/list_all.c $(CLIENT_SRCS) $(PROTO_C) $(TEST_LIBS)

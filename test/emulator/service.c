@@ -20,7 +20,7 @@
  *
  * Page tokens are 22 characters of base64url over 16 bytes: the offset of
  * the next backup (8 bytes, big-endian, XORed with a mask derived from the
- * method and id) and a 64-bit keyed hash of the method, the folder or
+ * method, id and hash) and a 64-bit keyed hash of the method, the folder or
  * cluster id and the offset.  They are deterministic
  * (the same for every run), not plain integers, and rejected for another
  * folder, cluster or method.  The last page has an empty next_page_token,
@@ -286,12 +286,13 @@ page_token_mac(EmuMethod method, const char *key, const uint8_t *offset_be)
 
 /*
  * page_token_mask
- *		Mask XORed over the offset so that tokens look random.
+ *		Mask XORed over the offset so that tokens look random; it depends
+ *		on the MAC, hence on the offset too.
  */
 static uint64_t
-page_token_mask(EmuMethod method, const char *key)
+page_token_mask(EmuMethod method, const char *key, uint64_t mac)
 {
-	return emu_hash_bytes(~PAGE_TOKEN_SECRET - (uint64_t) method, key, strlen(key));
+	return emu_hash_bytes(~PAGE_TOKEN_SECRET - (uint64_t) method - mac, key, strlen(key));
 }
 
 /*
@@ -305,11 +306,12 @@ make_page_token(EmuMethod method, const char *key, int64_t offset, char *out)
 	uint64_t	mac;
 
 	uint8_t		offset_be[8];
-	uint64_t	mask = page_token_mask(method, key);
+	uint64_t	mask;
 
 	for (int i = 0; i < 8; i++)
 		offset_be[i] = (uint8_t) ((uint64_t) offset >> (56 - 8 * i));
 	mac = page_token_mac(method, key, offset_be);
+	mask = page_token_mask(method, key, mac);
 	for (int i = 0; i < 8; i++)
 	{
 		raw[i] = offset_be[i] ^ (uint8_t) (mask >> (56 - 8 * i));
@@ -340,12 +342,13 @@ parse_page_token(EmuMethod method, const char *key, const char *token,
 	base64url_encode(raw, again);
 	if (strcmp(again, token) != 0)
 		return false;
-	mask = page_token_mask(method, key);
+	for (int i = 0; i < 8; i++)
+		mac = (mac << 8) | raw[8 + i];
+	mask = page_token_mask(method, key, mac);
 	for (int i = 0; i < 8; i++)
 	{
 		offset_be[i] = raw[i] ^ (uint8_t) (mask >> (56 - 8 * i));
 		off = (off << 8) | offset_be[i];
-		mac = (mac << 8) | raw[8 + i];
 	}
 	if (mac != page_token_mac(method, key, offset_be) || off > (uint64_t) INT64_MAX)
 		return false;

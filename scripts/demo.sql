@@ -1,0 +1,73 @@
+-- The redis_backup_fdw demo, run by scripts/demo.sh against the emulator
+-- serving test/data/sample.tsv.  psql variable :endpoint is its host:port.
+
+CREATE EXTENSION IF NOT EXISTS redis_backup_fdw;
+DROP SERVER IF EXISTS yc CASCADE;
+
+-- The real service is mdb.api.cloud.yandex.net:443 over TLS; the emulator
+-- speaks plaintext on loopback.
+CREATE SERVER yc FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint :'endpoint', tls 'false');
+CREATE USER MAPPING FOR CURRENT_USER SERVER yc
+  OPTIONS (iam_token 'demo-token');
+
+-- One table with every field of a backup.
+DROP FOREIGN TABLE IF EXISTS redis_backups;
+IMPORT FOREIGN SCHEMA redis FROM SERVER yc INTO public;
+\d redis_backups
+
+-- The backups of a folder finished in a given window (BackupService.List).
+SELECT id, source_cluster_id, created_at, type
+  FROM redis_backups
+ WHERE folder_id = 'b1gq0fh8ga5u6gkp3tmn'
+   AND created_at >= '2026-11-28' AND created_at < '2026-11-29'
+ ORDER BY created_at;
+
+-- One backup by id (BackupService.Get).
+SELECT id, started_at, created_at, created_at - started_at AS took,
+       source_shard_names
+  FROM redis_backups
+ WHERE id = 'c9q8ml2bk4r1gvs0ftjd:stream_20261127T092645';
+
+-- The backups of one cluster (ClusterService.ListBackups), per type.
+SELECT type, count(*), max(created_at) AS latest
+  FROM redis_backups
+ WHERE source_cluster_id = 'c9qa3kd1t8vb6hl0mpwe'
+ GROUP BY type ORDER BY type;
+
+-- A local inventory of folders joined to their backups: each folder's key
+-- goes into its own List call (a parameterized nested loop).
+DROP TABLE IF EXISTS inventory;
+CREATE TABLE inventory (folder_id text PRIMARY KEY, team text);
+INSERT INTO inventory VALUES
+  ('b1gq0fh8ga5u6gkp3tmn', 'payments'),
+  ('b1g2r7k5mnlp0vd8qe4x', 'search'),
+  ('b1gk7t3ujh0c2pw5rn9a', 'archive');
+ANALYZE inventory;
+
+SELECT i.team, count(b.id) AS backups, max(b.created_at) AS latest
+  FROM inventory i
+  LEFT JOIN redis_backups b ON b.folder_id = i.folder_id
+ GROUP BY i.team ORDER BY i.team;
+
+-- Which clusters went longest without a backup?
+SELECT b.source_cluster_id,
+       max(b.created_at) AS last_backup,
+       max(gap) AS longest_gap
+  FROM inventory i
+  JOIN LATERAL (
+    SELECT source_cluster_id, created_at,
+           created_at - lag(created_at) OVER (PARTITION BY source_cluster_id
+                                              ORDER BY created_at) AS gap
+      FROM redis_backups b
+     WHERE b.folder_id = i.folder_id) b ON true
+ GROUP BY b.source_cluster_id ORDER BY longest_gap DESC NULLS LAST;
+
+-- What the scan asks the API, and what it cost.
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT i.team, b.id
+  FROM inventory i JOIN redis_backups b ON b.folder_id = i.folder_id;
+
+-- A query that names no folder, cluster or id cannot run: it says so.
+\set ON_ERROR_STOP 0
+SELECT count(*) FROM redis_backups;

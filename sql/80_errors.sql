@@ -1,0 +1,108 @@
+--
+-- Errors: every gRPC status becomes a clear error with a fitting SQLSTATE,
+-- the gRPC status and server message in DETAIL, the call in CONTEXT; the
+-- backend stays usable.
+--
+\getenv emulator_addr RBFDW_EMULATOR_ADDR
+
+-- The parts of an error, with the request id (random) masked.
+CREATE FUNCTION error_of(q text,
+  OUT code text, OUT message text, OUT detail text, OUT hint text,
+  OUT context text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE q;
+  code := 'ok';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+    detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
+    context = PG_EXCEPTION_CONTEXT;
+  context := regexp_replace(split_part(context, E'\n', 1),
+                            'request id [0-9a-f-]+', 'request id <id>');
+END
+$$;
+\x on
+
+-- UNAUTHENTICATED: 28000, with a hint about the user mapping.
+ALTER USER MAPPING FOR CURRENT_USER SERVER emu OPTIONS (SET iam_token 'wrong');
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-alpha'$$);
+ALTER USER MAPPING FOR CURRENT_USER SERVER emu OPTIONS (SET iam_token 'regress-token');
+SELECT count(*) FROM redis_backups WHERE folder_id = 'b1g-alpha';
+
+-- PERMISSION_DENIED: 42501.  The limited token may read b1g-alpha only.
+CREATE SERVER emu_limited FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint :'emulator_addr', tls 'false');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu_limited
+  OPTIONS (iam_token 'limited-token');
+CREATE FOREIGN TABLE limited_backups (id text, folder_id text) SERVER emu_limited;
+SELECT count(*) FROM limited_backups WHERE folder_id = 'b1g-alpha';
+SELECT * FROM error_of($$SELECT * FROM limited_backups WHERE folder_id = 'b1g-secret'$$);
+SELECT * FROM error_of($$SELECT * FROM limited_backups WHERE id = 'secret-1'$$);
+
+-- INVALID_ARGUMENT: 22023.
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-invalid'$$);
+
+-- UNAVAILABLE on every call: retried, 4 attempts in all, then 08006.
+CALL emulator_mark();
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-busy'$$);
+SELECT * FROM emulator_calls();
+
+-- UNAVAILABLE on every second call, listing 5 backups 2 a page: pages 2 and
+-- 3 fail once each and are asked again with the same token; no row is lost
+-- or repeated.
+\x off
+CREATE FOREIGN TABLE flaky_backups (id text, folder_id text)
+  SERVER emu OPTIONS (page_size '2');
+CALL emulator_mark();
+SELECT count(*), count(DISTINCT id), min(id), max(id)
+  FROM flaky_backups WHERE folder_id = 'b1g-flaky';
+SELECT * FROM emulator_calls();
+\x on
+
+-- max_attempts 1: no retry.
+ALTER SERVER emu OPTIONS (ADD max_attempts '1');
+CALL emulator_mark();
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-busy'$$);
+SELECT count(*) AS calls FROM emulator_calls();
+ALTER SERVER emu OPTIONS (DROP max_attempts);
+
+-- DEADLINE_EXCEEDED: 57014, naming timeout_ms.  (57014 is not caught by
+-- WHEN OTHERS, so the query runs directly.)
+\x off
+ALTER SERVER emu OPTIONS (SET timeout_ms '300');
+SELECT * FROM redis_backups WHERE folder_id = 'b1g-hang';
+\echo :LAST_ERROR_SQLSTATE
+ALTER SERVER emu OPTIONS (SET timeout_ms '5000');
+\x on
+
+-- A reply that does not decode.
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-garbage'$$);
+
+-- A next_page_token that repeats forever.
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-loop'$$);
+
+-- A string that is not valid UTF-8.
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-hostile-utf8'$$);
+
+-- A string with an embedded NUL byte is refused, not cut short.
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-hostile-nul'$$);
+
+-- An endpoint where nothing listens: the channel is rebuilt after ALTER
+-- SERVER, the call fails as unavailable, and comes back after the fix.
+ALTER SERVER emu OPTIONS (SET endpoint '127.0.0.1:1', ADD max_attempts '2');
+SELECT code, message, detail IS NOT NULL AS has_detail
+  FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-alpha'$$);
+ALTER SERVER emu OPTIONS (SET endpoint :'emulator_addr', DROP max_attempts);
+\x off
+
+-- Cancellation: statement_timeout ends a call that never answers, quickly.
+CREATE TABLE timing (started timestamptz);
+INSERT INTO timing VALUES (clock_timestamp());
+SET statement_timeout = '500ms';
+SELECT * FROM redis_backups WHERE folder_id = 'b1g-hang';
+RESET statement_timeout;
+SELECT clock_timestamp() - started < interval '1.5 s' AS prompt FROM timing;
+
+-- The backend is still usable after all of the above.
+SELECT count(*) FROM redis_backups WHERE folder_id IN ('b1g-alpha', 'b1g-beta');
+DROP SERVER emu_limited CASCADE;

@@ -1,0 +1,132 @@
+/*-------------------------------------------------------------------------
+ *
+ * rb_wire.c
+ *		  Checks on the raw protobuf bytes of a reply.
+ *
+ * protobuf-c copies a string field into a NUL-terminated buffer, so a
+ * string holding a NUL byte silently arrives cut short.  This walks the
+ * wire format, guided by the message descriptors, and refuses such strings.
+ * It runs only on bytes protobuf-c has already unpacked, but still checks
+ * every bound itself.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "rb_wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Deepest nesting followed (Backup inside a response is depth 2). */
+#define RB_WIRE_MAX_DEPTH 8
+
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *value);
+static bool check_message(const ProtobufCMessageDescriptor *desc,
+						  const uint8_t *p, const uint8_t *end, int depth,
+						  char *why, size_t whylen);
+
+/*
+ * read_varint
+ *		Decode a base-128 varint at *p, advancing *p.
+ */
+static bool
+read_varint(const uint8_t **p, const uint8_t *end, uint64_t *value)
+{
+	uint64_t	v = 0;
+	int			shift;
+
+	for (shift = 0; shift < 64; shift += 7)
+	{
+		uint8_t		b;
+
+		if (*p >= end)
+			return false;
+		b = *(*p)++;
+		v |= (uint64_t) (b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+		{
+			*value = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * check_message
+ *		Check one message's fields in p[0..end).
+ */
+static bool
+check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+			  const uint8_t *end, int depth, char *why, size_t whylen)
+{
+	if (depth > RB_WIRE_MAX_DEPTH)
+	{
+		snprintf(why, whylen, "messages nested too deeply");
+		return false;
+	}
+
+	while (p < end)
+	{
+		uint64_t	key;
+		uint64_t	len;
+		const ProtobufCFieldDescriptor *field;
+
+		if (!read_varint(&p, end, &key))
+			goto malformed;
+
+		switch (key & 7)
+		{
+			case 0:				/* varint */
+				if (!read_varint(&p, end, &len))
+					goto malformed;
+				continue;
+			case 1:				/* fixed64 */
+				if ((size_t) (end - p) < 8)
+					goto malformed;
+				p += 8;
+				continue;
+			case 5:				/* fixed32 */
+				if ((size_t) (end - p) < 4)
+					goto malformed;
+				p += 4;
+				continue;
+			case 2:				/* length-delimited */
+				if (!read_varint(&p, end, &len) || len > (uint64_t) (end - p))
+					goto malformed;
+				break;
+			default:			/* groups: not in these messages */
+				goto malformed;
+		}
+
+		field = (key >> 3) <= UINT32_MAX
+			? protobuf_c_message_descriptor_get_field(desc, (unsigned) (key >> 3))
+			: NULL;
+		if (field != NULL)
+		{
+			if (field->type == PROTOBUF_C_TYPE_STRING &&
+				memchr(p, '\0', (size_t) len) != NULL)
+			{
+				snprintf(why, whylen, "field %s.%s holds a NUL byte",
+						 desc->short_name, field->name);
+				return false;
+			}
+			if (field->type == PROTOBUF_C_TYPE_MESSAGE &&
+				!check_message(field->descriptor, p, p + len, depth + 1,
+							   why, whylen))
+				return false;
+		}
+		p += len;
+	}
+	return true;
+
+malformed:
+	snprintf(why, whylen, "malformed %s message", desc->short_name);
+	return false;
+}
+
+bool
+rb_wire_strings_ok(const ProtobufCMessageDescriptor *desc,
+				   const uint8_t *data, size_t len, char *why, size_t whylen)
+{
+	return check_message(desc, data, data + len, 0, why, whylen);
+}

@@ -714,6 +714,8 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 											  rb_user_mapping_token(user));
 	state->target.server_name = MemoryContextStrdup(state->scan_cxt,
 													server->servername);
+	state->target.endpoint = MemoryContextStrdup(state->scan_cxt,
+												 server_opts.endpoint);
 	state->target.timeout_ms = server_opts.timeout_ms;
 	state->target.max_attempts = server_opts.max_attempts;
 	state->target.allocator = &state->allocator;

@@ -132,7 +132,8 @@ typedef struct RbCallTarget
 {
 	RbChannel  *channel;
 	const char *token;
-	const char *server_name;	/* for hints */
+	const char *server_name;	/* for messages and hints */
+	const char *endpoint;		/* host:port, for messages */
 	int			timeout_ms;
 	int			max_attempts;
 	ProtobufCAllocator *allocator;	/* decodes into the caller's context */

@@ -185,12 +185,18 @@ rb_report_status(const RbStatus *status, RbMethod method,
 			msg = "the Managed Redis API rejected the request as invalid";
 			break;
 		case RB_UNAVAILABLE:
+			sqlstate = ERRCODE_CONNECTION_FAILURE;
+			msg = psprintf("could not reach the Managed Redis API at \"%s\" (%d attempt%s)",
+						   target->endpoint, target->max_attempts,
+						   target->max_attempts == 1 ? "" : "s");
+			hint = pstrdup("Check the server's endpoint, tls and ca_file options; if the service is down, try again later.");
+			break;
 		case RB_RESOURCE_EXHAUSTED:
 			sqlstate = ERRCODE_CONNECTION_FAILURE;
-			msg = psprintf("the Managed Redis API failed %d time%s in a row",
+			msg = psprintf("the Managed Redis API refused the call as over quota (%d attempt%s)",
 						   target->max_attempts,
 						   target->max_attempts == 1 ? "" : "s");
-			hint = pstrdup("The service is unavailable or over quota; try again later, or raise the server option max_attempts.");
+			hint = pstrdup("Try again later, or raise the server option max_attempts.");
 			break;
 		case RB_DEADLINE_EXCEEDED:
 			sqlstate = ERRCODE_QUERY_CANCELED;

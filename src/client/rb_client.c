@@ -21,6 +21,11 @@
  *	 unless RB_CLIENT_GRPC_LOG=stderr is set in the environment, in which
  *	 case it is written to file descriptor 2 with write(2) only.
  *
+ * Replies are unpacked with protobuf-c through the caller's allocator and
+ * then checked with rb_wire_strings_ok() (rb_wire.c): a string holding a
+ * NUL byte, which protobuf-c would silently cut short, makes the reply a
+ * RB_LOCAL_BAD_REPLY.
+ *
  * Each channel owns one completion queue.  A call is one batch of six
  * operations tagged with its RbCall; whichever call's tag comes out of the
  * queue is marked done, so several calls can be in flight at once.
@@ -57,6 +62,7 @@
 #include <grpc/support/time.h>
 
 #include "rb_client.h"
+#include "rb_wire.h"
 
 /* Longest wait on the completion queue before asking the give-up hook. */
 #define RB_WAIT_SLICE_MS 100
@@ -1043,6 +1049,8 @@ rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
 	grpc_byte_buffer_reader reader;
 	grpc_slice	data;
 	sigset_t	old;
+	const ProtobufCMessageDescriptor *desc;
+	char		why[128];
 
 	if (status == NULL)
 		status = &dummy;
@@ -1053,6 +1061,8 @@ rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
 		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no call given");
 		return NULL;
 	}
+	desc = rb_method_reply_descriptor(call->method);
+	why[0] = '\0';
 
 	/* collected too early: give it up, so that it can be freed */
 	if (!call->done)
@@ -1107,19 +1117,32 @@ rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
 			grpc_byte_buffer_reader_destroy(&reader);
 			if (reply_bytes != NULL)
 				*reply_bytes = GRPC_SLICE_LENGTH(data);
-			reply = protobuf_c_message_unpack(rb_method_reply_descriptor(call->method),
-											  allocator,
+			reply = protobuf_c_message_unpack(desc, allocator,
 											  GRPC_SLICE_LENGTH(data),
 											  GRPC_SLICE_START_PTR(data));
+			/* protobuf-c would silently cut a string at an embedded NUL */
+			if (reply != NULL &&
+				!rb_wire_strings_ok(desc, GRPC_SLICE_START_PTR(data),
+									GRPC_SLICE_LENGTH(data),
+									why, sizeof(why)))
+			{
+				protobuf_c_message_free_unpacked(reply, allocator);
+				reply = NULL;
+			}
 			grpc_slice_unref(data);
 		}
 		rb_restore_signals(&old);
 		if (reply == NULL)
 		{
 			status->code = RB_LOCAL_BAD_REPLY;
-			snprintf(status->message, sizeof(status->message),
-					 "%s reply could not be decoded",
-					 rb_method_name(call->method));
+			if (why[0] != '\0')
+				snprintf(status->message, sizeof(status->message),
+						 "%s reply could not be decoded: %s",
+						 rb_method_name(call->method), why);
+			else
+				snprintf(status->message, sizeof(status->message),
+						 "%s reply could not be decoded",
+						 rb_method_name(call->method));
 		}
 	}
 

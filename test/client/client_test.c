@@ -14,7 +14,8 @@
  *	RB_TEST_CA_FILE			CA that signed the TLS emulator's certificate
  *	RB_TEST_OTHER_CA_FILE	an unrelated CA
  *	RB_TEST_LOG_FILE		the plaintext emulator's JSON call log
- *	RB_TEST_SLOW			non-empty: relax time limits (valgrind)
+ *	RB_TEST_SLOW			non-empty: relax time limits and skip the
+ *							/proc signal-mask check (valgrind)
  *
  * Prints one line per test, "ok N - name" or "not ok N - name: reason",
  * then "P passed, F failed"; exits 1 when any test failed.
@@ -36,6 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1467,6 +1471,38 @@ test_fault_garbage(void)
 	rb_channel_close(ch);
 }
 
+/*
+ * A string holding a NUL byte makes the reply BAD_REPLY (protobuf-c would
+ * cut it short); invalid UTF-8 arrives byte for byte, for the caller to
+ * judge.
+ */
+static void
+test_hostile_strings(void)
+{
+	RbStatus	st;
+	RbChannel  *ch = open_plain(0, &st);
+	ListBackupsResponse *r;
+	Backup	   *b;
+	bool		intact;
+
+	CHECK(ch != NULL, "open: %s", st.message);
+	b = do_get(ch, TOKEN_ALL, "b-nul", &st);
+	CHECK(b == NULL, "string with a NUL byte accepted");
+	CHECK_CODE(st, RB_LOCAL_BAD_REPLY);
+	CHECK(strstr(st.message, "NUL") != NULL, "message: %s", st.message);
+	r = do_list(ch, TOKEN_ALL, "f-nul", 0, NULL, &st, NULL);
+	CHECK(r == NULL, "list with a NUL byte accepted");
+	CHECK_CODE(st, RB_LOCAL_BAD_REPLY);
+
+	b = do_get(ch, TOKEN_ALL, "b-badutf8", &st);
+	CHECK_CODE(st, RB_OK);
+	intact = b->n_source_shard_names == 1 &&
+		strcmp(b->source_shard_names[0], "\xff\xfe") == 0;
+	free_msg(b);
+	CHECK(intact, "invalid UTF-8 shard name not passed through as is");
+	rb_channel_close(ch);
+}
+
 static void
 test_fault_token_loop(void)
 {
@@ -1539,11 +1575,20 @@ test_fault_oversize(void)
 	RbChannel  *big;
 	ListBackupsResponse *r;
 	size_t		bytes = 0;
+	char	   *line;
 
 	CHECK(small != NULL, "open: %s", st.message);
 	r = do_list(small, TOKEN_ALL, "f-oversize", 0, NULL, &st, NULL);
 	CHECK(r == NULL, "oversize reply accepted with a 64 KiB limit");
 	CHECK_CODE(st, RB_RESOURCE_EXHAUSTED);
+	/* the server sent it fine: the limit is the client's */
+	line = log_line(st.client_request_id);
+	CHECK(line != NULL, "no log line");
+	if (!log_has(line, "status", "\"OK\""))
+		fail_at(__LINE__, "server did not answer OK: %s", line);
+	free(line);
+	if (cur_failed)
+		return;
 	/* an ordinary reply still passes */
 	free_msg(do_list(small, TOKEN_ALL, "folder-a", 0, NULL, &st, NULL));
 	CHECK_CODE(st, RB_OK);
@@ -1844,7 +1889,12 @@ test_local_errors(void)
 	GetBackupRequest get_req;
 	RbCall	   *call;
 	ProtobufCMessage *r;
-	int64_t		t0;
+	int64_t		t0,
+				elapsed;
+	int			sock;
+	struct sockaddr_in addr;
+	socklen_t	addrlen;
+	char		target[64];
 
 	CHECK(ch != NULL, "open: %s", st.message);
 	make_get(&get_req, "b-a1");
@@ -1862,20 +1912,40 @@ test_local_errors(void)
 	CHECK(strstr(st.message, "secret") == NULL, "message quotes the token");
 	rb_channel_close(ch);
 
-	/* nothing listens on port 1 */
+	/*
+	 * A port nobody listens on: a socket bound but not listening keeps it
+	 * reserved, and connecting to it is refused.
+	 */
+	sock = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(sock >= 0, "socket: %s", strerror(errno));
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	addrlen = sizeof(addr);
+	if (bind(sock, (struct sockaddr *) &addr, sizeof(addr)) != 0 ||
+		getsockname(sock, (struct sockaddr *) &addr, &addrlen) != 0)
+	{
+		fail_at(__LINE__, "bind: %s", strerror(errno));
+		close(sock);
+		return;
+	}
+	snprintf(target, sizeof(target), "127.0.0.1:%d", ntohs(addr.sin_port));
 	memset(&opts, 0, sizeof(opts));
-	opts.target = "127.0.0.1:1";
+	opts.target = target;
 	opts.plaintext = true;
 	ch = rb_channel_open(&opts, &st);
+	if (ch == NULL)
+		close(sock);
 	CHECK(ch != NULL, "open: %s", st.message);
 	t0 = now_ms();
 	r = rb_call_unary(ch, RB_METHOD_BACKUP_GET, &get_req.base, TOKEN_ALL,
 					  5000, NULL, NULL, NULL, &st, NULL);
+	elapsed = now_ms() - t0;
+	rb_channel_close(ch);
+	close(sock);
 	CHECK(r == NULL, "reply from nowhere");
 	CHECK_CODE(st, RB_UNAVAILABLE);
-	CHECK(now_ms() - t0 < 4000, "UNAVAILABLE took %" PRId64 " ms",
-		  now_ms() - t0);
-	rb_channel_close(ch);
+	CHECK(elapsed < 4000, "UNAVAILABLE took %" PRId64 " ms", elapsed);
 }
 
 /* ----------------------------------------------------------------------
@@ -2029,7 +2099,8 @@ test_signals(void)
 		;
 
 	CHECK(nthreads > 0, "no gRPC threads to check");
-	CHECK(problem == NULL, "%s", problem);
+	/* under valgrind the kernel's masks are valgrind's own: skip */
+	CHECK(problem == NULL || slow > 1, "%s", problem);
 
 	n = usr1_count;
 	CHECK(n >= 1, "SIGUSR1 never handled");
@@ -2043,7 +2114,7 @@ test_signals(void)
 
 	/* and after all that, still every gRPC thread blocks signals */
 	problem = blocked_mask_problem(&nthreads);
-	CHECK(problem == NULL, "%s", problem);
+	CHECK(problem == NULL || slow > 1, "%s", problem);
 }
 
 /*
@@ -2234,6 +2305,8 @@ main(void)
 	run_test("fault exhausted", test_fault_exhausted);
 	run_test("fault status", test_fault_status);
 	run_test("fault garbage gives BAD_REPLY", test_fault_garbage);
+	run_test("NUL in a string is BAD_REPLY, bad UTF-8 passes",
+			 test_hostile_strings);
 	run_test("fault token_loop", test_fault_token_loop);
 	run_test("fault unknown_fields", test_fault_unknown_fields);
 	run_test("fault oversize hits max_receive_bytes", test_fault_oversize);

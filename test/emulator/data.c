@@ -207,10 +207,12 @@ static int
 get_cluster(EmuBytes id, EmuBytes folder_id, bool *existing)
 {
 	int			n = hash_lookup(&cluster_index, id);
+	int			folder;
 
 	*existing = (n >= 0);
 	if (n >= 0)
 		return n;
+	folder = get_folder(folder_id);		/* may move the folders array */
 	if (nclusters == clusters_cap)
 	{
 		clusters_cap = clusters_cap ? clusters_cap * 2 : 16;
@@ -219,7 +221,7 @@ get_cluster(EmuBytes id, EmuBytes folder_id, bool *existing)
 	n = nclusters++;
 	memset(&clusters[n], 0, sizeof(EmuCluster));
 	clusters[n].id = bytes_dup(id);
-	clusters[n].folder_id = folders[get_folder(folder_id)].id;
+	clusters[n].folder_id = folders[folder].id;
 	hash_insert(&cluster_index, clusters[n].id, n);
 	return n;
 }

@@ -50,6 +50,12 @@ PG_MODULE_MAGIC;
 #define RB_CALL_COST 100.0
 #define RB_ROW_COST 0.02
 
+/*
+ * Gets of an IN list run ahead of the executor: the window of calls in
+ * flight starts at one (so LIMIT 1 costs one call) and doubles up to this.
+ */
+#define RB_MAX_GETS_IN_FLIGHT 16
+
 /* Cost of a scan that cannot run: never chosen over one that can. */
 #define RB_UNRUNNABLE_COST 1.0e10
 
@@ -114,6 +120,11 @@ typedef struct RbFdwScanState
 	int			next_key;
 	bool		keys_ready;
 
+	/* Gets started ahead (RB_CALL_GET): keys [next_key, gets_started) */
+	RbCall	   *gets[RB_MAX_GETS_IN_FLIGHT];	/* by key index modulo */
+	int			gets_started;
+	int			get_window;
+
 	/* the listing in progress (List kinds) */
 	bool		listing;
 	char		page_token[RB_MAX_PAGE_TOKEN_LENGTH + 1];
@@ -175,6 +186,8 @@ static void report_no_key(Relation rel, RbFdwRelationInfo *fpinfo)
 static bool limit_applies_to_scan(PlannerInfo *root, List *scan_clauses,
 								  RbKeyQual *key);
 static void scan_cleanup(void *arg);
+static void abandon_gets(RbFdwScanState *state);
+static char *get_call_desc(const char *backup_id);
 static void compute_keys(ForeignScanState *node, RbFdwScanState *state);
 static bool fetch_page(RbFdwScanState *state);
 static bool fetch_get(RbFdwScanState *state);
@@ -739,9 +752,29 @@ scan_cleanup(void *arg)
 {
 	RbFdwScanState *state = arg;
 
+	abandon_gets(state);
 	if (state->conn != NULL)
 		rb_release_connection(state->conn);
 	state->conn = NULL;
+}
+
+/*
+ * abandon_gets
+ *		Give up the Gets started ahead and not collected.  Must not raise
+ *		errors: runs from the scan's memory context callback.
+ */
+static void
+abandon_gets(RbFdwScanState *state)
+{
+	int			i;
+
+	for (i = 0; i < RB_MAX_GETS_IN_FLIGHT; i++)
+	{
+		if (state->gets[i] != NULL)
+			rb_call_abandon(state->gets[i]);
+		state->gets[i] = NULL;
+	}
+	state->gets_started = state->next_key;
 }
 
 /*
@@ -791,9 +824,12 @@ compute_keys(ForeignScanState *node, RbFdwScanState *state)
 	int			n;
 	int			i;
 
+	abandon_gets(state);
 	MemoryContextReset(state->keys_cxt);
 	state->nkeys = 0;
 	state->next_key = 0;
+	state->gets_started = 0;
+	state->get_window = 1;
 	state->keys_ready = true;
 
 	if (state->kind == RB_CALL_TABLE_FOLDER)
@@ -873,7 +909,9 @@ fetch_page(RbFdwScanState *state)
 
 /*
  * fetch_get
- *		BackupService.Get of the next id; NOT_FOUND is an empty page.
+ *		BackupService.Get of the next id; NOT_FOUND is an empty page.  The
+ *		Gets of the following ids are started ahead, in a window that
+ *		doubles with each id consumed.
  */
 static bool
 fetch_get(RbFdwScanState *state)
@@ -881,16 +919,32 @@ fetch_get(RbFdwScanState *state)
 	Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest req =
 	YANDEX__CLOUD__MDB__REDIS__V1__GET_BACKUP_REQUEST__INIT;
 	ProtobufCMessage *reply;
-	char	   *desc;
+	RbCall	   *call;
+	int			limit;
+	int			i;
 
 	if (state->next_key >= state->nkeys)
 		return false;
 
-	req.backup_id = state->keys[state->next_key++];
-	desc = psprintf("%s backup_id=%s", rb_method_name(RB_METHOD_BACKUP_GET),
-					quote_literal_cstr(req.backup_id));
-	reply = rb_remote_call(&state->target, RB_METHOD_BACKUP_GET,
-						   &req.base, desc);
+	limit = Min(state->nkeys, state->next_key + state->get_window);
+	while (state->gets_started < limit)
+	{
+		i = state->gets_started;
+		req.backup_id = state->keys[i];
+		state->gets[i % RB_MAX_GETS_IN_FLIGHT] =
+			rb_remote_start(&state->target, RB_METHOD_BACKUP_GET, &req.base,
+							get_call_desc(req.backup_id));
+		state->gets_started++;
+	}
+	state->get_window = Min(state->get_window * 2, RB_MAX_GETS_IN_FLIGHT);
+
+	/* The call now belongs to rb_remote_call, which retries it if need be. */
+	i = state->next_key++;
+	call = state->gets[i % RB_MAX_GETS_IN_FLIGHT];
+	state->gets[i % RB_MAX_GETS_IN_FLIGHT] = NULL;
+	req.backup_id = state->keys[i];
+	reply = rb_remote_call(&state->target, RB_METHOD_BACKUP_GET, &req.base,
+						   get_call_desc(req.backup_id), call);
 	if (reply != NULL)
 	{
 		state->single = (Yandex__Cloud__Mdb__Redis__V1__Backup *) reply;
@@ -899,6 +953,17 @@ fetch_get(RbFdwScanState *state)
 		state->stats.rows++;
 	}
 	return true;
+}
+
+/*
+ * get_call_desc
+ *		How errors name a Get call.
+ */
+static char *
+get_call_desc(const char *backup_id)
+{
+	return psprintf("%s backup_id=%s", rb_method_name(RB_METHOD_BACKUP_GET),
+					quote_literal_cstr(backup_id));
 }
 
 /*
@@ -950,7 +1015,7 @@ fetch_list_page(RbFdwScanState *state)
 		desc = psprintf("%s cluster_id=%s page_size=%d page_token=%s",
 						rb_method_name(method), quote_literal_cstr(key),
 						state->page_size, quote_literal_cstr(state->page_token));
-		reply = rb_remote_call(&state->target, method, &req.base, desc);
+		reply = rb_remote_call(&state->target, method, &req.base, desc, NULL);
 		resp = (Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsResponse *) reply;
 		if (resp != NULL)
 		{
@@ -972,7 +1037,7 @@ fetch_list_page(RbFdwScanState *state)
 		desc = psprintf("%s folder_id=%s page_size=%d page_token=%s",
 						rb_method_name(method), quote_literal_cstr(key),
 						state->page_size, quote_literal_cstr(state->page_token));
-		reply = rb_remote_call(&state->target, method, &req.base, desc);
+		reply = rb_remote_call(&state->target, method, &req.base, desc, NULL);
 		resp = (Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *) reply;
 		if (resp != NULL)
 		{

@@ -29,6 +29,7 @@ addr=127.0.0.1:$EMU_PORT
 pg_psql -d postgres -qtAc "SELECT 1 FROM pg_database WHERE datname = 'bench'" | grep -q 1 ||
     pg_psql -d postgres -qc 'CREATE DATABASE bench'
 pg_psql -d bench -q -v ON_ERROR_STOP=1 -v addr="$addr" -v page="$PAGE" <<'SQL'
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS redis_backup_fdw;
 DROP SERVER IF EXISTS bench CASCADE;
 CREATE SERVER bench FOREIGN DATA WRAPPER redis_backup_fdw

@@ -46,14 +46,25 @@ SELECT id, folder_id, source_cluster_id FROM redis_backups
 SELECT * FROM emulator_calls();
 
 -- id IN (...) and id = ANY(...): one Get per distinct id; a missing id is
--- simply no row.
+-- simply no row.  (Gets run several at a time, so the log is sorted.)
 CALL emulator_mark();
 SELECT id FROM redis_backups
  WHERE id IN ('beta-2', 'alpha-1', 'no-such-backup', 'alpha-1') ORDER BY id;
-SELECT * FROM emulator_calls();
+SELECT * FROM emulator_calls() ORDER BY arg;
 CALL emulator_mark();
 SELECT id FROM redis_backups WHERE id = ANY ('{beta-1,beta-2}'::text[]) ORDER BY id;
-SELECT * FROM emulator_calls();
+SELECT * FROM emulator_calls() ORDER BY arg;
+
+-- Gets run ahead of the executor in a window that starts at one: LIMIT 1
+-- over five ids makes one call, LIMIT 2 at most three.
+CALL emulator_mark();
+SELECT count(*) FROM (SELECT id FROM redis_backups
+  WHERE id IN ('alpha-1', 'alpha-2', 'alpha-3', 'alpha-4', 'beta-1') LIMIT 1) s;
+SELECT count(*) AS calls FROM emulator_calls();
+CALL emulator_mark();
+SELECT count(*) FROM (SELECT id FROM redis_backups
+  WHERE id IN ('alpha-1', 'alpha-2', 'alpha-3', 'alpha-4', 'beta-1') LIMIT 2) s;
+SELECT count(*) <= 3 AS at_most_three FROM emulator_calls();
 
 -- Every condition is still checked on the rows: a Get whose backup lives in
 -- another folder yields nothing.

@@ -73,7 +73,7 @@ SET plan_cache_mode = force_generic_plan;
 CALL emulator_mark();
 EXECUTE by_ids('{alpha-1,beta-2}');
 EXECUTE by_ids('{}');
-SELECT * FROM emulator_calls();
+SELECT * FROM emulator_calls() ORDER BY arg;
 EXPLAIN (COSTS OFF) EXECUTE by_ids('{alpha-1}');
 
 PREPARE by_id(text) AS SELECT id, type FROM redis_backups WHERE id = $1;

@@ -140,9 +140,13 @@ typedef struct RbCallTarget
 	RbCallStats *stats;
 } RbCallTarget;
 
+extern RbCall *rb_remote_start(RbCallTarget *target, RbMethod method,
+							   const ProtobufCMessage *request,
+							   const char *call_desc);
 extern ProtobufCMessage *rb_remote_call(RbCallTarget *target, RbMethod method,
 										const ProtobufCMessage *request,
-										const char *call_desc);
+										const char *call_desc,
+										RbCall *started);
 extern bool rb_remote_wait(RbCall *call, RbStatus *status);
 extern void rb_report_status(const RbStatus *status, RbMethod method,
 							 const char *call_desc, const RbCallTarget *target)

@@ -103,33 +103,53 @@ rb_backoff_sleep(int attempt)
 }
 
 /*
+ * rb_remote_start
+ *		Start a call without waiting for it; counted in the scan's stats.
+ */
+RbCall *
+rb_remote_start(RbCallTarget *target, RbMethod method,
+				const ProtobufCMessage *request, const char *call_desc)
+{
+	RbStatus	status;
+	RbCall	   *call;
+
+	target->stats->calls++;
+	call = rb_call_start(target->channel, method, request, target->token,
+						 target->timeout_ms, &status);
+	if (call == NULL)
+		rb_report_status(&status, method, call_desc, target);
+	return call;
+}
+
+/*
  * rb_remote_call
  *		Make one call, retrying what may be retried, and return its reply
- *		decoded through target->allocator.  NOT_FOUND returns NULL; every
- *		other failure is raised as an error.
+ *		decoded through target->allocator.  When started is not NULL, it is
+ *		the first attempt, already in flight (and now owned here).
+ *		NOT_FOUND returns NULL; every other failure is raised as an error.
  */
 ProtobufCMessage *
 rb_remote_call(RbCallTarget *target, RbMethod method,
-			   const ProtobufCMessage *request, const char *call_desc)
+			   const ProtobufCMessage *request, const char *call_desc,
+			   RbCall *started)
 {
 	int			attempt;
 
 	for (attempt = 1;; attempt++)
 	{
 		RbStatus	status;
-		RbCall	   *call;
+		RbCall	   *call = started;
 		ProtobufCMessage *reply;
 		size_t		nbytes = 0;
 
-		CHECK_FOR_INTERRUPTS();
-		target->stats->calls++;
-		if (attempt > 1)
-			target->stats->retries++;
-
-		call = rb_call_start(target->channel, method, request, target->token,
-							 target->timeout_ms, &status);
+		started = NULL;
 		if (call == NULL)
-			rb_report_status(&status, method, call_desc, target);
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (attempt > 1)
+				target->stats->retries++;
+			call = rb_remote_start(target, method, request, call_desc);
+		}
 		(void) rb_remote_wait(call, &status);
 		reply = rb_call_finish(call, target->allocator, &status, &nbytes);
 		target->stats->bytes += nbytes;

@@ -80,3 +80,27 @@ test/client/client_test: $(CLIENT_TEST_SRCS) $(CLIENT_SRCS) src/client/rb_client
 # Benchmark baseline (bench/scan_bench.sh).
 bench/list_all: bench/list_all.c $(CLIENT_SRCS) src/client/rb_client.h $(PROTO_C) $(GEN)/.stamp
 	$(CC) $(TEST_CFLAGS) -o $@ bench/list_all.c $(CLIENT_SRCS) $(PROTO_C) $(TEST_LIBS)
+
+# ---------------------------------------------------------------------------
+# Fuzzing (test/fuzz, see test/fuzz/README.md): a libFuzzer target for the
+# decoding of replies, rb_decode_reply() in src/client/rb_wire.c, and the
+# generator of its seed corpus.  Needs clang with its sanitizer and libFuzzer
+# runtimes (Debian 12: clang, libclang-rt-14-dev).  Run: test/fuzz/run.sh.
+# ---------------------------------------------------------------------------
+FUZZ_CC = clang
+FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+              -Wall -Wextra -Wno-unused-parameter -Werror -I$(GEN) -Isrc/client
+
+fuzz-programs: test/fuzz/fuzz_reply test/fuzz/make_seeds
+
+test/fuzz/fuzz_reply: test/fuzz/fuzz_reply.c src/client/rb_wire.c src/client/rb_wire.h $(PROTO_C) $(GEN)/.stamp
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_reply.c src/client/rb_wire.c $(PROTO_C) -lprotobuf-c
+
+test/fuzz/make_seeds: test/fuzz/make_seeds.c $(PROTO_C) $(GEN)/.stamp
+	$(CC) $(TEST_CFLAGS) -o $@ test/fuzz/make_seeds.c $(PROTO_C) -lprotobuf-c
+
+EXTRA_CLEAN += test/fuzz/fuzz_reply test/fuzz/make_seeds
+
+.PHONY: fuzz-programs
+# --- end of fuzzing targets -------------------------------------------------

@@ -14,24 +14,18 @@ if [[ -z $(pg_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '
     pg_psql -d postgres -qc 'CREATE DATABASE demo'
 fi
 
-pidfile=$WORK/emulator-demo.pid
-if [[ -f $pidfile ]] && is_emulator_pid "$(<"$pidfile")"; then
-    say "stopping the previous demo emulator (pid $(<"$pidfile"))"
-    stop_pid "$(<"$pidfile")"
-fi
-rm -f "$pidfile"
+# Restarted if already running; left running, pid in $WORK/emulator-demo.pid.
 start_emulator emulator-demo --data "$ROOT/test/data/sample.tsv" --token 'demo-token=*'
-echo "$EMU_PID" >"$pidfile"
 endpoint=127.0.0.1:$EMU_PORT
 say "demo emulator listening on $endpoint (pid $EMU_PID, log $WORK/emulator-demo.log)"
 
 say "running scripts/demo.sql"
 echo
-pg_psql -d demo -e -v ON_ERROR_STOP=1 -v endpoint="$endpoint" -f scripts/demo.sql
+pg_psql -d demo --echo-all -v ON_ERROR_STOP=1 -v endpoint="$endpoint" -f scripts/demo.sql
 echo
 cat <<EOF
 The demo is still running.
   Connect:  $PGBIN/psql -h $WORK -p $PGPORT -U postgres demo
   Emulator: $endpoint, token demo-token (pid $EMU_PID, log $WORK/emulator-demo.log)
-  Stop:     kill \$(cat $pidfile); bash $ROOT/scripts/pg.sh stop
+  Stop:     kill \$(cat $WORK/emulator-demo.pid); bash $ROOT/scripts/pg.sh stop
 EOF

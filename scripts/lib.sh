@@ -36,19 +36,26 @@ is_emulator_pid() {
 
 # start_emulator NAME [ARGS...]: start the emulator in the background from the
 # repo root with --log $WORK/NAME.log and --port-file $WORK/NAME.port (stdout
-# and stderr in $WORK/NAME.out); wait until it is listening.
+# and stderr in $WORK/NAME.out, pid in $WORK/NAME.pid, a previous one still
+# running is stopped first); wait until it is listening.
 # Sets EMU_PID and EMU_PORT.
 start_emulator() {
     local name=$1 i
     shift
     local log=$WORK/$name.log portfile=$WORK/$name.port out=$WORK/$name.out
+    local pidfile=$WORK/$name.pid
     [[ -x $EMULATOR ]] || die "emulator not built: $EMULATOR (make test-programs)"
+    if [[ -f $pidfile ]] && is_emulator_pid "$(<"$pidfile")"; then
+        say "stopping the previous $name (pid $(<"$pidfile"))"
+        stop_pid "$(<"$pidfile")"
+    fi
     : >"$log"
     chmod 0644 "$log"
     rm -f "$portfile"
     (cd "$ROOT" && exec nohup "$EMULATOR" "$@" --log "$log" --port-file "$portfile" \
         </dev/null >"$out" 2>&1) &
     EMU_PID=$!
+    echo "$EMU_PID" >"$pidfile"
     local prev=
     for ((i = 0; i < 200; i++)); do
         EMU_PORT=$(cat "$portfile" 2>/dev/null || true)

@@ -21,8 +21,9 @@
  *	 unless RB_CLIENT_GRPC_LOG=stderr is set in the environment, in which
  *	 case it is written to file descriptor 2 with write(2) only.
  *
- * Replies are unpacked with protobuf-c through the caller's allocator and
- * then checked with rb_wire_strings_ok() (rb_wire.c): a string holding a
+ * Replies are decoded by rb_decode_reply() (rb_wire.c, fuzzed by
+ * test/fuzz/fuzz_reply.c): unpacked with protobuf-c through the caller's
+ * allocator, then checked with rb_wire_strings_ok(): a string holding a
  * NUL byte, which protobuf-c would silently cut short, makes the reply a
  * RB_LOCAL_BAD_REPLY.
  *
@@ -1117,18 +1118,9 @@ rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
 			grpc_byte_buffer_reader_destroy(&reader);
 			if (reply_bytes != NULL)
 				*reply_bytes = GRPC_SLICE_LENGTH(data);
-			reply = protobuf_c_message_unpack(desc, allocator,
-											  GRPC_SLICE_LENGTH(data),
-											  GRPC_SLICE_START_PTR(data));
-			/* protobuf-c would silently cut a string at an embedded NUL */
-			if (reply != NULL &&
-				!rb_wire_strings_ok(desc, GRPC_SLICE_START_PTR(data),
-									GRPC_SLICE_LENGTH(data),
-									why, sizeof(why)))
-			{
-				protobuf_c_message_free_unpacked(reply, allocator);
-				reply = NULL;
-			}
+			reply = rb_decode_reply(desc, GRPC_SLICE_START_PTR(data),
+									GRPC_SLICE_LENGTH(data), allocator,
+									why, sizeof(why));
 			grpc_slice_unref(data);
 		}
 		rb_restore_signals(&old);

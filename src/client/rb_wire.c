@@ -1,13 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * rb_wire.c
- *		  Checks on the raw protobuf bytes of a reply.
+ *		  Decoding of a reply and checks on its raw protobuf bytes.
  *
  * protobuf-c copies a string field into a NUL-terminated buffer, so a
  * string holding a NUL byte silently arrives cut short.  This walks the
  * wire format, guided by the message descriptors, and refuses such strings.
  * It runs only on bytes protobuf-c has already unpacked, but still checks
  * every bound itself.
+ *
+ * rb_decode_reply() is the whole decoding of a reply's bytes, used by
+ * rb_call_finish() and by the fuzz target test/fuzz/fuzz_reply.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -129,4 +132,38 @@ rb_wire_strings_ok(const ProtobufCMessageDescriptor *desc,
 				   const uint8_t *data, size_t len, char *why, size_t whylen)
 {
 	return check_message(desc, data, data + len, 0, why, whylen);
+}
+
+/*
+ * rb_decode_reply
+ *		Unpack a reply and check its strings.  See rb_wire.h.
+ */
+ProtobufCMessage *
+rb_decode_reply(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+				size_t len, ProtobufCAllocator *allocator,
+				char *why, size_t whylen)
+{
+	ProtobufCMessage *msg;
+
+	if (whylen > 0)
+		why[0] = '\0';
+	/* protobuf-c reads no byte when len is 0, but wants a pointer */
+	if (data == NULL)
+	{
+		if (len != 0)
+			return NULL;
+		data = (const uint8_t *) "";
+	}
+
+	msg = protobuf_c_message_unpack(desc, allocator, len, data);
+	if (msg == NULL)
+		return NULL;
+
+	/* protobuf-c would silently cut a string at an embedded NUL */
+	if (!rb_wire_strings_ok(desc, data, len, why, whylen))
+	{
+		protobuf_c_message_free_unpacked(msg, allocator);
+		return NULL;
+	}
+	return msg;
 }

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * rb_wire.h
- *		  Checks on the raw protobuf bytes of a reply that protobuf-c's
- *		  unpack does not make.  Internal to the client library.
+ *		  Decoding of a reply's bytes: protobuf-c's unpack plus the checks on
+ *		  the raw bytes that it does not make.  Internal to the client
+ *		  library (and test/fuzz/fuzz_reply.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -23,5 +24,19 @@
 extern bool rb_wire_strings_ok(const ProtobufCMessageDescriptor *desc,
 							   const uint8_t *data, size_t len,
 							   char *why, size_t whylen);
+
+/*
+ * Decode a reply of type desc from data[0..len): unpack it with protobuf-c
+ * through allocator (NULL: protobuf-c's default malloc allocator), then
+ * refuse it if rb_wire_strings_ok() does.  Returns the message, to be freed
+ * with protobuf_c_message_free_unpacked(msg, allocator), or NULL when the
+ * bytes do not decode; everything allocated is then freed again.  On NULL,
+ * why says what is wrong, or is "" when protobuf-c refused the bytes (it
+ * gives no reason) or an allocation failed.
+ */
+extern ProtobufCMessage *rb_decode_reply(const ProtobufCMessageDescriptor *desc,
+										 const uint8_t *data, size_t len,
+										 ProtobufCAllocator *allocator,
+										 char *why, size_t whylen);
 
 #endif							/* RB_WIRE_H */

@@ -1,0 +1,170 @@
+#!/bin/bash
+# Backend tests that pg_regress cannot express: cancelling from another
+# session, Ctrl-C in psql, terminating a backend mid-call, and resources
+# (file descriptors, threads, memory) staying flat over many failed calls.
+#
+# Needs the throwaway cluster and the regress emulator: run by
+# scripts/test.sh, which exports RBFDW_EMULATOR_ADDR (and PGHOST, PGPORT).
+# Prints "ok N - ..." / "not ok N - ..." and finally "N passed, M failed".
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+set +e
+: "${RBFDW_EMULATOR_ADDR:?run from scripts/test.sh}"
+
+DB=rbfdw_backend
+TMP=$(mktemp -d)
+chmod 0755 "$TMP"
+trap 'rm -rf "$TMP"' EXIT
+N=0 PASS=0 FAIL=0
+
+ok() { N=$((N + 1)) PASS=$((PASS + 1)); echo "ok $N - $1"; }
+not_ok() { N=$((N + 1)) FAIL=$((FAIL + 1)); echo "not ok $N - $1"; }
+q() { pg_psql -d "$DB" -qtAX "$@"; }
+
+pg_psql -d postgres -qc "DROP DATABASE IF EXISTS $DB" 2>/dev/null
+pg_psql -d postgres -qc "CREATE DATABASE $DB"
+q -v addr="$RBFDW_EMULATOR_ADDR" <<'SQL'
+CREATE EXTENSION redis_backup_fdw;
+CREATE SERVER emu FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint :'addr', tls 'false', timeout_ms '60000');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu OPTIONS (iam_token 'regress-token');
+CREATE FOREIGN TABLE redis_backups (id text, folder_id text) SERVER emu;
+CREATE TABLE cancel_sent (at timestamptz);
+SQL
+
+# wait_for_hang: until a backend runs the hanging query; prints its pid.
+wait_for_hang() {
+    local i pid
+    for ((i = 0; i < 100; i++)); do
+        pid=$(q -c "SELECT pid FROM pg_stat_activity
+                    WHERE query LIKE '%b1g-hang%' AND state = 'active'
+                      AND pid <> pg_backend_pid() LIMIT 1")
+        if [[ -n $pid ]]; then echo "$pid"; return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# --- 1. pg_cancel_backend from another session -----------------------------
+# The session under test prints how long after the cancel its query ended,
+# then shows it is still usable.
+cat >"$TMP/cancel.sql" <<'SQL'
+\set ON_ERROR_STOP 0
+SELECT * FROM redis_backups WHERE folder_id = 'b1g-hang';
+SELECT 'elapsed_ms=' || round(extract(epoch FROM clock_timestamp() - at) * 1000) FROM cancel_sent;
+SELECT 'usable=' || count(*) FROM redis_backups WHERE folder_id = 'b1g-alpha';
+SQL
+q -c "TRUNCATE cancel_sent"
+q -f "$TMP/cancel.sql" >"$TMP/cancel.out" 2>&1 &
+psql_pid=$!
+sleep 0.3
+if pid=$(wait_for_hang); then
+    sleep 0.3
+    q -c "INSERT INTO cancel_sent VALUES (clock_timestamp()); SELECT pg_cancel_backend($pid)" >/dev/null
+fi
+wait "$psql_pid"
+elapsed=$(sed -n 's/^elapsed_ms=//p' "$TMP/cancel.out")
+if grep -q 'canceling statement due to user request' "$TMP/cancel.out" &&
+    [[ -n $elapsed ]] && ((elapsed < 500)) && grep -q '^usable=4$' "$TMP/cancel.out"; then
+    ok "pg_cancel_backend ends a hanging call in ${elapsed} ms; the session stays usable"
+else
+    not_ok "pg_cancel_backend: $(tr '\n' ' ' <"$TMP/cancel.out")"
+fi
+
+# --- 2. Ctrl-C in psql ------------------------------------------------------
+cat >"$TMP/ctrlc.sql" <<'SQL'
+\set ON_ERROR_STOP 0
+SELECT * FROM redis_backups WHERE folder_id = 'b1g-hang';
+SQL
+# psql itself (not a shell function) must get the signal.
+"$PGBIN/psql" -X -qtA -h "$WORK" -p "$PGPORT" -U postgres -d "$DB" \
+    -f "$TMP/ctrlc.sql" >"$TMP/ctrlc.out" 2>&1 &
+psql_pid=$!
+if pid=$(wait_for_hang); then
+    sleep 0.2
+    start=$(date +%s%N)
+    kill -INT "$psql_pid"
+fi
+for ((i = 0; i < 100; i++)); do
+    grep -q 'canceling statement' "$TMP/ctrlc.out" && break
+    sleep 0.01
+done
+end=$(date +%s%N)
+wait "$psql_pid"
+ms=$(((end - start) / 1000000))
+if grep -q 'canceling statement due to user request' "$TMP/ctrlc.out" && ((ms < 500)); then
+    ok "Ctrl-C (SIGINT to psql) ends a hanging call in ${ms} ms"
+else
+    not_ok "Ctrl-C: ${ms} ms: $(tr '\n' ' ' <"$TMP/ctrlc.out")"
+fi
+
+# --- 3. pg_terminate_backend mid-call ---------------------------------------
+log_lines_before=$(wc -l <"$PGLOG")
+q -c "SELECT * FROM redis_backups WHERE folder_id = 'b1g-hang'" >"$TMP/term.out" 2>&1 &
+psql_pid=$!
+if pid=$(wait_for_hang); then
+    sleep 0.2
+    start=$(date +%s%N)
+    q -c "SELECT pg_terminate_backend($pid)" >/dev/null
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.005
+    done
+    end=$(date +%s%N)
+fi
+wait "$psql_pid"
+ms=$(((end - start) / 1000000))
+crashed=$(tail -n +"$((log_lines_before + 1))" "$PGLOG" | grep -cE 'terminated by signal|was terminated|server process .* exited with exit code [^01]' || true)
+if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null && ((ms < 1000)) && ((crashed == 0)) &&
+    [[ $(q -c "SELECT count(*) FROM redis_backups WHERE folder_id = 'b1g-alpha'") == 4 ]]; then
+    ok "pg_terminate_backend ends a backend mid-call in ${ms} ms, no crash, server usable"
+else
+    not_ok "pg_terminate_backend: pid=$pid ${ms} ms crashed=$crashed: $(tr '\n' ' ' <"$TMP/term.out")"
+fi
+
+# --- 4. resources stay flat over many failed calls --------------------------
+# failures N: N rounds of calls that time out, are cancelled, fail to decode,
+# loop, or are cut short by LIMIT with Gets in flight.
+failures() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        echo "SET statement_timeout = '150ms';"
+        echo "SELECT * FROM redis_backups WHERE folder_id = 'b1g-hang';"
+        echo "RESET statement_timeout;"
+        echo "SELECT * FROM redis_backups WHERE folder_id = 'b1g-hang';"
+        echo "SELECT * FROM redis_backups WHERE folder_id = 'b1g-garbage';"
+        echo "SELECT * FROM redis_backups WHERE id IN ('alpha-1', 'alpha-2', 'beta-1', 'beta-2') LIMIT 1;"
+        echo "SELECT * FROM redis_backups WHERE folder_id = 'b1g-loop';"
+    done
+}
+{
+    echo '\set ON_ERROR_STOP 0'
+    echo "ALTER SERVER emu OPTIONS (SET timeout_ms '100');"
+    failures 5 # warm up: gRPC starts its threads and pools lazily
+    cat <<'SQL'
+SELECT (SELECT count(*) FROM pg_ls_dir('/proc/self/fd')) AS fds,
+  (regexp_match(pg_read_file('/proc/self/status'), 'Threads:\s+(\d+)'))[1] AS threads,
+  (regexp_match(pg_read_file('/proc/self/status'), 'VmRSS:\s+(\d+)'))[1] AS rss_kb
+\gset
+SQL
+    failures 30
+    cat <<'SQL'
+SELECT format('fds=%s,%s threads=%s,%s rss_kb=%s,%s',
+  :fds, (SELECT count(*) FROM pg_ls_dir('/proc/self/fd')),
+  :threads, (regexp_match(pg_read_file('/proc/self/status'), 'Threads:\s+(\d+)'))[1],
+  :rss_kb, (regexp_match(pg_read_file('/proc/self/status'), 'VmRSS:\s+(\d+)'))[1]);
+SQL
+} >"$TMP/flat.sql"
+q -f "$TMP/flat.sql" >"$TMP/flat.out" 2>&1
+line=$(grep '^fds=' "$TMP/flat.out")
+if [[ $line =~ fds=([0-9]+),([0-9]+)\ threads=([0-9]+),([0-9]+)\ rss_kb=([0-9]+),([0-9]+) ]] &&
+    ((BASH_REMATCH[2] <= BASH_REMATCH[1])) && ((BASH_REMATCH[4] <= BASH_REMATCH[3])) &&
+    ((BASH_REMATCH[6] - BASH_REMATCH[5] < 4096)); then
+    ok "150 failed or cut-short calls: file descriptors, threads and memory flat ($line)"
+else
+    not_ok "resources after 150 failed calls: ${line:-no result}: $(grep -c ERROR "$TMP/flat.out") errors"
+fi
+
+pg_psql -d postgres -qc "DROP DATABASE IF EXISTS $DB" 2>/dev/null
+echo "$PASS passed, $FAIL failed"
+((FAIL == 0))

@@ -86,21 +86,37 @@ bench/list_all: bench/list_all.c $(CLIENT_SRCS) src/client/rb_client.h $(PROTO_C
 # decoding of replies, rb_decode_reply() in src/client/rb_wire.c, and the
 # generator of its seed corpus.  Needs clang with its sanitizer and libFuzzer
 # runtimes (Debian 12: clang, libclang-rt-14-dev).  Run: test/fuzz/run.sh.
+#
+# test/fuzz/fuzz_reply links the system libprotobuf-c, as the FDW does.
+# test/fuzz/fuzz_reply_pbc compiles protobuf-c in, instrumented, from
+# FUZZ_PROTOBUF_C=/path/to/protobuf-c/protobuf-c.c, which must be the
+# installed version (1.4.1 on Debian 12, git tag v1.4.1).  Its shift-base
+# check is off: parse_tag_and_wiretype() shifts into the sign bit of an int.
 # ---------------------------------------------------------------------------
 FUZZ_CC = clang
-FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer \
-              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+FUZZ_SANITIZE = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer $(FUZZ_SANITIZE) \
               -Wall -Wextra -Wno-unused-parameter -Werror -I$(GEN) -Isrc/client
+FUZZ_SRCS = test/fuzz/fuzz_reply.c src/client/rb_wire.c
+FUZZ_PROTOBUF_C =
 
 fuzz-programs: test/fuzz/fuzz_reply test/fuzz/make_seeds
 
-test/fuzz/fuzz_reply: test/fuzz/fuzz_reply.c src/client/rb_wire.c src/client/rb_wire.h $(PROTO_C) $(GEN)/.stamp
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_reply.c src/client/rb_wire.c $(PROTO_C) -lprotobuf-c
+test/fuzz/fuzz_reply: $(FUZZ_SRCS) src/client/rb_wire.h $(PROTO_C) $(GEN)/.stamp
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRCS) $(PROTO_C) -lprotobuf-c
+
+test/fuzz/fuzz_reply_pbc: $(FUZZ_SRCS) src/client/rb_wire.h test/fuzz/protobuf-c.o $(PROTO_C) $(GEN)/.stamp
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRCS) $(PROTO_C) test/fuzz/protobuf-c.o
+
+test/fuzz/protobuf-c.o: $(FUZZ_PROTOBUF_C)
+	@test -n "$(FUZZ_PROTOBUF_C)" || { echo "set FUZZ_PROTOBUF_C to the installed version's protobuf-c/protobuf-c.c" >&2; exit 1; }
+	$(FUZZ_CC) -g -O1 -fno-omit-frame-pointer $(FUZZ_SANITIZE) -fno-sanitize=shift-base -c -o $@ $(FUZZ_PROTOBUF_C)
 
 test/fuzz/make_seeds: test/fuzz/make_seeds.c $(PROTO_C) $(GEN)/.stamp
 	$(CC) $(TEST_CFLAGS) -o $@ test/fuzz/make_seeds.c $(PROTO_C) -lprotobuf-c
 
-EXTRA_CLEAN += test/fuzz/fuzz_reply test/fuzz/make_seeds
+EXTRA_CLEAN += test/fuzz/fuzz_reply test/fuzz/fuzz_reply_pbc \
+               test/fuzz/protobuf-c.o test/fuzz/make_seeds
 
 .PHONY: fuzz-programs
 # --- end of fuzzing targets -------------------------------------------------

@@ -132,6 +132,23 @@ if [[ -f test/regress.args && ${#sql_files[@]} -gt 0 ]]; then
     fi
     say "regression tests: $p passed, $f failed"
     PASSED=$((PASSED + p)) FAILED=$((FAILED + f))
+
+    # --- backend tests (need the regress emulator) ---------------------------
+    if ((!$#)) && [[ -f test/backend/run.sh ]]; then
+        say "backend tests (test/backend/run.sh)"
+        out=$WORK/backend-tests.out
+        rc=0
+        bash test/backend/run.sh 2>&1 | tee "$out" || rc=$?
+        summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n1 || true)
+        if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+            p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+        else
+            p=0 f=1
+        fi
+        ((rc == 0 || f > 0)) || f=1
+        say "backend tests: $p passed, $f failed"
+        PASSED=$((PASSED + p)) FAILED=$((FAILED + f))
+    fi
 else
     say "SKIP regression tests: test/regress.args or sql/*.sql does not exist yet"
 fi

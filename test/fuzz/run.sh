@@ -14,6 +14,9 @@
 #
 # Environment:
 #	RB_FUZZ_ARGS	extra libFuzzer options, e.g. "-jobs=4 -workers=4"
+#	RB_FUZZ_PROTOBUF_C	path of protobuf-c/protobuf-c.c of the installed
+#			version: fuzz test/fuzz/fuzz_reply_pbc, which has protobuf-c
+#			compiled in with the sanitizers and coverage (see Makefile)
 #	RB_FUZZ_KEEP	if set, keep the scratch directory (corpus and log)
 #
 # test/fuzz/run.sh
@@ -42,8 +45,22 @@ result()
 	fi
 }
 
-if ! make -s -C "$root" test/fuzz/fuzz_reply test/fuzz/make_seeds >&2; then
-	result "not ok" "fuzz reply decoding: build failed (needs clang and libclang-rt-14-dev)"
+if [ -n "${RB_FUZZ_PROTOBUF_C:-}" ]; then
+	case $RB_FUZZ_PROTOBUF_C in
+		/*) ;;
+		*) RB_FUZZ_PROTOBUF_C=$PWD/$RB_FUZZ_PROTOBUF_C ;;
+	esac
+	target=test/fuzz/fuzz_reply_pbc
+	what="fuzz reply decoding (instrumented protobuf-c)"
+	set -- "FUZZ_PROTOBUF_C=$RB_FUZZ_PROTOBUF_C"
+else
+	target=test/fuzz/fuzz_reply
+	what="fuzz reply decoding"
+	set --
+fi
+
+if ! make -s -C "$root" "$@" "$target" test/fuzz/make_seeds >&2; then
+	result "not ok" "$what: build failed (needs clang and libclang-rt-14-dev)"
 	exit 1
 fi
 
@@ -74,7 +91,7 @@ export ASAN_OPTIONS UBSAN_OPTIONS
 
 status=0
 # shellcheck disable=SC2086  # RB_FUZZ_ARGS is a list of options
-"$root/test/fuzz/fuzz_reply" -max_total_time="$seconds" -max_len=4096 \
+"$root/$target" -max_total_time="$seconds" -max_len=4096 \
 	-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	-artifact_prefix="$tmp/artifacts/" ${RB_FUZZ_ARGS:-} \
 	"$tmp/corpus" >"$tmp/fuzz.log" 2>&1 || status=$?
@@ -94,11 +111,11 @@ if [ "$status" -ne 0 ] || [ -n "$crash" ]; then
 	grep -E 'ERROR|SUMMARY|fuzz_reply:|runtime error|^ +#[0-9]' "$tmp/fuzz.log" \
 		| head -n 40 >&2 || true
 	if [ -n "$crash" ]; then
-		result "not ok" "fuzz reply decoding crashed after ${runs:-?} runs: input $crash (log $tmp/fuzz.log)"
+		result "not ok" "$what crashed after ${runs:-?} runs: input $crash (log $tmp/fuzz.log)"
 	else
-		result "not ok" "fuzz reply decoding: fuzzer exited with status $status (log $tmp/fuzz.log)"
+		result "not ok" "$what: fuzzer exited with status $status (log $tmp/fuzz.log)"
 	fi
 	exit 1
 fi
 
-result ok "fuzz reply decoding for $seconds s (${runs:-?} runs)"
+result ok "$what for $seconds s (${runs:-?} runs)"

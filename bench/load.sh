@@ -72,26 +72,33 @@ SQL
 
 # One session's script: a warm-up round of every kind (unchecked), the
 # start figures, then checked queries until the deadline, the end figures.
+# The kinds rotate, starting at S % 7; the missing id varies by round.
 session_sql() {
-    local s=$1 i k
+    local s=$1 i k block=''
     echo '\set VERBOSITY sqlstate'
     for ((k = 0; k < 7; k++)); do query "$k" w | sed 's/check|/warmup|/'; done
     figures start
     echo "SELECT now() + interval '$SECONDS_TOTAL seconds' AS deadline \\gset"
-    for ((i = 0; i < ROUNDS; i++)); do
-        echo "SELECT now() > :'deadline' AS stop \\gset"
-        echo '\if :stop'
-        figures end
-        echo '\q'
-        echo '\endif'
-        query $(((i + s) % 7)) "$i"
+    for ((k = 0; k < 7; k++)); do
+        block+="SELECT now() > :'deadline' AS stop \\gset
+\\if :stop
+$(figures end)
+\\q
+\\endif
+$(query $(((k + s) % 7)) "ROUND")
+"
+    done
+    for ((i = 0; i < ROUNDS / 7; i++)); do
+        printf '%s' "${block//ROUND/$i}"
     done
 }
 
 echo "load: $SESSIONS sessions for $SECONDS_TOTAL s against 127.0.0.1:$EMU_PORT"
-pids=()
 for ((s = 0; s < SESSIONS; s++)); do
     session_sql "$s" >"$OUT/session$s.sql"
+done
+pids=()
+for ((s = 0; s < SESSIONS; s++)); do
     pg_psql -d "$DB" -qtAX -f "$OUT/session$s.sql" >"$OUT/session$s.out" 2>"$OUT/session$s.err" &
     pids+=($!)
 done

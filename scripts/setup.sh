@@ -9,6 +9,7 @@ PACKAGES=(
     build-essential make pkg-config ca-certificates openssl procps
     postgresql-15 postgresql-server-dev-15
     libgrpc-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler
+    clang libclang-rt-14-dev # the fuzz target: libFuzzer, ASan, UBSan
 )
 
 missing=()

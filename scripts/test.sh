@@ -42,6 +42,28 @@ read_args() {
     done <"$1"
 }
 
+# run_suite NAME SCRIPT: run a test script that prints "N passed, M failed"
+# last, and add its counts (no summary, or a failing exit status with no
+# failure counted, is one failure).
+run_suite() {
+    local name=$1 script=$2 out=$WORK/$1-tests.out rc=0 summary p f
+    say "$name tests ($script)"
+    bash "$script" 2>&1 | tee "$out" || rc=$?
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n1 || true)
+    if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+    else
+        say "$name tests printed no summary line"
+        p=0 f=1
+    fi
+    if ((rc != 0 && f == 0)); then
+        say "$name tests exited with status $rc"
+        f=1
+    fi
+    say "$name tests: $p passed, $f failed"
+    PASSED=$((PASSED + p)) FAILED=$((FAILED + f))
+}
+
 bash scripts/setup.sh
 bash scripts/pg.sh start
 
@@ -49,26 +71,14 @@ bash scripts/pg.sh start
 if (($#)); then
     say "SKIP client tests: only regression tests $* requested"
 elif [[ -f test/client/run.sh ]]; then
-    say "client tests (test/client/run.sh)"
-    out=$WORK/client-tests.out
-    rc=0
-    if [[ -x test/client/run.sh ]]; then client=(test/client/run.sh); else client=(sh test/client/run.sh); fi
-    "${client[@]}" 2>&1 | tee "$out" || rc=$?
-    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n1 || true)
-    if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
-        p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
-    else
-        say "client tests printed no summary line"
-        p=0 f=1
-    fi
-    if ((rc != 0 && f == 0)); then
-        say "client tests exited with status $rc"
-        f=1
-    fi
-    say "client tests: $p passed, $f failed"
-    PASSED=$((PASSED + p)) FAILED=$((FAILED + f))
+    run_suite client test/client/run.sh
 else
     say "SKIP client tests: test/client/run.sh does not exist yet"
+fi
+
+# --- fuzzing of reply decoding, bounded ------------------------------------
+if ((!$#)) && [[ -f test/fuzz/run.sh ]]; then
+    run_suite fuzz test/fuzz/run.sh # 30 s; a longer run: test/fuzz/README.md
 fi
 
 # --- regression tests ------------------------------------------------------
@@ -135,19 +145,7 @@ if [[ -f test/regress.args && ${#sql_files[@]} -gt 0 ]]; then
 
     # --- backend tests (need the regress emulator) ---------------------------
     if ((!$#)) && [[ -f test/backend/run.sh ]]; then
-        say "backend tests (test/backend/run.sh)"
-        out=$WORK/backend-tests.out
-        rc=0
-        bash test/backend/run.sh 2>&1 | tee "$out" || rc=$?
-        summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n1 || true)
-        if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
-            p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
-        else
-            p=0 f=1
-        fi
-        ((rc == 0 || f > 0)) || f=1
-        say "backend tests: $p passed, $f failed"
-        PASSED=$((PASSED + p)) FAILED=$((FAILED + f))
+        run_suite backend test/backend/run.sh
     fi
 else
     say "SKIP regression tests: test/regress.args or sql/*.sql does not exist yet"

@@ -80,6 +80,11 @@ ALTER SERVER emu OPTIONS (SET timeout_ms '5000');
 -- A reply that does not decode.
 SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-garbage'$$);
 
+-- A reply larger than the receive limit (16 MiB): not retried.
+CALL emulator_mark();
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-oversize'$$);
+SELECT count(*) AS calls FROM emulator_calls();
+
 -- A next_page_token that repeats forever.
 SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-loop'$$);
 

@@ -233,6 +233,11 @@ rb_report_status(const RbStatus *status, RbMethod method,
 			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_REPLY;
 			msg = "could not decode the reply of the Managed Redis API";
 			break;
+		case RB_LOCAL_REPLY_TOO_LARGE:
+			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_REPLY;
+			msg = "the reply of the Managed Redis API is larger than the receive limit";
+			hint = pstrdup("Lower the page_size option of the server or table.");
+			break;
 		case RB_LOCAL_NO_MEMORY:
 			sqlstate = ERRCODE_OUT_OF_MEMORY;
 			msg = "out of memory";

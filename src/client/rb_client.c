@@ -65,6 +65,9 @@
 #include "rb_client.h"
 #include "rb_wire.h"
 
+/* How gRPC words the failure of a reply over the receive limit. */
+#define RB_GRPC_TOO_LARGE_TEXT "Received message larger than max"
+
 /* Longest wait on the completion queue before asking the give-up hook. */
 #define RB_WAIT_SLICE_MS 100
 
@@ -316,6 +319,8 @@ rb_code_name(RbCode code)
 			return "BAD_OPTION";
 		case RB_LOCAL_CALL_FAILED:
 			return "CALL_FAILED";
+		case RB_LOCAL_REPLY_TOO_LARGE:
+			return "REPLY_TOO_LARGE";
 		default:
 			break;
 	}
@@ -1102,6 +1107,16 @@ rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
 		rb_copy_text(status->message, sizeof(status->message),
 					 (const char *) GRPC_SLICE_START_PTR(call->status_details),
 					 GRPC_SLICE_LENGTH(call->status_details), false);
+
+		/*
+		 * gRPC fails a call whose reply exceeds the channel's receive limit
+		 * with RESOURCE_EXHAUSTED, like a server over quota; it is no quota
+		 * and retrying cannot help, so say what it is.
+		 */
+		if (status->code == RB_RESOURCE_EXHAUSTED &&
+			strncmp(status->message, RB_GRPC_TOO_LARGE_TEXT,
+					strlen(RB_GRPC_TOO_LARGE_TEXT)) == 0)
+			status->code = RB_LOCAL_REPLY_TOO_LARGE;
 	}
 	else if (call->recv_buffer == NULL)
 	{

@@ -70,7 +70,8 @@ typedef enum RbCode
 	RB_LOCAL_BAD_REPLY,			/* reply could not be decoded */
 	RB_LOCAL_NO_MEMORY,			/* an allocation failed */
 	RB_LOCAL_BAD_OPTION,		/* bad target, CA text or other option */
-	RB_LOCAL_CALL_FAILED		/* gRPC refused to start the call */
+	RB_LOCAL_CALL_FAILED,		/* gRPC refused to start the call */
+	RB_LOCAL_REPLY_TOO_LARGE	/* reply over max_receive_bytes */
 } RbCode;
 
 /* Largest message and request id kept in a status (longer ones truncated). */

@@ -1580,7 +1580,7 @@ test_fault_oversize(void)
 	CHECK(small != NULL, "open: %s", st.message);
 	r = do_list(small, TOKEN_ALL, "f-oversize", 0, NULL, &st, NULL);
 	CHECK(r == NULL, "oversize reply accepted with a 64 KiB limit");
-	CHECK_CODE(st, RB_RESOURCE_EXHAUSTED);
+	CHECK_CODE(st, RB_LOCAL_REPLY_TOO_LARGE);
 	/* the server sent it fine: the limit is the client's */
 	line = log_line(st.client_request_id);
 	CHECK(line != NULL, "no log line");

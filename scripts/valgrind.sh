@@ -1,0 +1,254 @@
+#!/bin/bash
+# Run the pg_regress suite (sql/*.sql, make installcheck) against a separate
+# throwaway PostgreSQL 15 cluster whose postmaster, and so every backend, runs
+# under valgrind memcheck; report memcheck errors.
+#   bash scripts/valgrind.sh              # the whole suite
+#   bash scripts/valgrind.sh NAME...      # only these tests (sql/NAME.sql)
+#
+# The normal cluster and emulators (scripts/test.sh) are left alone: this uses
+# its own work dir, $RBFDW_VALGRIND_WORK (default ${RBFDW_WORK:-/tmp/rbfdw}-valgrind),
+# its own port, $RBFDW_VALGRIND_PGPORT (default 54330), its own regress
+# emulators and its own pg_regress output dir ($RBFDW_VALGRIND_WORK/regress).
+# Everything it started is stopped on exit; the work dir is kept:
+#   vg/vg.PID.log       one valgrind log per server process
+#   postgresql.log      server log (log_line_prefix has the PID)
+#   regress/            pg_regress output, regression.diffs
+#   installcheck.out    make installcheck output
+#
+# Valgrind: memcheck, --trace-children=yes, --track-origins=no,
+# --leak-check=no, suppressions test/valgrind/postgres.supp (+ any
+# test/valgrind/*.supp); extra options in $RBFDW_VALGRIND_OPTS (e.g.
+# --track-origins=yes).  Debian's postgres is not built with USE_VALGRIND, so
+# there are no memory-context-level checks (a pfree'd chunk is still
+# addressable); memcheck still sees invalid reads/writes of malloc'd memory,
+# jumps on uninitialised values, bad frees, overlapping copies.
+#
+# Regression diffs are informational only (the suite has timing-sensitive
+# parts and valgrind is 20-50x slower): the tests that differed are listed.
+# Exit status: 0 no memcheck errors, 1 memcheck errors (stack traces printed)
+# or a server process died on a signal, 2 the run itself failed.
+set -euo pipefail
+_work=${RBFDW_VALGRIND_WORK:-${RBFDW_WORK:-/tmp/rbfdw}-valgrind}
+_normal_work=${RBFDW_WORK:-/tmp/rbfdw}
+_normal_port=${RBFDW_PGPORT:-54329}
+export RBFDW_WORK=$_work
+export RBFDW_PGPORT=${RBFDW_VALGRIND_PGPORT:-54330}
+# lib.sh fixes WORK, PGPORT, PGDATA and PGLOG from RBFDW_WORK/RBFDW_PGPORT.
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT" || exit 2
+
+[[ $WORK != "$_normal_work" && $WORK != "$PWD/$_normal_work" ]] ||
+    die "the valgrind work dir must differ from the normal one ($WORK)"
+[[ $PGPORT != "$_normal_port" ]] || die "the valgrind port must differ from the normal one ($PGPORT)"
+case $WORK in / | /tmp | /var/tmp | /root | /home) die "work dir $WORK: use a dedicated directory" ;; esac
+command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind)"
+
+VGDIR=$WORK/vg
+OUTDIR=$WORK/regress
+WRAPPER=$WORK/postgres-valgrind
+EMU_PIDS=() PG_STARTED=0 START=$SECONDS
+
+pg_ctl() { as_pg "$PGBIN/pg_ctl" -D "$PGDATA" "$@"; }
+
+stop_server() {
+    [[ -f $PGDATA/postmaster.pid ]] || return 0
+    local pid
+    pid=$(head -n1 "$PGDATA/postmaster.pid")
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || {
+        rm -f "$PGDATA/postmaster.pid"
+        return 0
+    }
+    say "stopping the valgrind cluster (pid $pid)"
+    pg_ctl -m fast -w -t 300 stop >/dev/null 2>&1 ||
+        pg_ctl -m immediate -w -t 60 stop >/dev/null 2>&1 || true
+}
+
+cleanup() {
+    local rc=$? pid
+    trap - EXIT
+    if ((PG_STARTED)); then stop_server || true; fi
+    for pid in "${EMU_PIDS[@]}"; do stop_pid "$pid"; done
+    ((rc == 0 || rc == 1)) || echo "valgrind.sh: aborted (exit status $rc)" >&2
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+
+# read_args FILE: ARGS=(one argument per line, no blank or #-comment lines)
+read_args() {
+    local line
+    ARGS=()
+    while IFS= read -r line || [[ -n $line ]]; do
+        line=${line#"${line%%[![:space:]]*}"}
+        line=${line%"${line##*[![:space:]]}"}
+        [[ -z $line || $line == \#* ]] || ARGS+=("$line")
+    done <"$1"
+}
+
+shopt -s nullglob
+sql_files=(sql/*.sql)
+regress_make_args=()
+if (($#)); then
+    sql_files=()
+    for t; do
+        [[ -f sql/$t.sql ]] || die "no such regression test: sql/$t.sql"
+        sql_files+=("sql/$t.sql")
+    done
+    regress_make_args=(REGRESS="$*")
+fi
+((${#sql_files[@]})) || die "no regression tests (sql/*.sql)"
+[[ -f test/regress.args ]] || die "test/regress.args does not exist"
+
+bash scripts/setup.sh
+
+# --- the cluster -----------------------------------------------------------
+mkdir -p "$WORK"
+chown postgres: "$WORK"
+chmod 0755 "$WORK"
+as_pg test -x "$WORK" || die "$WORK is not accessible to the postgres user"
+stop_server # a previous run's, if it was left behind
+if ! [[ -f $PGDATA/PG_VERSION && $(<"$PGDATA/PG_VERSION") == 15 &&
+    $(stat -c %U "$PGDATA") == postgres ]]; then
+    rm -rf "$PGDATA"
+    say "initdb $PGDATA"
+    install -d -m 0700 -o postgres -g postgres "$PGDATA"
+    as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --locale=C >/dev/null
+    echo "include 'rbfdw.conf'" >>"$PGDATA/postgresql.conf"
+fi
+# As scripts/pg.sh, plus: no JIT (LLVM under valgrind is slow and noisy), no
+# autovacuum (fewer processes), small shared memory, PID in every log line.
+cat >"$PGDATA/rbfdw.conf" <<EOF
+port = $PGPORT
+listen_addresses = ''
+unix_socket_directories = '$WORK'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+lc_messages = 'C'
+jit = off
+autovacuum = off
+huge_pages = off
+shared_buffers = 16MB
+max_connections = 20
+log_line_prefix = '%m [%p] '
+EOF
+chown postgres: "$PGDATA/rbfdw.conf"
+
+rm -rf "$VGDIR"
+install -d -m 0755 -o postgres -g postgres "$VGDIR"
+supp_args=()
+for f in test/valgrind/*.supp; do
+    install -m 0644 "$f" "$WORK/${f##*/}" # readable by postgres wherever the repo is
+    supp_args+=("--suppressions=$WORK/${f##*/}")
+done
+vg_opts=(--tool=memcheck --trace-children=yes --track-origins=no --leak-check=no
+    -v --num-callers=40 --error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END
+    --gen-suppressions=all "--log-file=$VGDIR/vg.%p.log" "${supp_args[@]}")
+# shellcheck disable=SC2206
+vg_opts+=(${RBFDW_VALGRIND_OPTS:-})
+# pg_ctl -p runs this instead of postgres; exec keeps the PID pg_ctl expects.
+{
+    echo '#!/bin/sh'
+    printf 'exec valgrind'
+    printf ' %q' "${vg_opts[@]}" "$PGBIN/postgres"
+    printf ' "$@"\n'
+} >"$WRAPPER"
+chmod 0755 "$WRAPPER"
+
+touch "$PGLOG"
+chown postgres: "$PGLOG"
+chmod 0644 "$PGLOG"
+: >"$PGLOG"
+say "starting PostgreSQL 15 under valgrind (port $PGPORT, socket dir $WORK, logs $VGDIR)"
+PG_STARTED=1
+if ! pg_ctl -p "$WRAPPER" -l "$PGLOG" -w -t 300 start >/dev/null; then
+    tail -n 20 "$PGLOG" >&2
+    die "PostgreSQL failed to start under valgrind"
+fi
+
+# --- the regress emulators (not under valgrind) ------------------------------
+make_tls
+read_args test/regress.args
+start_emulator emulator "${ARGS[@]}"
+EMU_PIDS+=("$EMU_PID")
+plain_port=$EMU_PORT
+start_emulator emulator-tls "${ARGS[@]}" \
+    --tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server.key"
+EMU_PIDS+=("$EMU_PID")
+tls_port=$EMU_PORT
+say "regress emulators: plaintext 127.0.0.1:$plain_port, TLS localhost:$tls_port"
+
+export RBFDW_EMULATOR_ADDR=127.0.0.1:$plain_port
+export RBFDW_EMULATOR_LOG=$WORK/emulator.log
+export RBFDW_EMULATOR_TLS_ADDR=localhost:$tls_port
+export RBFDW_EMULATOR_TLS_IP_ADDR=127.0.0.1:$tls_port
+export RBFDW_CA_FILE=$WORK/tls/ca.pem
+export RBFDW_UNTRUSTED_CA_FILE=$WORK/tls/untrusted-ca.pem
+export RBFDW_PG_LOG=$PGLOG
+export PGHOST=$WORK PGPORT PGUSER=postgres
+
+# --- the suite -------------------------------------------------------------
+say "regression tests under valgrind (make installcheck, ${#sql_files[@]} tests; this is slow)"
+rm -rf "$OUTDIR"
+mkdir -p "$OUTDIR"
+out=$WORK/installcheck.out
+rc=0
+make installcheck PGHOST="$WORK" PGPORT="$PGPORT" PGUSER=postgres \
+    REGRESS_OPTS="--load-extension=redis_backup_fdw --inputdir=. --outputdir=$OUTDIR --dbname=contrib_regression" \
+    "${regress_make_args[@]}" 2>&1 | tee "$out" || rc=$?
+result_re='^(test +| +)?[^ ]+ +\.\.\. +'
+p=$(grep -cE "$result_re(ok|failed \(ignored\))" "$out" || true)
+differed=$(grep -E "${result_re}FAILED" "$out" | sed -E "s/^(test +| +)?([^ ]+) .*/\2/" | xargs || true)
+
+stop_server
+PG_STARTED=0
+for pid in "${EMU_PIDS[@]}"; do stop_pid "$pid"; done
+EMU_PIDS=()
+
+# --- the verdict -----------------------------------------------------------
+echo
+say "regression tests: $p of ${#sql_files[@]} as expected${differed:+; differed under valgrind (informational): $differed}"
+[[ -z $differed ]] || say "diffs: $OUTDIR/regression.diffs"
+if ((rc != 0)) && [[ -z $differed ]]; then say "make installcheck exited with status $rc"; fi
+
+logs=("$VGDIR"/vg.*.log)
+bad_logs=()
+for f in "${logs[@]}"; do
+    if grep -q 'VALGRINDERROR-BEGIN' "$f" || grep -qE 'ERROR SUMMARY: [1-9]' "$f"; then
+        bad_logs+=("$f")
+    fi
+done
+nerr=0
+for f in "${bad_logs[@]}"; do
+    echo "===== $f ($(grep -m1 -oE 'Command: .*' "$f" || true)) ====="
+    # each error between the markers, then the suppression valgrind generated
+    awk '/VALGRINDERROR-BEGIN/ {on = 1; next}
+         /VALGRINDERROR-END/ {on = 0; sup = 1; print "   (suppression:)"; next}
+         on {print}
+         sup && /^\{/ {insup = 1}
+         sup && insup {print "   " $0}
+         sup && insup && /^\}/ {insup = 0; sup = 0; print ""}' "$f"
+    nerr=$((nerr + $(grep -c 'VALGRINDERROR-BEGIN' "$f")))
+done
+sigdeaths=$(grep -E 'terminated by signal|was terminated by exception' "$PGLOG" || true)
+if [[ -n $sigdeaths ]]; then
+    echo "===== server processes that died on a signal ($PGLOG) ====="
+    echo "$sigdeaths"
+fi
+ours=0
+for f in "${bad_logs[@]}"; do
+    ours=$((ours + $(awk '/VALGRINDERROR-BEGIN/ {e = 0} /redis_backup_fdw/ {e = 1}
+        /VALGRINDERROR-END/ && e {n++} END {print n + 0}' "$f")))
+done
+# -v makes valgrind list the suppressions it used: sum the counts per name
+used=$(cat "${logs[@]}" /dev/null | awk '/used_suppression:/ {n[$3] += $2}
+    END {for (s in n) {printf "%s %s(%d)", sep, s, n[s]; sep = ","}}')
+say "memcheck: ${#logs[@]} process logs, $nerr errors in ${#bad_logs[@]} processes ($ours with redis_backup_fdw.so on the stack)"
+[[ -z $used ]] || say "suppressed:$used"
+say "took $((SECONDS - START)) s"
+if ((nerr || ${#bad_logs[@]})) || [[ -n $sigdeaths ]]; then
+    exit 1
+fi
+exit 0

@@ -980,6 +980,12 @@ fetch_list_page(RbFdwScanState *state)
 	char	   *desc;
 	ProtobufCMessage *reply;
 	RbMethod	method;
+	union
+	{
+		ProtobufCMessage base;
+		Yandex__Cloud__Mdb__Redis__V1__ListBackupsRequest folder;
+		Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsRequest cluster;
+	}			req;
 
 	if (!state->listing)
 	{
@@ -1001,52 +1007,51 @@ fetch_list_page(RbFdwScanState *state)
 	}
 	key = state->keys[state->next_key];
 
-	oldcxt = MemoryContextSwitchTo(state->page_cxt);
+	/* The two listings differ only in their message types. */
 	if (state->kind == RB_CALL_CLUSTER_LIST)
 	{
-		Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsRequest req =
-		YANDEX__CLOUD__MDB__REDIS__V1__LIST_CLUSTER_BACKUPS_REQUEST__INIT;
-		Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsResponse *resp;
-
+		yandex__cloud__mdb__redis__v1__list_cluster_backups_request__init(&req.cluster);
+		req.cluster.cluster_id = (char *) key;
+		req.cluster.page_size = state->page_size;
+		req.cluster.page_token = state->page_token;
 		method = RB_METHOD_CLUSTER_LIST_BACKUPS;
-		req.cluster_id = (char *) key;
-		req.page_size = state->page_size;
-		req.page_token = state->page_token;
-		desc = psprintf("%s cluster_id=%s page_size=%d page_token=%s",
-						rb_method_name(method), quote_literal_cstr(key),
-						state->page_size, quote_literal_cstr(state->page_token));
-		reply = rb_remote_call(&state->target, method, &req.base, desc, NULL);
-		resp = (Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsResponse *) reply;
-		if (resp != NULL)
-		{
-			state->backups = resp->backups;
-			state->nbackups = resp->n_backups;
-		}
-		next_token = resp ? resp->next_page_token : "";
 	}
 	else
 	{
-		Yandex__Cloud__Mdb__Redis__V1__ListBackupsRequest req =
-		YANDEX__CLOUD__MDB__REDIS__V1__LIST_BACKUPS_REQUEST__INIT;
-		Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *resp;
-
+		yandex__cloud__mdb__redis__v1__list_backups_request__init(&req.folder);
+		req.folder.folder_id = (char *) key;
+		req.folder.page_size = state->page_size;
+		req.folder.page_token = state->page_token;
 		method = RB_METHOD_BACKUP_LIST;
-		req.folder_id = (char *) key;
-		req.page_size = state->page_size;
-		req.page_token = state->page_token;
-		desc = psprintf("%s folder_id=%s page_size=%d page_token=%s",
-						rb_method_name(method), quote_literal_cstr(key),
-						state->page_size, quote_literal_cstr(state->page_token));
-		reply = rb_remote_call(&state->target, method, &req.base, desc, NULL);
-		resp = (Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *) reply;
-		if (resp != NULL)
-		{
-			state->backups = resp->backups;
-			state->nbackups = resp->n_backups;
-		}
-		next_token = resp ? resp->next_page_token : "";
 	}
+
+	oldcxt = MemoryContextSwitchTo(state->page_cxt);
+	desc = psprintf("%s %s=%s page_size=%d page_token=%s",
+					rb_method_name(method), rb_call_request_field(state->kind),
+					quote_literal_cstr(key), state->page_size,
+					quote_literal_cstr(state->page_token));
+	reply = rb_remote_call(&state->target, method, &req.base, desc, NULL);
 	MemoryContextSwitchTo(oldcxt);
+
+	next_token = "";
+	if (reply != NULL && method == RB_METHOD_CLUSTER_LIST_BACKUPS)
+	{
+		Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsResponse *resp =
+		(Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsResponse *) reply;
+
+		state->backups = resp->backups;
+		state->nbackups = resp->n_backups;
+		next_token = resp->next_page_token;
+	}
+	else if (reply != NULL)
+	{
+		Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *resp =
+		(Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *) reply;
+
+		state->backups = resp->backups;
+		state->nbackups = resp->n_backups;
+		next_token = resp->next_page_token;
+	}
 
 	state->stats.rows += state->nbackups;
 	if (next_token == NULL || next_token[0] == '\0')

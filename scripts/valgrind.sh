@@ -144,7 +144,7 @@ for f in test/valgrind/*.supp; do
     supp_args+=("--suppressions=$WORK/${f##*/}")
 done
 vg_opts=(--tool=memcheck --trace-children=yes --track-origins=no --leak-check=no
-    -v --num-callers=40 --error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END
+    -s --num-callers=40 --error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END
     --gen-suppressions=all "--log-file=$VGDIR/vg.%p.log" "${supp_args[@]}")
 # shellcheck disable=SC2206
 vg_opts+=(${RBFDW_VALGRIND_OPTS:-})
@@ -213,42 +213,54 @@ say "regression tests: $p of ${#sql_files[@]} as expected${differed:+; differed 
 [[ -z $differed ]] || say "diffs: $OUTDIR/regression.diffs"
 if ((rc != 0)) && [[ -z $differed ]]; then say "make installcheck exited with status $rc"; fi
 
-logs=("$VGDIR"/vg.*.log)
-bad_logs=()
-for f in "${logs[@]}"; do
-    if grep -q 'VALGRINDERROR-BEGIN' "$f" || grep -qE 'ERROR SUMMARY: [1-9]' "$f"; then
-        bad_logs+=("$f")
-    fi
+# Errors as they happened (each context once per process, between the
+# markers, then the suppression valgrind generated for it); the list -s prints
+# again at exit is skipped.  A process killed by SIGKILL has no summary, but
+# its errors were logged as they happened.
+extract='
+    /errors in context [0-9]+ of/ {exit}
+    /^==[0-9]+== VALGRINDERROR-BEGIN$/ {on = 1; n++; next}
+    /^==[0-9]+== VALGRINDERROR-END$/ {on = 0; sup = 1; next}
+    on {print; next}
+    sup && /^\{$/ {print "   suppression:"}
+    sup {print "   " $0}
+    sup && /^\}$/ {sup = 0; print ""}'
+# Our code: the .so, or a frame in one of our source files (it has line info).
+ours_re='redis_backup_fdw\.so'
+for f in redis_backup_fdw.c src/*.c src/client/*.c; do
+    f=${f##*/}
+    ours_re+="|[( ]${f//./\\.}:[0-9]"
 done
-nerr=0
-for f in "${bad_logs[@]}"; do
-    echo "===== $f ($(grep -m1 -oE 'Command: .*' "$f" || true)) ====="
-    # each error between the markers, then the suppression valgrind generated
-    awk '/VALGRINDERROR-BEGIN/ {on = 1; next}
-         /VALGRINDERROR-END/ {on = 0; sup = 1; print "   (suppression:)"; next}
-         on {print}
-         sup && /^\{/ {insup = 1}
-         sup && insup {print "   " $0}
-         sup && insup && /^\}/ {insup = 0; sup = 0; print ""}' "$f"
-    nerr=$((nerr + $(grep -c 'VALGRINDERROR-BEGIN' "$f")))
+
+logs=("$VGDIR"/vg.*.log)
+((${#logs[@]})) || die "no valgrind logs in $VGDIR"
+nerr=0 nours=0 nprocs=0
+for f in "${logs[@]}"; do
+    errs=$(awk "$extract" "$f")
+    [[ -n $errs ]] || ! grep -qE 'ERROR SUMMARY: [1-9]' "$f" || errs="(errors counted, none shown: see $f)"
+    [[ -n $errs ]] || continue
+    nprocs=$((nprocs + 1))
+    n=$(grep -c '^==[0-9]*== VALGRINDERROR-BEGIN$' "$f" || true)
+    o=$(OURS_RE=$ours_re awk '/errors in context [0-9]+ of/ {exit}
+        /VALGRINDERROR-BEGIN$/ {e = 0} $0 ~ ENVIRON["OURS_RE"] {e = 1}
+        /VALGRINDERROR-END$/ && e {n++} END {print n + 0}' "$f")
+    nerr=$((nerr + n)) nours=$((nours + o))
+    echo "===== memcheck: $f ($(grep -m1 -oE 'Command: .*' "$f" | cut -c10- || true)) ====="
+    grep -m1 -E 'ERROR SUMMARY' "$f" || echo "(no ERROR SUMMARY: the process was killed)"
+    echo "$errs"
 done
 sigdeaths=$(grep -E 'terminated by signal|was terminated by exception' "$PGLOG" || true)
 if [[ -n $sigdeaths ]]; then
     echo "===== server processes that died on a signal ($PGLOG) ====="
     echo "$sigdeaths"
 fi
-ours=0
-for f in "${bad_logs[@]}"; do
-    ours=$((ours + $(awk '/VALGRINDERROR-BEGIN/ {e = 0} /redis_backup_fdw/ {e = 1}
-        /VALGRINDERROR-END/ && e {n++} END {print n + 0}' "$f")))
-done
-# -v makes valgrind list the suppressions it used: sum the counts per name
-used=$(cat "${logs[@]}" /dev/null | awk '/used_suppression:/ {n[$3] += $2}
+# valgrind -s lists the suppressions it used: sum the counts per name
+used=$(cat "${logs[@]}" | awk '/used_suppression:/ {n[$4] += $3}
     END {for (s in n) {printf "%s %s(%d)", sep, s, n[s]; sep = ","}}')
-say "memcheck: ${#logs[@]} process logs, $nerr errors in ${#bad_logs[@]} processes ($ours with redis_backup_fdw.so on the stack)"
+say "memcheck: ${#logs[@]} process logs; $nerr error contexts in $nprocs processes, $nours of them with redis_backup_fdw code on the stack"
 [[ -z $used ]] || say "suppressed:$used"
 say "took $((SECONDS - START)) s"
-if ((nerr || ${#bad_logs[@]})) || [[ -n $sigdeaths ]]; then
+if ((nerr || nprocs)) || [[ -n $sigdeaths ]]; then
     exit 1
 fi
 exit 0

@@ -14,8 +14,10 @@
  *		CLOSE	RECV_CLOSE_ON_SERVER: completes when the call ends, also when
  *				the client cancels or its deadline passes (this is how hung
  *				and delayed calls are noticed and freed)
- *		SEND	SEND_INITIAL_METADATA (x-request-id) + SEND_MESSAGE (OK only)
- *				+ SEND_STATUS_FROM_SERVER
+ *		SEND	SEND_INITIAL_METADATA + SEND_MESSAGE (OK only)
+ *				+ SEND_STATUS_FROM_SERVER; x-request-id travels in the
+ *				headers of a success and in the trailers of an error (a
+ *				"trailers-only" response, see send_reply)
  *
  * A call is freed when no batch is in flight and it waits for no timer.
  * Delayed replies (latency fault) sit in a timer list ordered by due time;
@@ -89,7 +91,7 @@ struct EmuCall
 
 	/* reply, kept alive until SEND completes */
 	EmuReply	reply;
-	grpc_metadata initial_md[1];
+	grpc_metadata initial_md[1];	/* x-request-id, headers or trailers */
 	grpc_slice	status_details;
 	grpc_byte_buffer *send_buf;
 	bool		reply_built;
@@ -448,9 +450,19 @@ send_reply(EmuCall *c)
 	c->status_details = grpc_slice_from_copied_string(c->reply.message);
 	c->reply_built = true;
 
+	/*
+	 * x-request-id goes in the headers of a successful reply.  An error
+	 * reply sends empty initial metadata and carries x-request-id in the
+	 * trailers: chttp2 only folds headers and trailers into one
+	 * "trailers-only" response (the only kind gRPC's retry policy retries)
+	 * when the initial metadata is empty.
+	 */
 	ops[nops].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[nops].data.send_initial_metadata.count = 1;
-	ops[nops].data.send_initial_metadata.metadata = c->initial_md;
+	if (c->reply.code == GRPC_STATUS_OK)
+	{
+		ops[nops].data.send_initial_metadata.count = 1;
+		ops[nops].data.send_initial_metadata.metadata = c->initial_md;
+	}
 	nops++;
 
 	if (c->reply.code == GRPC_STATUS_OK)
@@ -474,7 +486,11 @@ send_reply(EmuCall *c)
 	ops[nops].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 	ops[nops].data.send_status_from_server.status = c->reply.code;
 	ops[nops].data.send_status_from_server.status_details = &c->status_details;
-	ops[nops].data.send_status_from_server.trailing_metadata_count = 0;
+	if (c->reply.code != GRPC_STATUS_OK)
+	{
+		ops[nops].data.send_status_from_server.trailing_metadata_count = 1;
+		ops[nops].data.send_status_from_server.trailing_metadata = c->initial_md;
+	}
 	nops++;
 
 	start_batch(c, ops, nops, TAG_SEND);
@@ -793,6 +809,19 @@ main(int argc, char **argv)
 	colon = strrchr(opts.listen, ':');
 	printf("listening on %.*s:%d\n", (int) (colon - opts.listen), opts.listen, port);
 	fflush(stdout);
+	{
+		int64_t		nbackups;
+		int			nfolders,
+					nclusters,
+					ngenerated;
+
+		emu_data_summary(&nbackups, &nfolders, &nclusters, &ngenerated);
+		fprintf(stderr, "%s: serving %lld backups in %d folders (%d generated), "
+				"%d clusters from data files; %d fault specs; %s\n",
+				EMU_PROGNAME, (long long) nbackups, nfolders, ngenerated,
+				nclusters, emu_fault_count(),
+				opts.tls_cert ? "TLS" : "plaintext");
+	}
 
 	run_loop();
 

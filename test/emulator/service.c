@@ -368,17 +368,14 @@ static void
 set_error(CallContext *ctx, grpc_status_code code, const char *fmt,...)
 {
 	va_list		ap;
-	char		small[1];
-	int			n;
+	char		text[1024];
 	char	   *msg;
 
+	/* messages are short; a longer one (a huge method path) is cut */
 	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	msg = emu_malloc(n + 1);
-	va_start(ap, fmt);
-	vsnprintf(msg, n + 1, fmt, ap);
-	va_end(ap);
+	msg = emu_strdup(text);
 	free(ctx->reply->message);
 	ctx->reply->message = msg;
 	ctx->reply->code = code;

@@ -248,6 +248,10 @@ rb_grpc_log(gpr_log_func_args *args)
 
 	if (!rb_grpc_log_stderr || args == NULL || args->message == NULL)
 		return;
+	/* gRPC's http tracing prints headers: never let a token through. */
+	if (strcasestr(args->message, "authorization") != NULL ||
+		strcasestr(args->message, "bearer") != NULL)
+		return;
 	len = snprintf(buf, sizeof(buf), "grpc %s: %s\n",
 				   gpr_log_severity_string(args->severity), args->message);
 	if (len < 0)

@@ -678,6 +678,64 @@ test_fork_before_init(void)
 }
 
 /*
+ * gRPC's own log, switched on with http tracing (GRPC_TRACE is read at
+ * grpc_init, so in a child that has not initialised gRPC yet), never shows
+ * the token, though it prints the headers of the call.
+ */
+static void
+test_grpc_log_hides_token(void)
+{
+	char		path[] = "/tmp/rb_grpc_log.XXXXXX";
+	int			fd = mkstemp(path);
+	pid_t		pid;
+	int			wstatus = 0;
+	FILE	   *f;
+	char		line[4096];
+	int			lines = 0;
+	bool		leaked = false;
+
+	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+	{
+		RbStatus	st;
+		RbChannel  *ch;
+		Backup	   *b;
+
+		alarm(20);				/* watchdog */
+		dup2(fd, 2);
+		setenv("GRPC_TRACE", "http", 1);
+		setenv("GRPC_VERBOSITY", "DEBUG", 1);
+		setenv("RB_CLIENT_GRPC_LOG", "stderr", 1);
+		ch = open_plain(0, &st);
+		if (ch == NULL)
+			_exit(10);
+		b = do_get(ch, TOKEN_ALL, "b-a1", &st);
+		free_msg(b);
+		rb_channel_close(ch);
+		_exit(b == NULL ? 11 : 0);
+	}
+	close(fd);
+	waitpid(pid, &wstatus, 0);
+	CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0,
+		  "child failed (status %d)", wstatus);
+	f = fopen(path, "r");
+	CHECK(f != NULL, "open %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		lines++;
+		if (strstr(line, TOKEN_ALL) != NULL)
+			leaked = true;
+	}
+	fclose(f);
+	unlink(path);
+	CHECK(lines > 0, "gRPC logged nothing: tracing was not on");
+	CHECK(!leaked, "the token appears in gRPC's log");
+}
+
+/*
  * The first good rb_channel_open initialises gRPC (threads appear).
  */
 static void
@@ -2286,6 +2344,8 @@ main(void)
 	run_test("bad options refused before gRPC starts", test_bad_options);
 	run_test("fork before gRPC init: child completes a call",
 			 test_fork_before_init);
+	run_test("gRPC's own log never shows the token",
+			 test_grpc_log_hides_token);
 	run_test("first rb_channel_open initialises gRPC", test_lazy_init);
 
 	run_test("code and method names", test_names);

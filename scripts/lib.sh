@@ -120,3 +120,49 @@ make_tls() {
     chmod 0644 "$d"/*
     openssl verify -CAfile "$d/ca.pem" "$d/server.pem" >/dev/null
 }
+
+# start_regress_emulators: the emulators the regression tests run against,
+# plaintext and TLS, with the arguments in test/regress.args (one a line,
+# blank and #-comment lines ignored); their pids are added to EMU_PIDS and
+# the RBFDW_* variables the tests read are exported (with PGHOST, PGPORT,
+# PGUSER for make installcheck).
+start_regress_emulators() {
+    local line args=() plain_port
+    while IFS= read -r line || [[ -n $line ]]; do
+        line=${line#"${line%%[![:space:]]*}"}
+        line=${line%"${line##*[![:space:]]}"}
+        [[ -z $line || $line == \#* ]] || args+=("$line")
+    done <"$ROOT/test/regress.args"
+    make_tls
+    start_emulator emulator "${args[@]}"
+    EMU_PIDS+=("$EMU_PID")
+    plain_port=$EMU_PORT
+    start_emulator emulator-tls "${args[@]}" \
+        --tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server.key"
+    EMU_PIDS+=("$EMU_PID")
+    say "regress emulators: plaintext 127.0.0.1:$plain_port, TLS localhost:$EMU_PORT"
+
+    export RBFDW_EMULATOR_ADDR=127.0.0.1:$plain_port
+    export RBFDW_EMULATOR_LOG=$WORK/emulator.log
+    export RBFDW_EMULATOR_TLS_ADDR=localhost:$EMU_PORT
+    export RBFDW_EMULATOR_TLS_IP_ADDR=127.0.0.1:$EMU_PORT
+    export RBFDW_CA_FILE=$WORK/tls/ca.pem
+    export RBFDW_UNTRUSTED_CA_FILE=$WORK/tls/untrusted-ca.pem
+    export RBFDW_PG_LOG=$PGLOG
+    export PGHOST=$WORK PGPORT PGUSER=postgres
+}
+
+# base_pg_conf: the settings of a throwaway cluster (scripts/pg.sh,
+# scripts/valgrind.sh), written to stdout.
+base_pg_conf() {
+    cat <<EOF
+port = $PGPORT
+listen_addresses = ''
+unix_socket_directories = '$WORK'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+lc_messages = 'C'
+EOF
+}

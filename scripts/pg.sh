@@ -58,16 +58,7 @@ start() {
     fi
     init_cluster
     # Rewritten on every start so a changed port or work dir takes effect.
-    cat >"$PGDATA/rbfdw.conf" <<EOF
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$WORK'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-log_min_messages = warning
-lc_messages = 'C'
-EOF
+    base_pg_conf >"$PGDATA/rbfdw.conf"
     chown postgres: "$PGDATA/rbfdw.conf"
     touch "$PGLOG"
     chown postgres: "$PGLOG"

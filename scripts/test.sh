@@ -31,17 +31,6 @@ finish() {
 }
 trap finish EXIT
 
-# read_args FILE: ARGS=(one argument per line, no blank or #-comment lines)
-read_args() {
-    local line
-    ARGS=()
-    while IFS= read -r line || [[ -n $line ]]; do
-        line=${line#"${line%%[![:space:]]*}"}
-        line=${line%"${line##*[![:space:]]}"}
-        [[ -z $line || $line == \#* ]] || ARGS+=("$line")
-    done <"$1"
-}
-
 # run_suite NAME SCRIPT: run a test script that prints "N passed, M failed"
 # last, and add its counts (no summary, or a failing exit status with no
 # failure counted, is one failure).
@@ -94,25 +83,7 @@ if (($#)); then
     regress_make_args=(REGRESS="$*")
 fi
 if [[ -f test/regress.args && ${#sql_files[@]} -gt 0 ]]; then
-    make_tls
-    read_args test/regress.args
-    start_emulator emulator "${ARGS[@]}"
-    EMU_PIDS+=("$EMU_PID")
-    plain_port=$EMU_PORT
-    start_emulator emulator-tls "${ARGS[@]}" \
-        --tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server.key"
-    EMU_PIDS+=("$EMU_PID")
-    tls_port=$EMU_PORT
-    say "regress emulators: plaintext 127.0.0.1:$plain_port, TLS localhost:$tls_port"
-
-    export RBFDW_EMULATOR_ADDR=127.0.0.1:$plain_port
-    export RBFDW_EMULATOR_LOG=$WORK/emulator.log
-    export RBFDW_EMULATOR_TLS_ADDR=localhost:$tls_port
-    export RBFDW_EMULATOR_TLS_IP_ADDR=127.0.0.1:$tls_port
-    export RBFDW_CA_FILE=$WORK/tls/ca.pem
-    export RBFDW_UNTRUSTED_CA_FILE=$WORK/tls/untrusted-ca.pem
-    export RBFDW_PG_LOG=$PGLOG
-    export PGHOST=$WORK PGPORT PGUSER=postgres
+    start_regress_emulators
 
     say "regression tests (make installcheck, ${#sql_files[@]} tests)"
     out=$WORK/installcheck.out

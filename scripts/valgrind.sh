@@ -84,17 +84,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 2' INT TERM
 
-# read_args FILE: ARGS=(one argument per line, no blank or #-comment lines)
-read_args() {
-    local line
-    ARGS=()
-    while IFS= read -r line || [[ -n $line ]]; do
-        line=${line#"${line%%[![:space:]]*}"}
-        line=${line%"${line##*[![:space:]]}"}
-        [[ -z $line || $line == \#* ]] || ARGS+=("$line")
-    done <"$1"
-}
-
 shopt -s nullglob
 sql_files=(sql/*.sql)
 regress_make_args=()
@@ -127,15 +116,9 @@ if ! [[ -f $PGDATA/PG_VERSION && $(<"$PGDATA/PG_VERSION") == 15 &&
 fi
 # As scripts/pg.sh, plus: no JIT (LLVM under valgrind is slow and noisy), no
 # autovacuum (fewer processes), small shared memory, PID in every log line.
-cat >"$PGDATA/rbfdw.conf" <<EOF
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$WORK'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-log_min_messages = warning
-lc_messages = 'C'
+{
+    base_pg_conf
+    cat <<EOF
 jit = off
 autovacuum = off
 huge_pages = off
@@ -143,6 +126,7 @@ shared_buffers = 16MB
 max_connections = 20
 log_line_prefix = '%m [%p] '
 EOF
+} >"$PGDATA/rbfdw.conf"
 chown postgres: "$PGDATA/rbfdw.conf"
 
 rm -rf "$VGDIR"
@@ -179,25 +163,7 @@ if ! pg_ctl -p "$WRAPPER" -l "$PGLOG" -w -t 300 start >/dev/null; then
 fi
 
 # --- the regress emulators (not under valgrind) ------------------------------
-make_tls
-read_args test/regress.args
-start_emulator emulator "${ARGS[@]}"
-EMU_PIDS+=("$EMU_PID")
-plain_port=$EMU_PORT
-start_emulator emulator-tls "${ARGS[@]}" \
-    --tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server.key"
-EMU_PIDS+=("$EMU_PID")
-tls_port=$EMU_PORT
-say "regress emulators: plaintext 127.0.0.1:$plain_port, TLS localhost:$tls_port"
-
-export RBFDW_EMULATOR_ADDR=127.0.0.1:$plain_port
-export RBFDW_EMULATOR_LOG=$WORK/emulator.log
-export RBFDW_EMULATOR_TLS_ADDR=localhost:$tls_port
-export RBFDW_EMULATOR_TLS_IP_ADDR=127.0.0.1:$tls_port
-export RBFDW_CA_FILE=$WORK/tls/ca.pem
-export RBFDW_UNTRUSTED_CA_FILE=$WORK/tls/untrusted-ca.pem
-export RBFDW_PG_LOG=$PGLOG
-export PGHOST=$WORK PGPORT PGUSER=postgres
+start_regress_emulators
 
 # --- the suite -------------------------------------------------------------
 say "regression tests under valgrind (make installcheck, ${#sql_files[@]} tests; this is slow)"

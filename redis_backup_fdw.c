@@ -839,11 +839,15 @@ compute_keys(ForeignScanState *node, RbFdwScanState *state)
 		return;
 	}
 
+	/* Everything below lives until the next rescan. */
+	oldcxt = MemoryContextSwitchTo(state->keys_cxt);
 	value = ExecEvalExpr(state->key_state, econtext, &isnull);
 	if (isnull)
+	{
+		MemoryContextSwitchTo(oldcxt);
 		return;
+	}
 
-	oldcxt = MemoryContextSwitchTo(state->keys_cxt);
 	if (state->key_is_array)
 		deconstruct_array(DatumGetArrayTypeP(value), TEXTOID, -1, false,
 						  TYPALIGN_INT, &elems, &nulls, &n);
@@ -897,14 +901,22 @@ compare_cstrings(const void *a, const void *b)
 static bool
 fetch_page(RbFdwScanState *state)
 {
+	MemoryContext oldcxt;
+	bool		more;
+
 	MemoryContextReset(state->page_cxt);
 	state->backups = NULL;
 	state->nbackups = 0;
 	state->next_backup = 0;
 
+	/* Whatever a fetch allocates is freed with its page. */
+	oldcxt = MemoryContextSwitchTo(state->page_cxt);
 	if (state->kind == RB_CALL_GET)
-		return fetch_get(state);
-	return fetch_list_page(state);
+		more = fetch_get(state);
+	else
+		more = fetch_list_page(state);
+	MemoryContextSwitchTo(oldcxt);
+	return more;
 }
 
 /*
@@ -974,7 +986,6 @@ get_call_desc(const char *backup_id)
 static bool
 fetch_list_page(RbFdwScanState *state)
 {
-	MemoryContext oldcxt;
 	const char *key;
 	const char *next_token;
 	char	   *desc;
@@ -1025,13 +1036,11 @@ fetch_list_page(RbFdwScanState *state)
 		method = RB_METHOD_BACKUP_LIST;
 	}
 
-	oldcxt = MemoryContextSwitchTo(state->page_cxt);
 	desc = psprintf("%s %s=%s page_size=%d page_token=%s",
 					rb_method_name(method), rb_call_request_field(state->kind),
 					quote_literal_cstr(key), state->page_size,
 					quote_literal_cstr(state->page_token));
 	reply = rb_remote_call(&state->target, method, &req.base, desc, NULL);
-	MemoryContextSwitchTo(oldcxt);
 
 	next_token = "";
 	if (reply != NULL && method == RB_METHOD_CLUSTER_LIST_BACKUPS)

@@ -37,6 +37,8 @@ SELECT sqlstate_of(stmt) AS result, stmt
     ($$CREATE FOREIGN TABLE bad (id text) SERVER emu OPTIONS (page_size '-1')$$),
     ($$CREATE FOREIGN TABLE bad (x text OPTIONS (field 'size')) SERVER emu$$),
     ($$CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (iam_token '')$$),
+    ($$CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (iam_token 'two words')$$),
+    ($$CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (iam_token 't1.ünïcode')$$),
     ($$ALTER SERVER emu OPTIONS (ADD page_size 'many')$$),
     ($$ALTER SERVER emu OPTIONS (SET endpoint 'localhost')$$)
   ) AS t(stmt);

@@ -16,6 +16,8 @@ DROP OWNED BY regress_rbfdw_other;
 DROP ROLE regress_rbfdw_other;
 
 -- Errors and EXPLAIN carry no token: provoke a few and look.
+CREATE ROLE regress_rbfdw_echo;
+GRANT SELECT ON redis_backups TO regress_rbfdw_echo;
 CREATE FUNCTION all_error_text(q text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -36,9 +38,21 @@ ALTER USER MAPPING FOR CURRENT_USER SERVER emu OPTIONS (SET iam_token 'regress-t
 SELECT all_error_text($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-garbage'$$)
        LIKE '%regress-token%' AS token_in_error;
 
+-- A careless server that quotes the token in its error message: the
+-- error passes its message on with the token cut out.
+CREATE USER MAPPING FOR regress_rbfdw_echo SERVER emu
+  OPTIONS (iam_token 'echo-secret-token');
+SET ROLE regress_rbfdw_echo;
+SELECT regexp_replace(all_error_text($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-echo-token'$$),
+                      'request id [0-9a-f-]+', 'request id <id>') AS error;
+RESET ROLE;
+
 -- The server log and the emulator's log hold no token, though every test
 -- so far sent one with each call.
 SELECT pg_read_file(:'pg_log') LIKE '%regress-token%' AS token_in_server_log,
        pg_read_file(:'pg_log') LIKE '%secret-wrong-token%' AS wrong_token_in_server_log;
 SELECT pg_read_file(:'emulator_log') LIKE '%regress-token%' AS token_in_emulator_log,
        pg_read_file(:'emulator_log') LIKE '%"auth":"ok"%' AS emulator_saw_auth;
+
+DROP OWNED BY regress_rbfdw_echo;
+DROP ROLE regress_rbfdw_echo;

@@ -205,17 +205,25 @@ check_option_value(const RbOption *opt, DefElem *def)
 								def->defname, RB_MAX_ID_LENGTH)));
 			break;
 		case RB_OPT_SECRET:
-			if (value[0] == '\0')
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"%s\" must not be empty",
-								def->defname)));
-			if (strpbrk(value, "\r\n") != NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"%s\" must not contain line breaks",
-								def->defname)));
-			break;
+			{
+				const char *c;
+
+				if (value[0] == '\0')
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"%s\" must not be empty",
+									def->defname)));
+				/* A metadata value: printable ASCII.  Never echo it. */
+				for (c = value; *c; c++)
+				{
+					if (*c < 0x21 || *c > 0x7e)
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("option \"%s\" must consist of printable ASCII characters without spaces",
+										def->defname)));
+				}
+				break;
+			}
 		case RB_OPT_FIELD:
 			{
 				RbField		field;

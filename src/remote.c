@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "common/pg_prng.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
@@ -23,6 +24,7 @@
 #define RB_BACKOFF_MAX_MS 5000
 
 static bool interrupt_pending(void *arg);
+static char *redact(const char *text, const char *secret);
 static void *context_alloc(void *data, size_t size);
 static void context_free(void *data, void *pointer);
 
@@ -185,6 +187,7 @@ rb_report_status(const RbStatus *status, RbMethod method,
 	int			sqlstate;
 	const char *msg;
 	char	   *hint = NULL;
+	char	   *context;
 
 	switch (status->code)
 	{
@@ -252,17 +255,49 @@ rb_report_status(const RbStatus *status, RbMethod method,
 			break;
 	}
 
+	/* (errcontext is a comma expression: it cannot sit in a ?: ) */
+	context = status->request_id[0]
+		? psprintf("remote call %s (request id %s)", call_desc,
+				   status->request_id)
+		: psprintf("remote call %s", call_desc);
+
 	ereport(ERROR,
 			(errcode(sqlstate),
 			 errmsg_internal("%s", msg),
 			 errdetail("%s: %s", rb_code_name(status->code),
-					   status->message[0] ? status->message : "(no message)"),
+					   status->message[0]
+					   ? redact(status->message, target->token)
+					   : "(no message)"),
 			 hint ? errhint("%s", hint) : 0,
-			 status->request_id[0]
-			 ? errcontext("remote call %s (request id %s)", call_desc,
-						  status->request_id)
-			 : errcontext("remote call %s", call_desc)));
+			 errcontext("%s", context)));
 	pg_unreachable();
+}
+
+/*
+ * redact
+ *		text with every occurrence of secret replaced: a server that echoes
+ *		the token in its error message must not put it in ours.
+ */
+static char *
+redact(const char *text, const char *secret)
+{
+	StringInfoData buf;
+	const char *hit;
+	size_t		len;
+
+	if (secret == NULL || secret[0] == '\0' || strstr(text, secret) == NULL)
+		return pstrdup(text);
+
+	initStringInfo(&buf);
+	len = strlen(secret);
+	while ((hit = strstr(text, secret)) != NULL)
+	{
+		appendBinaryStringInfo(&buf, text, hit - text);
+		appendStringInfoString(&buf, "<iam_token>");
+		text = hit + len;
+	}
+	appendStringInfoString(&buf, text);
+	return buf.data;
 }
 
 /*

@@ -177,6 +177,7 @@ typedef struct EmuFaultEffect
 	bool		garbage;
 	bool		token_loop;
 	bool		unknown_fields;
+	bool		echo_token;		/* UNAUTHENTICATED quoting the token */
 	int64_t		oversize;		/* bytes of padding, 0 for none */
 } EmuFaultEffect;
 

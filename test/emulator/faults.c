@@ -18,6 +18,8 @@
  *	token_loop			list replies always carry the page-2 token
  *	unknown_fields		unknown fields in every Backup and in the reply
  *	oversize=BYTES		pad successful replies with BYTES unknown bytes
+ *	echo_token			answer UNAUTHENTICATED quoting the caller's token (a
+ *						careless server; the client must not pass it on)
  *
  * How service.c applies the effect is described there.
  *
@@ -43,7 +45,8 @@ typedef enum EmuFaultKind
 	FAULT_GARBAGE,
 	FAULT_TOKEN_LOOP,
 	FAULT_UNKNOWN_FIELDS,
-	FAULT_OVERSIZE
+	FAULT_OVERSIZE,
+	FAULT_ECHO_TOKEN
 } EmuFaultKind;
 
 /* What a kind accepts after '='. */
@@ -72,6 +75,7 @@ static const FaultKindInfo fault_kinds[] = {
 	{"token_loop", FAULT_TOKEN_LOOP, ARG_NONE},
 	{"unknown_fields", FAULT_UNKNOWN_FIELDS, ARG_NONE},
 	{"oversize", FAULT_OVERSIZE, ARG_REQUIRED},
+	{"echo_token", FAULT_ECHO_TOKEN, ARG_NONE},
 };
 
 typedef struct EmuFault
@@ -269,6 +273,9 @@ emu_faults_apply(const char *key, EmuFaultEffect *effect)
 			case FAULT_OVERSIZE:
 				if (f->value > effect->oversize)
 					effect->oversize = f->value;
+				break;
+			case FAULT_ECHO_TOKEN:
+				effect->echo_token = true;
 				break;
 		}
 	}

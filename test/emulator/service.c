@@ -942,6 +942,14 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 		note_fault(&ctx, ctx.effect.error_kind);
 		goto done;
 	}
+	if (ctx.effect.echo_token && req->has_auth)
+	{
+		set_error(&ctx, GRPC_STATUS_UNAUTHENTICATED,
+				  "Token '%.*s' is invalid or has expired.",
+				  (int) req->auth.len, req->auth.data);
+		note_fault(&ctx, "echo_token");
+		goto done;
+	}
 
 	if (strcmp(auth, "ok") != 0)
 	{

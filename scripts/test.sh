@@ -75,12 +75,14 @@ shopt -s nullglob
 sql_files=(sql/*.sql)
 regress_make_args=()
 if (($#)); then
-    sql_files=()
+    # The other tests build on what 00_setup creates: it always runs first.
+    sql_files=(sql/00_setup.sql) names=(00_setup)
     for t; do
         [[ -f sql/$t.sql ]] || die "no such regression test: sql/$t.sql"
-        sql_files+=("sql/$t.sql")
+        [[ $t == 00_setup ]] && continue
+        sql_files+=("sql/$t.sql") names+=("$t")
     done
-    regress_make_args=(REGRESS="$*")
+    regress_make_args=(REGRESS="${names[*]}")
 fi
 if [[ -f test/regress.args && ${#sql_files[@]} -gt 0 ]]; then
     start_regress_emulators

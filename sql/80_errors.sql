@@ -61,6 +61,19 @@ SELECT count(*), count(DISTINCT id), min(id), max(id)
 SELECT * FROM emulator_calls();
 \x on
 
+-- RESOURCE_EXHAUSTED is retried too: with every second call over quota,
+-- the second query's call is refused, asked again, and still gives the row;
+-- with every call over quota it ends in 08006 after 4 attempts.
+\x off
+CALL emulator_mark();
+SELECT id FROM redis_backups WHERE folder_id = 'b1g-quota-retry';
+SELECT id FROM redis_backups WHERE folder_id = 'b1g-quota-retry';
+SELECT * FROM emulator_calls();
+\x on
+CALL emulator_mark();
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-quota'$$);
+SELECT count(*) AS calls FROM emulator_calls();
+
 -- max_attempts 1: no retry.
 ALTER SERVER emu OPTIONS (ADD max_attempts '1');
 CALL emulator_mark();

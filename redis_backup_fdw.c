@@ -79,6 +79,17 @@ typedef struct RbFdwRelationInfo
 } RbFdwRelationInfo;
 
 /*
+ * A parameterized path to be: the outer relations it needs and the best
+ * key they give.
+ */
+typedef struct RbParamCandidate
+{
+	Relids		required_outer;
+	RbCallKind	kind;
+	RbKeyQual	key;
+} RbParamCandidate;
+
+/*
  * Slots of ForeignScan.fdw_private.  fdw_exprs holds the key's value
  * expression, when the call has one.
  */
@@ -175,9 +186,9 @@ static double estimate_rows(RbCallKind kind, RbKeyQual *key);
 static void cost_scan(RbCallKind kind, double rows, Cost *startup_cost,
 					  Cost *total_cost);
 static bool better_key(RbKeyQual *candidate, bool have, RbKeyQual *best);
-static void add_parameterized_path(PlannerInfo *root, RelOptInfo *baserel,
-								   RbFdwRelationInfo *fpinfo,
-								   RestrictInfo *rinfo, List **done);
+static void consider_join_clause(PlannerInfo *root, RelOptInfo *baserel,
+								 RbFdwRelationInfo *fpinfo,
+								 RestrictInfo *rinfo, List **candidates);
 static bool ec_member_is_key_column(PlannerInfo *root, RelOptInfo *rel,
 									EquivalenceClass *ec,
 									EquivalenceMember *em, void *arg);
@@ -385,7 +396,7 @@ redisGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	RbFdwRelationInfo *fpinfo = baserel->fdw_private;
 	Cost		startup_cost;
 	Cost		total_cost;
-	List	   *done = NIL;
+	List	   *candidates = NIL;
 	ListCell   *lc;
 	int			attno;
 
@@ -401,13 +412,11 @@ redisGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 
 		if (join_clause_is_movable_to(rinfo, baserel))
-			add_parameterized_path(root, baserel, fpinfo, rinfo, &done);
+			consider_join_clause(root, baserel, fpinfo, rinfo, &candidates);
 	}
 
 	/* Equalities the planner keeps as equivalence classes. */
-	if (!baserel->has_eclass_joins)
-		return;
-	for (attno = 1; attno <= fpinfo->natts; attno++)
+	for (attno = 1; baserel->has_eclass_joins && attno <= fpinfo->natts; attno++)
 	{
 		List	   *clauses;
 		ListCell   *lc2;
@@ -426,8 +435,26 @@ redisGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 														 &attno,
 														 baserel->lateral_referencers);
 		foreach(lc2, clauses)
-			add_parameterized_path(root, baserel, fpinfo,
-								   lfirst_node(RestrictInfo, lc2), &done);
+			consider_join_clause(root, baserel, fpinfo,
+								 lfirst_node(RestrictInfo, lc2), &candidates);
+	}
+
+	/* A path for each set of outer relations, costed by its best key. */
+	foreach(lc, candidates)
+	{
+		RbParamCandidate *cand = lfirst(lc);
+		ParamPathInfo *param_info;
+		double		rows;
+
+		param_info = get_baserel_parampathinfo(root, baserel,
+											   cand->required_outer);
+		rows = clamp_row_est(Min(param_info->ppi_rows,
+								 estimate_rows(cand->kind, &cand->key)));
+		cost_scan(cand->kind, rows, &startup_cost, &total_cost);
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, rows,
+										 startup_cost, total_cost, NIL,
+										 cand->required_outer, NULL, NIL));
 	}
 }
 
@@ -451,22 +478,20 @@ ec_member_is_key_column(PlannerInfo *root, RelOptInfo *rel,
 }
 
 /*
- * add_parameterized_path
- *		If rinfo gives a key from outer relations, add a path parameterized
- *		by them (once per set of outer relations).
+ * consider_join_clause
+ *		If rinfo gives a key from outer relations, record it as a candidate
+ *		for a path parameterized by them, keeping the best key per set of
+ *		outer relations.
  */
 static void
-add_parameterized_path(PlannerInfo *root, RelOptInfo *baserel,
-					   RbFdwRelationInfo *fpinfo, RestrictInfo *rinfo,
-					   List **done)
+consider_join_clause(PlannerInfo *root, RelOptInfo *baserel,
+					 RbFdwRelationInfo *fpinfo, RestrictInfo *rinfo,
+					 List **candidates)
 {
+	RbParamCandidate *cand;
 	RbKeyQual	key;
 	Relids		required_outer;
-	ParamPathInfo *param_info;
 	RbCallKind	kind;
-	Cost		startup_cost;
-	Cost		total_cost;
-	double		rows;
 	ListCell   *lc;
 
 	if (!rb_key_qual_from_clause(root, baserel, rinfo, fpinfo->fields,
@@ -486,22 +511,24 @@ add_parameterized_path(PlannerInfo *root, RelOptInfo *baserel,
 		key = fpinfo->base_key;
 	}
 
-	foreach(lc, *done)
+	foreach(lc, *candidates)
 	{
-		if (bms_equal((Relids) lfirst(lc), required_outer))
+		cand = lfirst(lc);
+		if (bms_equal(cand->required_outer, required_outer))
+		{
+			if (kind < cand->kind)
+			{
+				cand->kind = kind;
+				cand->key = key;
+			}
 			return;
+		}
 	}
-	*done = lappend(*done, required_outer);
-
-	param_info = get_baserel_parampathinfo(root, baserel, required_outer);
-	rows = Min(param_info->ppi_rows, estimate_rows(kind, &key));
-	rows = clamp_row_est(rows);
-	cost_scan(kind, rows, &startup_cost, &total_cost);
-
-	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, rows,
-									 startup_cost, total_cost, NIL,
-									 required_outer, NULL, NIL));
+	cand = palloc(sizeof(RbParamCandidate));
+	cand->required_outer = required_outer;
+	cand->kind = kind;
+	cand->key = key;
+	*candidates = lappend(*candidates, cand);
 }
 
 /*

@@ -53,6 +53,26 @@ SELECT i.team, x.n
  ORDER BY 1;
 SELECT * FROM emulator_calls() ORDER BY arg;
 
+EXPLAIN (COSTS OFF)
+SELECT i.team, x.n
+  FROM inventory i,
+       LATERAL (SELECT count(*) AS n FROM redis_backups b
+                 WHERE b.folder_id = i.folder_id) x;
+
+-- Two join keys from the same table: the Get is chosen over the List.
+CREATE TABLE wanted_in_folder AS
+  SELECT backup_id, 'b1g-alpha'::text AS folder_id FROM wanted;
+ANALYZE wanted_in_folder;
+CALL emulator_mark();
+SELECT w.backup_id, b.type
+  FROM wanted_in_folder w
+  JOIN redis_backups b ON b.folder_id = w.folder_id AND b.id = w.backup_id;
+SELECT * FROM emulator_calls() ORDER BY arg;
+EXPLAIN (COSTS OFF)
+SELECT w.backup_id, b.type
+  FROM wanted_in_folder w
+  JOIN redis_backups b ON b.folder_id = w.folder_id AND b.id = w.backup_id;
+
 -- Prepared statements, run 7 times so that a generic plan is used.
 PREPARE by_folder(text) AS
   SELECT count(*) FROM redis_backups WHERE folder_id = $1;

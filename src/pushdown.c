@@ -29,9 +29,12 @@
 
 static Var *key_column(Node *node, RelOptInfo *baserel);
 static bool is_text_equality(Oid opno, Oid inputcollid);
-static bool value_is_usable(Node *node, RelOptInfo *baserel);
+static bool value_is_usable(PlannerInfo *root, Node *node,
+							RelOptInfo *baserel);
 static void deparse_value(PlannerInfo *root, Node *node, StringInfo buf);
 static void deparse_const(Const *c, StringInfo buf);
+static PlannerParamItem *find_outer_param(PlannerInfo *root, int paramid,
+										  PlannerInfo **level);
 
 /*
  * rb_key_qual_from_clause
@@ -96,7 +99,7 @@ rb_key_qual_from_clause(PlannerInfo *root, RelOptInfo *baserel,
 		default:
 			return false;
 	}
-	if (!value_is_usable(right, baserel))
+	if (!value_is_usable(root, right, baserel))
 		return false;
 
 	key->rinfo = rinfo;
@@ -145,9 +148,9 @@ is_text_equality(Oid opno, Oid inputcollid)
  *		table, nothing volatile, no subquery?
  */
 static bool
-value_is_usable(Node *node, RelOptInfo *baserel)
+value_is_usable(PlannerInfo *root, Node *node, RelOptInfo *baserel)
 {
-	Relids		relids = pull_varnos(NULL, node);
+	Relids		relids = pull_varnos(root, node);
 
 	if (bms_is_member(baserel->relid, relids))
 		return false;
@@ -276,6 +279,9 @@ rb_deparse_key_value(PlannerInfo *root, RbKeyQual *key, StringInfo buf)
 static void
 deparse_value(PlannerInfo *root, Node *node, StringInfo buf)
 {
+	PlannerParamItem *item;
+	PlannerInfo *level;
+
 	while (node && (IsA(node, RelabelType) || IsA(node, CoerceViaIO)))
 		node = IsA(node, RelabelType) ? (Node *) ((RelabelType *) node)->arg
 			: (Node *) ((CoerceViaIO *) node)->arg;
@@ -284,6 +290,10 @@ deparse_value(PlannerInfo *root, Node *node, StringInfo buf)
 		deparse_const((Const *) node, buf);
 	else if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXTERN)
 		appendStringInfo(buf, "$%d", ((Param *) node)->paramid);
+	else if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC &&
+			 (item = find_outer_param(root, ((Param *) node)->paramid,
+									  &level)) != NULL)
+		deparse_value(level, (Node *) item->item, buf);
 	else if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0 &&
 			 ((Var *) node)->varattno > 0)
 	{
@@ -296,6 +306,46 @@ deparse_value(PlannerInfo *root, Node *node, StringInfo buf)
 	}
 	else
 		appendStringInfoString(buf, "(expression)");
+}
+
+/*
+ * find_outer_param
+ *		What PARAM_EXEC paramid stands for when it is a column of the query
+ *		around this one: for a correlated subquery the planner keeps it in
+ *		the outer level's plan_params while the subquery is planned, for a
+ *		LATERAL subquery in the subquery relation's subplan_params.  NULL
+ *		when neither (then it is a nested loop's parameter, which EXPLAIN
+ *		shows through the join clause instead).
+ */
+static PlannerParamItem *
+find_outer_param(PlannerInfo *root, int paramid, PlannerInfo **level)
+{
+	PlannerInfo *outer = root->parent_root;
+	List	   *items;
+	ListCell   *lc;
+	int			i;
+
+	if (outer == NULL)
+		return NULL;
+	items = outer->plan_params;
+	for (i = 1; i < outer->simple_rel_array_size; i++)
+	{
+		RelOptInfo *rel = outer->simple_rel_array[i];
+
+		if (rel != NULL && rel->subroot == root)
+			items = list_concat_copy(items, rel->subplan_params);
+	}
+	foreach(lc, items)
+	{
+		PlannerParamItem *item = lfirst(lc);
+
+		if (item->paramId == paramid)
+		{
+			*level = outer;
+			return item;
+		}
+	}
+	return NULL;
 }
 
 /*

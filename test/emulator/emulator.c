@@ -136,7 +136,7 @@ usage(FILE *out, int code)
 			"\n"
 			"Faults (SPEC = KIND[=ARG][@KEY]): latency=MS, unavailable[=N], exhausted[=N],\n"
 			"status=CODE_NAME[:N], hang[=N], garbage[=N], token_loop, unknown_fields,\n"
-			"oversize=BYTES.  See test/emulator/README.md.\n",
+			"oversize=BYTES, echo_token.  See test/emulator/README.md.\n",
 			EMU_PROGNAME);
 	exit(code);
 }

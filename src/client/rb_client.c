@@ -19,7 +19,8 @@
  *	 when the slice ends.
  * - gRPC's log output is dropped (it may quote metadata, hence tokens)
  *	 unless RB_CLIENT_GRPC_LOG=stderr is set in the environment, in which
- *	 case it is written to file descriptor 2 with write(2) only.
+ *	 case it is written to file descriptor 2 with write(2) only, less every
+ *	 line that mentions the authorization header.
  *
  * Replies are decoded by rb_decode_reply() (rb_wire.c, fuzzed by
  * test/fuzz/fuzz_reply.c): unpacked with protobuf-c through the caller's

@@ -39,6 +39,7 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
+#include <grpc/support/alloc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
@@ -526,6 +527,7 @@ handle_request(EmuCall *c)
 	EmuRequest	req;
 	grpc_slice	body = grpc_empty_slice();
 	bool		have_body = false;
+	char	   *peer;
 
 	memset(&req, 0, sizeof(req));
 	req.method.data = (const char *) GRPC_SLICE_START_PTR(c->details.method);
@@ -533,6 +535,8 @@ handle_request(EmuCall *c)
 	req.has_auth = find_metadata(&c->request_md, "authorization", &req.auth);
 	req.has_client_request_id = find_metadata(&c->request_md, "x-client-request-id",
 											  &req.client_request_id);
+	peer = grpc_call_get_peer(c->call);
+	req.peer = peer;
 	if (c->recv_buf != NULL)
 	{
 		grpc_byte_buffer_reader reader;
@@ -551,6 +555,7 @@ handle_request(EmuCall *c)
 	}
 
 	emu_service_handle(&req, &c->reply);
+	gpr_free(peer);
 	if (have_body)
 		grpc_slice_unref(body);
 

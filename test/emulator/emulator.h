@@ -114,6 +114,7 @@ typedef struct EmuRequest
 	EmuBytes	auth;			/* its value */
 	bool		has_client_request_id;
 	EmuBytes	client_request_id;	/* "x-client-request-id" value */
+	const char *peer;			/* the client's address, "ipv4:HOST:PORT" */
 } EmuRequest;
 
 typedef struct EmuReply
@@ -199,6 +200,7 @@ typedef struct EmuLogRecord
 	const char *auth;			/* "ok", "missing", "invalid", "denied" */
 	bool		has_client_request_id;
 	EmuBytes	client_request_id;
+	const char *peer;			/* the client's address: one per connection */
 	const char *status;			/* code name or "HANG" */
 	int64_t		returned;		/* -1: not logged */
 	const char *next_page_token;	/* NULL: not logged */

@@ -7,7 +7,7 @@
  *
  * Fields, in this order, each only where it applies:
  *		seq, method, backup_id | folder_id | cluster_id, page_size,
- *		page_token, auth, client_request_id, status, returned,
+ *		page_token, auth, client_request_id, peer, status, returned,
  *		next_page_token, message, fault, request_id
  *
  * Strings are JSON-escaped; bytes that are not well-formed UTF-8 are
@@ -191,6 +191,8 @@ emu_log_call(const EmuLogRecord *rec)
 				   rec->client_request_id.len);
 	else
 		json_field_str(&buf, "client_request_id", "");
+	if (rec->peer)
+		json_field_str(&buf, "peer", rec->peer);
 	json_field_str(&buf, "status", rec->status);
 	if (rec->returned >= 0)
 		emu_buf_printf(&buf, ",\"returned\":%lld", (long long) rec->returned);

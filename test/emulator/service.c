@@ -858,6 +858,7 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 	ctx.log.method_raw = req->method;
 	ctx.log.has_client_request_id = req->has_client_request_id;
 	ctx.log.client_request_id = req->client_request_id;
+	ctx.log.peer = req->peer;
 	ctx.log.request_id = reply->request_id;
 	ctx.log.returned = -1;
 	auth = authenticate(req, &ctx.token);

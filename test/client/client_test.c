@@ -113,6 +113,17 @@ fail_at(int line, const char *fmt,...)
 	CHECK((st).code == (want), "expected %s, got %s (%s)", \
 		  rb_code_name(want), rb_code_name((st).code), (st).message)
 
+/* Get a backup with the all-folders token and check it with checker. */
+#define CHECK_GET(ch, id, checker) \
+	do { \
+		Backup	   *b_ = do_get((ch), TOKEN_ALL, (id), &st); \
+		const char *m_; \
+		CHECK_CODE(st, RB_OK); \
+		m_ = checker(b_); \
+		free_msg(b_); \
+		CHECK(m_ == NULL, "%s", m_); \
+	} while (0)
+
 /*
  * run_test
  *		Run one test function and print its result line.
@@ -827,11 +838,7 @@ test_get(void)
 	}
 	free(line);
 
-	b = do_get(ch, TOKEN_ALL, "b-b1", &st);
-	CHECK_CODE(st, RB_OK);
-	m = check_b_b1(b);
-	free_msg(b);
-	CHECK(m == NULL, "%s", m);
+	CHECK_GET(ch, "b-b1", check_b_b1);
 
 	rb_channel_close(ch);
 }
@@ -842,25 +849,11 @@ test_get_odd_values(void)
 {
 	RbStatus	st;
 	RbChannel  *ch = open_plain(0, &st);
-	Backup	   *b;
-	const char *m;
 
 	CHECK(ch != NULL, "open: %s", st.message);
-	b = do_get(ch, TOKEN_ALL, "b-a2", &st);
-	CHECK_CODE(st, RB_OK);
-	m = check_b_a2(b);
-	free_msg(b);
-	CHECK(m == NULL, "%s", m);
-	b = do_get(ch, TOKEN_ALL, "b-a3", &st);
-	CHECK_CODE(st, RB_OK);
-	m = check_b_a3(b);
-	free_msg(b);
-	CHECK(m == NULL, "%s", m);
-	b = do_get(ch, TOKEN_ALL, "b-a4", &st);
-	CHECK_CODE(st, RB_OK);
-	m = check_b_a4(b);
-	free_msg(b);
-	CHECK(m == NULL, "%s", m);
+	CHECK_GET(ch, "b-a2", check_b_a2);
+	CHECK_GET(ch, "b-a3", check_b_a3);
+	CHECK_GET(ch, "b-a4", check_b_a4);
 	rb_channel_close(ch);
 }
 
@@ -2227,18 +2220,13 @@ test_tls_ok(void)
 {
 	RbStatus	st;
 	RbChannel  *ch;
-	Backup	   *b;
 	ListBackupsResponse *r;
 	const char *m;
 
 	CHECK(ca_pem != NULL, "no CA file");
 	ch = open_tls(tls_name_target, ca_pem, &st);
 	CHECK(ch != NULL, "open: %s", st.message);
-	b = do_get(ch, TOKEN_ALL, "b-a1", &st);
-	CHECK_CODE(st, RB_OK);
-	m = check_b_a1(b);
-	free_msg(b);
-	CHECK(m == NULL, "%s", m);
+	CHECK_GET(ch, "b-a1", check_b_a1);
 	CHECK(st.request_id[0] != '\0', "no x-request-id over TLS");
 	r = do_list(ch, TOKEN_ALL, "folder-a", 0, NULL, &st, NULL);
 	CHECK_CODE(st, RB_OK);

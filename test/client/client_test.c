@@ -167,6 +167,28 @@ now_ms(void)
 }
 
 /*
+ * Wait up to timeout_ms for child pid; kill it and return false if it is
+ * still running then.
+ */
+static bool
+wait_child(pid_t pid, int64_t timeout_ms, int *wstatus)
+{
+	int64_t		start = now_ms();
+
+	while (waitpid(pid, wstatus, WNOHANG) == 0)
+	{
+		if (now_ms() - start > timeout_ms)
+		{
+			kill(pid, SIGKILL);
+			waitpid(pid, wstatus, 0);
+			return false;
+		}
+		usleep(10000);
+	}
+	return true;
+}
+
+/*
  * read_file
  *		Whole file as a malloc'ed string, or NULL.
  */
@@ -646,7 +668,6 @@ test_fork_before_init(void)
 {
 	pid_t		pid;
 	int			wstatus = 0;
-	int64_t		start;
 
 	CHECK(count_threads() == 1, "%d threads before fork", count_threads());
 	fflush(stdout);
@@ -669,17 +690,7 @@ test_fork_before_init(void)
 		rb_channel_close(ch);
 		_exit(rc);
 	}
-	start = now_ms();
-	while (waitpid(pid, &wstatus, WNOHANG) == 0)
-	{
-		if (now_ms() - start > 15000)
-		{
-			kill(pid, SIGKILL);
-			waitpid(pid, &wstatus, 0);
-			CHECK(false, "child hung");
-		}
-		usleep(10000);
-	}
+	CHECK(wait_child(pid, 15000, &wstatus), "child hung");
 	CHECK(WIFEXITED(wstatus), "child died with signal %d",
 		  WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
 	CHECK(WEXITSTATUS(wstatus) == 0, "child failed with code %d (10 open, 11 call, 12 values)",
@@ -2177,7 +2188,6 @@ test_fork_after_init(void)
 {
 	pid_t		pid;
 	int			wstatus = 0;
-	int64_t		start;
 
 	fflush(stdout);
 	pid = fork();
@@ -2193,17 +2203,7 @@ test_fork_after_init(void)
 			_exit(10);
 		_exit(st.code == RB_LOCAL_CALL_FAILED ? 0 : 11);
 	}
-	start = now_ms();
-	while (waitpid(pid, &wstatus, WNOHANG) == 0)
-	{
-		if (now_ms() - start > 12000)
-		{
-			kill(pid, SIGKILL);
-			waitpid(pid, &wstatus, 0);
-			CHECK(false, "child hung");
-		}
-		usleep(10000);
-	}
+	CHECK(wait_child(pid, 12000, &wstatus), "child hung");
 	CHECK(WIFEXITED(wstatus), "child died with signal %d",
 		  WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
 	CHECK(WEXITSTATUS(wstatus) == 0,

@@ -7,7 +7,7 @@ DATA = redis_backup_fdw--0.1.sql
 PGFILEDESC = "redis_backup_fdw - foreign data wrapper for Managed Redis backups"
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --load-extension=redis_backup_fdw --inputdir=. --outputdir=.regress
+REGRESS_OPTS = --inputdir=. --outputdir=.regress
 
 # Generated protobuf-c code (never committed; see .gitignore).
 GEN = gen

@@ -172,7 +172,7 @@ mkdir -p "$OUTDIR"
 out=$WORK/installcheck.out
 rc=0
 make installcheck PGHOST="$WORK" PGPORT="$PGPORT" PGUSER=postgres \
-    REGRESS_OPTS="--load-extension=redis_backup_fdw --inputdir=. --outputdir=$OUTDIR --dbname=contrib_regression" \
+    REGRESS_OPTS="--inputdir=. --outputdir=$OUTDIR --dbname=contrib_regression" \
     "${regress_make_args[@]}" 2>&1 | tee "$out" || rc=$?
 result_re='^(test +| +)?[^ ]+ +\.\.\. +'
 p=$(grep -cE "$result_re(ok|failed \(ignored\))" "$out" || true)

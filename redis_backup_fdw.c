@@ -332,8 +332,11 @@ estimate_rows(RbCallKind kind, RbKeyQual *key)
 		Node	   *value = (Node *) key->value;
 
 		if (IsA(value, Const) && !((Const *) value)->constisnull)
-			nvalues = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) value)->constvalue)),
-									 ARR_DIMS(DatumGetArrayTypeP(((Const *) value)->constvalue)));
+		{
+			ArrayType  *arr = DatumGetArrayTypeP(((Const *) value)->constvalue);
+
+			nvalues = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+		}
 		else if (IsA(value, ArrayExpr))
 			nvalues = list_length(((ArrayExpr *) value)->elements);
 		else
@@ -421,15 +424,8 @@ redisGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 		List	   *clauses;
 		ListCell   *lc2;
 
-		switch (fpinfo->fields[attno - 1])
-		{
-			case RB_FIELD_ID:
-			case RB_FIELD_FOLDER_ID:
-			case RB_FIELD_SOURCE_CLUSTER_ID:
-				break;
-			default:
-				continue;
-		}
+		if (rb_call_kind_of_field(fpinfo->fields[attno - 1]) == RB_CALL_NONE)
+			continue;
 		clauses = generate_implied_equalities_for_column(root, baserel,
 														 ec_member_is_key_column,
 														 &attno,
@@ -632,17 +628,9 @@ report_no_key(Relation rel, RbFdwRelationInfo *fpinfo)
 	initStringInfo(&cols);
 	for (i = 0; i < fpinfo->natts; i++)
 	{
-		switch (fpinfo->fields[i])
-		{
-			case RB_FIELD_ID:
-			case RB_FIELD_FOLDER_ID:
-			case RB_FIELD_SOURCE_CLUSTER_ID:
-				appendStringInfo(&cols, "%s%s", cols.len > 0 ? ", " : "",
-								 quote_identifier(NameStr(TupleDescAttr(tupdesc, i)->attname)));
-				break;
-			default:
-				break;
-		}
+		if (rb_call_kind_of_field(fpinfo->fields[i]) != RB_CALL_NONE)
+			appendStringInfo(&cols, "%s%s", cols.len > 0 ? ", " : "",
+							 quote_identifier(NameStr(TupleDescAttr(tupdesc, i)->attname)));
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

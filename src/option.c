@@ -76,6 +76,7 @@ static const char *const field_names[RB_NUM_FIELDS] = {
 static const RbOption *find_option(const char *name, Oid context);
 static void check_option_value(const RbOption *opt, DefElem *def);
 static int	parse_int_option(DefElem *def, int min, int max);
+static const char *field_name(RbField field);
 
 /*
  * redis_backup_fdw_validator
@@ -347,11 +348,11 @@ rb_user_mapping_token(UserMapping *user)
 }
 
 /*
- * rb_field_name
+ * field_name
  *		The Backup field's name.
  */
-const char *
-rb_field_name(RbField field)
+static const char *
+field_name(RbField field)
 {
 	Assert(field >= 0 && field < RB_NUM_FIELDS);
 	return field_names[field];
@@ -420,7 +421,7 @@ rb_map_columns(Relation rel)
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("column \"%s\" of foreign table \"%s\" has type %s, which cannot hold field \"%s\"",
 							NameStr(att->attname), RelationGetRelationName(rel),
-							format_type_be(att->atttypid), rb_field_name(field)),
+							format_type_be(att->atttypid), field_name(field)),
 					 errhint("Use type %s.", rb_field_type_names(field))));
 		map[i] = field;
 	}

@@ -88,17 +88,9 @@ rb_key_qual_from_clause(PlannerInfo *root, RelOptInfo *baserel,
 		return false;
 
 	var = key_column(left, baserel);
-	if (var == NULL || var->varattno < 1 || var->varattno > nfields)
+	if (var == NULL || var->varattno < 1 || var->varattno > nfields ||
+		rb_call_kind_of_field(fields[var->varattno - 1]) == RB_CALL_NONE)
 		return false;
-	switch (fields[var->varattno - 1])
-	{
-		case RB_FIELD_ID:
-		case RB_FIELD_FOLDER_ID:
-		case RB_FIELD_SOURCE_CLUSTER_ID:
-			break;
-		default:
-			return false;
-	}
 	if (!value_is_usable(root, right, baserel))
 		return false;
 
@@ -160,8 +152,8 @@ value_is_usable(PlannerInfo *root, Node *node, RelOptInfo *baserel)
 }
 
 /*
- * rb_call_kind_of_field, rb_field_of_call_kind
- *		The call a key field leads to, and back.
+ * rb_call_kind_of_field
+ *		The call a key field leads to; RB_CALL_NONE for other fields.
  */
 RbCallKind
 rb_call_kind_of_field(RbField field)
@@ -179,19 +171,6 @@ rb_call_kind_of_field(RbField field)
 	}
 }
 
-RbField
-rb_field_of_call_kind(RbCallKind kind)
-{
-	switch (kind)
-	{
-		case RB_CALL_GET:
-			return RB_FIELD_ID;
-		case RB_CALL_CLUSTER_LIST:
-			return RB_FIELD_SOURCE_CLUSTER_ID;
-		default:
-			return RB_FIELD_FOLDER_ID;
-	}
-}
 
 /*
  * rb_call_request_field

@@ -63,7 +63,6 @@ extern void rb_get_server_options(ForeignServer *server, RbServerOptions *opts);
 extern void rb_get_table_options(Oid relid, RbServerOptions *server_opts,
 								 RbTableOptions *opts);
 extern const char *rb_user_mapping_token(UserMapping *user);
-extern const char *rb_field_name(RbField field);
 extern bool rb_field_by_name(const char *name, RbField *field);
 extern RbField *rb_map_columns(Relation rel);
 
@@ -99,7 +98,6 @@ extern bool rb_key_qual_from_clause(PlannerInfo *root, RelOptInfo *baserel,
 									RestrictInfo *rinfo, const RbField *fields,
 									int nfields, RbKeyQual *key);
 extern RbCallKind rb_call_kind_of_field(RbField field);
-extern RbField rb_field_of_call_kind(RbCallKind kind);
 extern void rb_deparse_key_value(PlannerInfo *root, RbKeyQual *key,
 								 StringInfo buf);
 extern const char *rb_call_request_field(RbCallKind kind);
@@ -147,12 +145,6 @@ extern ProtobufCMessage *rb_remote_call(RbCallTarget *target, RbMethod method,
 										const ProtobufCMessage *request,
 										const char *call_desc,
 										RbCall *started);
-extern bool rb_remote_wait(RbCall *call, RbStatus *status);
-extern void rb_report_status(const RbStatus *status, RbMethod method,
-							 const char *call_desc, const RbCallTarget *target)
-			pg_attribute_noreturn();
-extern bool rb_status_is_retryable(RbCode code);
-extern void rb_backoff_sleep(int attempt);
 extern void rb_init_allocator(ProtobufCAllocator *allocator,
 							  MemoryContext cxt);
 

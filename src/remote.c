@@ -24,6 +24,12 @@
 #define RB_BACKOFF_MAX_MS 5000
 
 static bool interrupt_pending(void *arg);
+static bool remote_wait(RbCall *call, RbStatus *status);
+static bool status_is_retryable(RbCode code);
+static void backoff_sleep(int attempt);
+static void report_status(const RbStatus *status, RbMethod method,
+						  const char *call_desc, const RbCallTarget *target)
+			pg_attribute_noreturn();
 static char *redact(const char *text, const char *secret);
 static void *context_alloc(void *data, size_t size);
 static void context_free(void *data, void *pointer);
@@ -40,13 +46,13 @@ interrupt_pending(void *arg)
 }
 
 /*
- * rb_remote_wait
+ * remote_wait
  *		Wait for a call, giving up when the query is cancelled.  On giving up
  *		the call has been cancelled and drained; CHECK_FOR_INTERRUPTS raises
  *		the usual error, and should it not, so do we.
  */
-bool
-rb_remote_wait(RbCall *call, RbStatus *status)
+static bool
+remote_wait(RbCall *call, RbStatus *status)
 {
 	if (rb_call_wait(call, interrupt_pending, NULL, status))
 		return true;
@@ -60,24 +66,24 @@ rb_remote_wait(RbCall *call, RbStatus *status)
 }
 
 /*
- * rb_status_is_retryable
+ * status_is_retryable
  *		Outcomes worth another attempt: the service said it is busy or
  *		unreachable.  Nothing else is retried.
  */
-bool
-rb_status_is_retryable(RbCode code)
+static bool
+status_is_retryable(RbCode code)
 {
 	return code == RB_UNAVAILABLE || code == RB_RESOURCE_EXHAUSTED;
 }
 
 /*
- * rb_backoff_sleep
+ * backoff_sleep
  *		Sleep before retry number attempt (1 for the first retry):
  *		exponential backoff with full jitter over its upper half.
  *		Interruptible.
  */
-void
-rb_backoff_sleep(int attempt)
+static void
+backoff_sleep(int attempt)
 {
 	int64		cap = RB_BACKOFF_INITIAL_MS;
 	long		ms;
@@ -119,7 +125,7 @@ rb_remote_start(RbCallTarget *target, RbMethod method,
 	call = rb_call_start(target->channel, method, request, target->token,
 						 target->timeout_ms, &status);
 	if (call == NULL)
-		rb_report_status(&status, method, call_desc, target);
+		report_status(&status, method, call_desc, target);
 	return call;
 }
 
@@ -152,7 +158,7 @@ rb_remote_call(RbCallTarget *target, RbMethod method,
 				target->stats->retries++;
 			call = rb_remote_start(target, method, request, call_desc);
 		}
-		(void) rb_remote_wait(call, &status);
+		(void) remote_wait(call, &status);
 		reply = rb_call_finish(call, target->allocator, &status, &nbytes);
 		target->stats->bytes += nbytes;
 
@@ -163,26 +169,26 @@ rb_remote_call(RbCallTarget *target, RbMethod method,
 		}
 		if (status.code == RB_NOT_FOUND)
 			return NULL;
-		if (!rb_status_is_retryable(status.code) ||
+		if (!status_is_retryable(status.code) ||
 			attempt >= target->max_attempts)
-			rb_report_status(&status, method, call_desc, target);
+			report_status(&status, method, call_desc, target);
 
 		elog(DEBUG1, "redis_backup_fdw: %s: %s, retrying (attempt %d of %d)",
 			 rb_method_name(method), rb_code_name(status.code), attempt + 1,
 			 target->max_attempts);
-		rb_backoff_sleep(attempt);
+		backoff_sleep(attempt);
 	}
 }
 
 /*
- * rb_report_status
+ * report_status
  *		Raise the error of a failed call: a short message, the gRPC status and
  *		the server's text in DETAIL, the call and the request id in CONTEXT.
  *		The token is never part of any of these.
  */
-void
-rb_report_status(const RbStatus *status, RbMethod method,
-				 const char *call_desc, const RbCallTarget *target)
+static void
+report_status(const RbStatus *status, RbMethod method,
+			  const char *call_desc, const RbCallTarget *target)
 {
 	int			sqlstate;
 	const char *msg;

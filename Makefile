@@ -13,7 +13,10 @@ REGRESS_OPTS = --inputdir=. --outputdir=.regress
 GEN = gen
 PROTOS = yandex/cloud/mdb/redis/v1/backup.proto \
          yandex/cloud/mdb/redis/v1/backup_service.proto \
-         yandex/cloud/mdb/redis/v1/cluster_service.proto
+         yandex/cloud/mdb/redis/v1/cluster_service.proto \
+         yandex/cloud/iam/v1/iam_token_service.proto \
+         yandex/cloud/resourcemanager/v1/folder.proto \
+         yandex/cloud/resourcemanager/v1/folder_service.proto
 PROTO_C = $(addprefix $(GEN)/,$(PROTOS:.proto=.pb-c.c)) $(GEN)/google/protobuf/timestamp.pb-c.c
 PROTO_OBJS = $(PROTO_C:.c=.o)
 PROTO_INCLUDE = $(shell pkg-config --variable=includedir protobuf 2>/dev/null || echo /usr/include)

@@ -3,7 +3,10 @@
 
 EXTENSION = redis_backup_fdw
 MODULE_big = redis_backup_fdw
-DATA = redis_backup_fdw--0.1.sql
+# The version is written once, in the control file; the code gets it as
+# RB_VERSION (user agent) and the install script is named after it.
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\\(.*\\)'/\\1/p" $(EXTENSION).control)
+DATA = $(EXTENSION)--$(EXTVERSION).sql
 PGFILEDESC = "redis_backup_fdw - foreign data wrapper for Managed Redis backups"
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -32,8 +35,12 @@ OBJS = redis_backup_fdw.o \
        $(CLIENT_OBJS) \
        $(PROTO_OBJS)
 
-PG_CPPFLAGS = -I$(GEN) -Isrc -Isrc/client
-PG_CFLAGS = -Werror
+# WERROR=1 turns warnings into errors (CI does); off by default.
+WERROR_FLAG = $(if $(filter 1 yes true,$(WERROR)),-Werror)
+VERSION_FLAG = -DRB_VERSION='"$(EXTVERSION)"'
+
+PG_CPPFLAGS = -I$(GEN) -Isrc -Isrc/client $(VERSION_FLAG)
+PG_CFLAGS = $(WERROR_FLAG)
 SHLIB_LINK = -lgrpc -lgpr -lprotobuf-c
 
 EXTRA_CLEAN = $(GEN) .regress test/emulator/redis_backup_emulator \
@@ -62,7 +69,7 @@ installcheck: | .regress
 # Test programs: the API emulator and the client tests.  Plain C, no
 # PostgreSQL headers; they share the client library and generated code.
 # ---------------------------------------------------------------------------
-TEST_CFLAGS = -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror -I$(GEN) -Isrc/client
+TEST_CFLAGS = -O2 -g -Wall -Wextra -Wno-unused-parameter $(WERROR_FLAG) $(VERSION_FLAG) -I$(GEN) -Isrc/client
 TEST_LIBS = -lgrpc -lgpr -lprotobuf-c -lpthread
 
 EMULATOR_SRCS = $(sort $(wildcard test/emulator/*.c))
@@ -99,7 +106,7 @@ bench/list_all: bench/list_all.c $(CLIENT_SRCS) src/client/rb_client.h $(PROTO_C
 FUZZ_CC = clang
 FUZZ_SANITIZE = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer $(FUZZ_SANITIZE) \
-              -Wall -Wextra -Wno-unused-parameter -Werror -I$(GEN) -Isrc/client
+              -Wall -Wextra -Wno-unused-parameter $(WERROR_FLAG) $(VERSION_FLAG) -I$(GEN) -Isrc/client
 FUZZ_SRCS = test/fuzz/fuzz_reply.c src/client/rb_wire.c
 FUZZ_PROTOBUF_C =
 

@@ -35,7 +35,10 @@
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
 
-#define RB_CLIENT_VERSION "0.1"
+#ifndef RB_VERSION
+#error "RB_VERSION (the extension version) must be defined by the build"
+#endif
+#define RB_CLIENT_VERSION RB_VERSION
 #define RB_USER_AGENT "redis_backup_fdw/" RB_CLIENT_VERSION
 
 /* Defaults applied when an RbChannelOptions field is 0. */

@@ -3,10 +3,15 @@
  * connection.c
  *		  Channel management: one gRPC channel per user mapping per backend.
  *
- * Channels are cached across queries, keyed by the user mapping's OID, and
- * rebuilt when ALTER SERVER or ALTER USER MAPPING changes what they were
- * made from (syscache invalidation, as postgres_fdw's connection.c does).
- * A channel still used by an open scan is kept until that scan ends.
+ * Channels are cached across queries, keyed by the user mapping's OID.
+ * When ALTER SERVER or ALTER USER MAPPING changes what a channel was made
+ * from, or DROP removes its user mapping (syscache invalidation, as
+ * postgres_fdw's connection.c does), the channel is retired: scans already
+ * using it keep it until they end, new scans get a new channel.  A channel
+ * whose calls found the service unreachable through every attempt is
+ * retired too, so that the next query connects afresh.  Retired channels
+ * are closed once no scan uses them, at the latest when the transaction
+ * ends.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,33 +32,46 @@
 /* Largest CA file read. */
 #define RB_MAX_CA_FILE_SIZE (1024 * 1024)
 
-/* A cached channel. */
+/* A channel, and the scans using it. */
 struct RbConnection
 {
-	Oid			umid;			/* hash key: user mapping OID */
-	RbChannel  *channel;		/* NULL when not open */
+	RbChannel  *channel;
+	Oid			umid;			/* user mapping it was made for */
 	int			active_scans;	/* scans using the channel now */
-	bool		invalidated;	/* rebuild when no scan uses it */
-	uint32		server_hashvalue;	/* syscache hash of the server */
-	uint32		mapping_hashvalue;	/* syscache hash of the user mapping */
+	bool		retired;		/* no new scans; close when unused */
+	RbConnection *next_retired; /* in retired_connections */
 };
 
-static HTAB *ConnectionHash = NULL;
+/* Entry of ConnectionHash: the channel new scans of a user mapping get. */
+typedef struct RbConnectionEntry
+{
+	Oid			umid;			/* hash key: user mapping OID */
+	RbConnection *current;		/* NULL until needed */
+	uint32		server_hashvalue;	/* syscache hash of the server */
+	uint32		mapping_hashvalue;	/* syscache hash of the user mapping */
+} RbConnectionEntry;
 
+static HTAB *ConnectionHash = NULL;
+static RbConnection *retired_connections = NULL;
+
+static void retire(RbConnection *conn);
+static void close_unused_retired(void);
 static void invalidation_callback(Datum arg, int cacheid, uint32 hashvalue);
+static void xact_callback(XactEvent event, void *arg);
 static RbChannel *open_channel(const RbServerOptions *opts);
 static char *read_ca_file(const char *path);
 
 /*
  * rb_acquire_connection
- *		The channel of a user mapping, opened or rebuilt as needed.  The
- *		caller must rb_release_connection() it when its scan ends (also on
- *		error: scans do so from a memory context callback).
+ *		The channel of a user mapping, opened as needed.  The caller must
+ *		rb_release_connection() it when its scan ends (also on error: scans
+ *		do so from a memory context callback).
  */
 RbConnection *
 rb_acquire_connection(UserMapping *user, const RbServerOptions *opts)
 {
-	RbConnection *entry;
+	RbConnectionEntry *entry;
+	RbConnection *conn;
 	bool		found;
 
 	if (ConnectionHash == NULL)
@@ -61,46 +79,47 @@ rb_acquire_connection(UserMapping *user, const RbServerOptions *opts)
 		HASHCTL		ctl;
 
 		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(RbConnection);
+		ctl.entrysize = sizeof(RbConnectionEntry);
 		ConnectionHash = hash_create("redis_backup_fdw connections", 8, &ctl,
 									 HASH_ELEM | HASH_BLOBS);
 		CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
 									  invalidation_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(USERMAPPINGOID,
 									  invalidation_callback, (Datum) 0);
+		RegisterXactCallback(xact_callback, NULL);
 	}
+
+	close_unused_retired();
 
 	entry = hash_search(ConnectionHash, &user->umid, HASH_ENTER, &found);
 	if (!found)
-	{
-		entry->channel = NULL;
-		entry->active_scans = 0;
-		entry->invalidated = false;
-	}
+		entry->current = NULL;
 
-	if (entry->channel != NULL && entry->invalidated &&
-		entry->active_scans == 0)
+	if (entry->current == NULL)
 	{
-		elog(DEBUG1, "redis_backup_fdw: closing channel of user mapping %u",
-			 entry->umid);
-		rb_channel_close(entry->channel);
-		entry->channel = NULL;
-	}
-
-	if (entry->channel == NULL)
-	{
-		entry->invalidated = false;
 		entry->server_hashvalue =
 			GetSysCacheHashValue1(FOREIGNSERVEROID,
 								  ObjectIdGetDatum(user->serverid));
 		entry->mapping_hashvalue =
 			GetSysCacheHashValue1(USERMAPPINGOID,
 								  ObjectIdGetDatum(user->umid));
-		entry->channel = open_channel(opts);
+		conn = MemoryContextAllocZero(TopMemoryContext, sizeof(RbConnection));
+		conn->umid = user->umid;
+		PG_TRY();
+		{
+			conn->channel = open_channel(opts);
+		}
+		PG_CATCH();
+		{
+			pfree(conn);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		entry->current = conn;
 	}
 
-	entry->active_scans++;
-	return entry;
+	entry->current->active_scans++;
+	return entry->current;
 }
 
 /*
@@ -114,6 +133,24 @@ rb_connection_channel(RbConnection *conn)
 }
 
 /*
+ * rb_connection_failed
+ *		The service was unreachable through conn's channel: gRPC would wait
+ *		out its reconnect backoff on it, so new scans get a new channel.
+ */
+void
+rb_connection_failed(RbConnection *conn)
+{
+	RbConnectionEntry *entry;
+
+	if (conn->retired)
+		return;
+	entry = hash_search(ConnectionHash, &conn->umid, HASH_FIND, NULL);
+	if (entry != NULL && entry->current == conn)
+		entry->current = NULL;
+	retire(conn);
+}
+
+/*
  * rb_release_connection
  *		A scan is done with the connection.  Must not raise errors: it runs
  *		from memory context callbacks during abort too.
@@ -123,6 +160,57 @@ rb_release_connection(RbConnection *conn)
 {
 	if (conn->active_scans > 0)
 		conn->active_scans--;
+}
+
+/*
+ * retire
+ *		No new scan may use conn; it is closed once no scan uses it.
+ */
+static void
+retire(RbConnection *conn)
+{
+	conn->retired = true;
+	conn->next_retired = retired_connections;
+	retired_connections = conn;
+}
+
+/*
+ * close_unused_retired
+ *		Close the retired channels no scan uses any more.
+ */
+static void
+close_unused_retired(void)
+{
+	RbConnection **link = &retired_connections;
+
+	while (*link != NULL)
+	{
+		RbConnection *conn = *link;
+
+		if (conn->active_scans > 0)
+		{
+			link = &conn->next_retired;
+			continue;
+		}
+		*link = conn->next_retired;
+		elog(DEBUG1, "redis_backup_fdw: closing a channel of user mapping %u",
+			 conn->umid);
+		rb_channel_close(conn->channel);
+		pfree(conn);
+	}
+}
+
+/*
+ * xact_callback
+ *		At the end of a transaction no scan is open: close what is retired.
+ */
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT)
+		close_unused_retired();
 }
 
 /*
@@ -174,7 +262,8 @@ read_ca_file(const char *path)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open CA file \"%s\": %m", path)));
-	if (fstat(fileno(f), &st) != 0 || st.st_size > RB_MAX_CA_FILE_SIZE)
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+		st.st_size > RB_MAX_CA_FILE_SIZE)
 	{
 		FreeFile(f);
 		ereport(ERROR,
@@ -193,7 +282,7 @@ read_ca_file(const char *path)
 	}
 	FreeFile(f);
 	buf[n] = '\0';
-	if (strstr(buf, "-----BEGIN CERTIFICATE-----") == NULL)
+	if (!rb_ca_pem_is_valid(buf))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("CA file \"%s\" holds no PEM certificate", path)));
@@ -202,25 +291,29 @@ read_ca_file(const char *path)
 
 /*
  * invalidation_callback
- *		Mark channels made from a changed server or user mapping; they are
- *		rebuilt on their next use.  hashvalue 0 means everything changed.
+ *		Retire channels made from a changed or dropped server or user
+ *		mapping.  hashvalue 0 means everything changed.
  */
 static void
 invalidation_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS scan;
-	RbConnection *entry;
+	RbConnectionEntry *entry;
 
 	hash_seq_init(&scan, ConnectionHash);
-	while ((entry = (RbConnection *) hash_seq_search(&scan)) != NULL)
+	while ((entry = (RbConnectionEntry *) hash_seq_search(&scan)) != NULL)
 	{
-		if (entry->channel == NULL)
-			continue;
 		if (hashvalue == 0 ||
 			(cacheid == FOREIGNSERVEROID &&
 			 entry->server_hashvalue == hashvalue) ||
 			(cacheid == USERMAPPINGOID &&
 			 entry->mapping_hashvalue == hashvalue))
-			entry->invalidated = true;
+		{
+			if (entry->current != NULL)
+				retire(entry->current);
+			/* the next scan of this user mapping, if any, starts afresh */
+			(void) hash_search(ConnectionHash, &entry->umid, HASH_REMOVE,
+							   NULL);
+		}
 	}
 }

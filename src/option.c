@@ -3,6 +3,12 @@
  * option.c
  *		  Validation and parsing of redis_backup_fdw's options.
  *
+ * One table lists every option: where it is valid, the kind of value it
+ * takes and, for integers, its range.  The validator and the readers both
+ * go by it, and values the gRPC client checks again (endpoint, token) are
+ * checked with the client's own rules, so CREATE/ALTER refuses exactly
+ * what a scan would refuse.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -10,31 +16,32 @@
 #include <limits.h>
 
 #include "access/reloptions.h"
-#include "access/table.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/rel.h"
 
 #include "redis_backup_fdw.h"
 
 PG_FUNCTION_INFO_V1(redis_backup_fdw_validator);
 
+#define RB_DEFAULT_ENDPOINT "mdb.api.cloud.yandex.net:443"
+
 /* The kinds of value an option takes. */
 typedef enum RbOptionType
 {
-	RB_OPT_ENDPOINT,			/* host:port */
+	RB_OPT_ENDPOINT,			/* host:port, as the client accepts it */
 	RB_OPT_BOOL,
 	RB_OPT_FILE,				/* a server file; privileged */
 	RB_OPT_INT,					/* between min and max */
 	RB_OPT_ID,					/* a folder id: 1..50 characters */
-	RB_OPT_SECRET,				/* never echoed back */
+	RB_OPT_TOKEN,				/* a bearer token; never echoed back */
 	RB_OPT_FIELD				/* a Backup field name */
 } RbOptionType;
 
@@ -46,37 +53,31 @@ typedef struct RbOption
 	RbOptionType type;
 	int			min;			/* for RB_OPT_INT */
 	int			max;
+	bool		import;			/* also an option of IMPORT FOREIGN SCHEMA */
 } RbOption;
 
 static const RbOption valid_options[] = {
-	{"endpoint", ForeignServerRelationId, RB_OPT_ENDPOINT, 0, 0},
-	{"tls", ForeignServerRelationId, RB_OPT_BOOL, 0, 0},
-	{"ca_file", ForeignServerRelationId, RB_OPT_FILE, 0, 0},
+	{"endpoint", ForeignServerRelationId, RB_OPT_ENDPOINT},
+	{"tls", ForeignServerRelationId, RB_OPT_BOOL},
+	{"ca_file", ForeignServerRelationId, RB_OPT_FILE},
 	{"timeout_ms", ForeignServerRelationId, RB_OPT_INT, 1, 86400000},
 	{"page_size", ForeignServerRelationId, RB_OPT_INT, 1, RB_MAX_PAGE_SIZE},
 	{"max_attempts", ForeignServerRelationId, RB_OPT_INT, 1, 10},
-	{"iam_token", UserMappingRelationId, RB_OPT_SECRET, 0, 0},
-	{"folder_id", ForeignTableRelationId, RB_OPT_ID, 0, 0},
-	{"page_size", ForeignTableRelationId, RB_OPT_INT, 1, RB_MAX_PAGE_SIZE},
-	{"field", AttributeRelationId, RB_OPT_FIELD, 0, 0},
-	{NULL, InvalidOid, 0, 0, 0}
+	{"iam_token", UserMappingRelationId, RB_OPT_TOKEN},
+	{"folder_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
+	{"page_size", ForeignTableRelationId, RB_OPT_INT, 1, RB_MAX_PAGE_SIZE, true},
+	{"field", AttributeRelationId, RB_OPT_FIELD},
+	{NULL}
 };
 
-/* Backup field names, indexed by RbField. */
-static const char *const field_names[RB_NUM_FIELDS] = {
-	"id",
-	"folder_id",
-	"created_at",
-	"source_cluster_id",
-	"started_at",
-	"source_shard_names",
-	"type"
-};
+/* Defaults of the server options. */
+#define RB_DEFAULT_TIMEOUT_MS 30000
+#define RB_DEFAULT_PAGE_SIZE RB_MAX_PAGE_SIZE
+#define RB_DEFAULT_MAX_ATTEMPTS 4
 
 static const RbOption *find_option(const char *name, Oid context);
 static void check_option_value(const RbOption *opt, DefElem *def);
-static int	parse_int_option(DefElem *def, int min, int max);
-static const char *field_name(RbField field);
+static int	int_option(DefElem *def, Oid context);
 
 /*
  * redis_backup_fdw_validator
@@ -150,23 +151,14 @@ check_option_value(const RbOption *opt, DefElem *def)
 	switch (opt->type)
 	{
 		case RB_OPT_ENDPOINT:
-			{
-				const char *colon = strrchr(value, ':');
-				char	   *end;
-				long		port;
-
-				errno = 0;
-				port = colon ? strtol(colon + 1, &end, 10) : 0;
-				if (colon == NULL || colon == value || colon[1] == '\0' ||
-					*end != '\0' || errno != 0 || port < 1 || port > 65535)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid value for option \"%s\": \"%s\"",
-									def->defname, value),
-							 errhint("Give the endpoint as host:port, for example \"%s\".",
-									 RB_DEFAULT_ENDPOINT)));
-				break;
-			}
+			if (!rb_target_is_valid(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"",
+								def->defname, value),
+						 errhint("Give the endpoint as host:port with a port from 1 to 65535 and no spaces, for example \"%s\".",
+								 RB_DEFAULT_ENDPOINT)));
+			break;
 		case RB_OPT_BOOL:
 			{
 				bool		b;
@@ -196,35 +188,27 @@ check_option_value(const RbOption *opt, DefElem *def)
 								def->defname)));
 			break;
 		case RB_OPT_INT:
-			(void) parse_int_option(def, opt->min, opt->max);
+			(void) int_option(def, opt->context);
 			break;
 		case RB_OPT_ID:
-			if (value[0] == '\0' || strlen(value) > RB_MAX_ID_LENGTH)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"%s\" must be 1 to %d characters long",
-								def->defname, RB_MAX_ID_LENGTH)));
-			break;
-		case RB_OPT_SECRET:
 			{
-				const char *c;
+				int			len = pg_mbstrlen(value);
 
-				if (value[0] == '\0')
+				if (len < 1 || len > RB_MAX_ID_LENGTH)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("option \"%s\" must not be empty",
-									def->defname)));
-				/* A metadata value: printable ASCII.  Never echo it. */
-				for (c = value; *c; c++)
-				{
-					if (*c < 0x21 || *c > 0x7e)
-						ereport(ERROR,
-								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-								 errmsg("option \"%s\" must consist of printable ASCII characters without spaces",
-										def->defname)));
-				}
+							 errmsg("option \"%s\" must be 1 to %d characters long",
+									def->defname, RB_MAX_ID_LENGTH)));
 				break;
 			}
+		case RB_OPT_TOKEN:
+			/* What the client can send as a metadata value.  Never echo it. */
+			if (!rb_token_is_valid(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" must be a non-empty string of printable ASCII characters without spaces",
+								def->defname)));
+			break;
 		case RB_OPT_FIELD:
 			{
 				RbField		field;
@@ -234,31 +218,37 @@ check_option_value(const RbOption *opt, DefElem *def)
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("invalid value for option \"%s\": \"%s\"",
 									def->defname, value),
-							 errhint("Valid fields are: id, folder_id, created_at, source_cluster_id, started_at, source_shard_names, type.")));
+							 errhint("Valid fields are: %s.",
+									 rb_field_name_list(false))));
 				break;
 			}
 	}
 }
 
 /*
- * parse_int_option
- *		An integer option's value, which must lie in [min, max].
+ * int_option
+ *		An integer option's value, which must lie in the range its table
+ *		entry gives.
  */
 static int
-parse_int_option(DefElem *def, int min, int max)
+int_option(DefElem *def, Oid context)
 {
+	const RbOption *opt = find_option(def->defname, context);
 	char	   *value = defGetString(def);
 	char	   *end;
 	long		n;
 
+	Assert(opt != NULL && opt->type == RB_OPT_INT);
 	errno = 0;
 	n = strtol(value, &end, 10);
-	if (end == value || *end != '\0' || errno != 0 || n < min || n > max)
+	if (end == value || *end != '\0' || errno != 0 ||
+		n < opt->min || n > opt->max)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for option \"%s\": \"%s\"",
 						def->defname, value),
-				 errhint("Valid values are integers from %d to %d.", min, max)));
+				 errhint("Valid values are integers from %d to %d.",
+						 opt->min, opt->max)));
 	return (int) n;
 }
 
@@ -289,11 +279,11 @@ rb_get_server_options(ForeignServer *server, RbServerOptions *opts)
 		else if (strcmp(def->defname, "ca_file") == 0)
 			opts->ca_file = defGetString(def);
 		else if (strcmp(def->defname, "timeout_ms") == 0)
-			opts->timeout_ms = parse_int_option(def, 1, 86400000);
+			opts->timeout_ms = int_option(def, ForeignServerRelationId);
 		else if (strcmp(def->defname, "page_size") == 0)
-			opts->page_size = parse_int_option(def, 1, RB_MAX_PAGE_SIZE);
+			opts->page_size = int_option(def, ForeignServerRelationId);
 		else if (strcmp(def->defname, "max_attempts") == 0)
-			opts->max_attempts = parse_int_option(def, 1, 10);
+			opts->max_attempts = int_option(def, ForeignServerRelationId);
 	}
 }
 
@@ -302,7 +292,7 @@ rb_get_server_options(ForeignServer *server, RbServerOptions *opts)
  *		A foreign table's options; page_size falls back to the server's.
  */
 void
-rb_get_table_options(Oid relid, RbServerOptions *server_opts,
+rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 					 RbTableOptions *opts)
 {
 	ForeignTable *table = GetForeignTable(relid);
@@ -318,8 +308,28 @@ rb_get_table_options(Oid relid, RbServerOptions *server_opts,
 		if (strcmp(def->defname, "folder_id") == 0)
 			opts->folder_id = defGetString(def);
 		else if (strcmp(def->defname, "page_size") == 0)
-			opts->page_size = parse_int_option(def, 1, RB_MAX_PAGE_SIZE);
+			opts->page_size = int_option(def, ForeignTableRelationId);
 	}
+}
+
+/*
+ * rb_import_option_names
+ *		The options IMPORT FOREIGN SCHEMA accepts (table options it passes
+ *		on): sets *names, returns how many.
+ */
+int
+rb_import_option_names(const char ***names)
+{
+	const RbOption *o;
+	int			n = 0;
+
+	*names = palloc(sizeof(char *) * lengthof(valid_options));
+	for (o = valid_options; o->name; o++)
+	{
+		if (o->import)
+			(*names)[n++] = o->name;
+	}
+	return n;
 }
 
 /*
@@ -345,85 +355,4 @@ rb_user_mapping_token(UserMapping *user)
 					GetForeignServer(user->serverid)->servername),
 			 errhint("Add one with ALTER USER MAPPING ... OPTIONS (ADD iam_token '...').")));
 	return NULL;				/* keep compiler quiet */
-}
-
-/*
- * field_name
- *		The Backup field's name.
- */
-static const char *
-field_name(RbField field)
-{
-	Assert(field >= 0 && field < RB_NUM_FIELDS);
-	return field_names[field];
-}
-
-/*
- * rb_field_by_name
- *		Look up a Backup field by name.
- */
-bool
-rb_field_by_name(const char *name, RbField *field)
-{
-	int			i;
-
-	for (i = 0; i < RB_NUM_FIELDS; i++)
-	{
-		if (strcmp(field_names[i], name) == 0)
-		{
-			*field = (RbField) i;
-			return true;
-		}
-	}
-	return false;
-}
-
-/*
- * rb_map_columns
- *		For each attribute of rel, the Backup field it shows (its "field"
- *		option, else its name), or -1 for a dropped column.  Raises an error
- *		for a column that matches no field or has a type that cannot hold it.
- */
-RbField *
-rb_map_columns(Relation rel)
-{
-	TupleDesc	tupdesc = RelationGetDescr(rel);
-	RbField    *map = palloc(sizeof(RbField) * Max(tupdesc->natts, 1));
-	int			i;
-
-	for (i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
-		const char *name = NameStr(att->attname);
-		ListCell   *lc;
-		RbField		field;
-
-		map[i] = (RbField) -1;
-		if (att->attisdropped)
-			continue;
-
-		foreach(lc, GetForeignColumnOptions(RelationGetRelid(rel), att->attnum))
-		{
-			DefElem    *def = (DefElem *) lfirst(lc);
-
-			if (strcmp(def->defname, "field") == 0)
-				name = defGetString(def);
-		}
-
-		if (!rb_field_by_name(name, &field))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
-					 errmsg("column \"%s\" of foreign table \"%s\" matches no field of a backup",
-							NameStr(att->attname), RelationGetRelationName(rel)),
-					 errhint("Name the column after a field (id, folder_id, created_at, source_cluster_id, started_at, source_shard_names, type) or map it with the column option \"field\".")));
-		if (!rb_column_type_ok(field, att->atttypid))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("column \"%s\" of foreign table \"%s\" has type %s, which cannot hold field \"%s\"",
-							NameStr(att->attname), RelationGetRelationName(rel),
-							format_type_be(att->atttypid), field_name(field)),
-					 errhint("Use type %s.", rb_field_type_names(field))));
-		map[i] = field;
-	}
-	return map;
 }

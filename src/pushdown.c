@@ -33,8 +33,6 @@ static bool value_is_usable(PlannerInfo *root, Node *node,
 							RelOptInfo *baserel);
 static void deparse_value(PlannerInfo *root, Node *node, StringInfo buf);
 static void deparse_const(Const *c, StringInfo buf);
-static PlannerParamItem *find_outer_param(PlannerInfo *root, int paramid,
-										  PlannerInfo **level);
 
 /*
  * rb_key_qual_from_clause
@@ -89,7 +87,8 @@ rb_key_qual_from_clause(PlannerInfo *root, RelOptInfo *baserel,
 
 	var = key_column(left, baserel);
 	if (var == NULL || var->varattno < 1 || var->varattno > nfields ||
-		rb_call_kind_of_field(fields[var->varattno - 1]) == RB_CALL_NONE)
+		fields[var->varattno - 1] == RB_FIELD_NONE ||
+		!rb_fields[fields[var->varattno - 1]].is_key)
 		return false;
 	if (!value_is_usable(root, right, baserel))
 		return false;
@@ -115,7 +114,7 @@ key_column(Node *node, RelOptInfo *baserel)
 	{
 		Var		   *var = (Var *) node;
 
-		if (var->varno == baserel->relid && var->varlevelsup == 0)
+		if ((Index) var->varno == baserel->relid && var->varlevelsup == 0)
 			return var;
 	}
 	return NULL;
@@ -152,41 +151,66 @@ value_is_usable(PlannerInfo *root, Node *node, RelOptInfo *baserel)
 }
 
 /*
- * rb_call_kind_of_field
- *		The call a key field leads to; RB_CALL_NONE for other fields.
+ * rb_better_key
+ *		Is candidate a better key than best?  The key whose values each
+ *		select fewer backups (Get beats ListBackups beats List); among
+ *		equals, a single value beats an array.
  */
-RbCallKind
-rb_call_kind_of_field(RbField field)
+bool
+rb_better_key(const RbKeyQual *candidate, const RbKeyQual *best)
 {
-	switch (field)
-	{
-		case RB_FIELD_ID:
-			return RB_CALL_GET;
-		case RB_FIELD_SOURCE_CLUSTER_ID:
-			return RB_CALL_CLUSTER_LIST;
-		case RB_FIELD_FOLDER_ID:
-			return RB_CALL_FOLDER_LIST;
-		default:
-			return RB_CALL_NONE;
-	}
+	double		c = rb_fields[candidate->field].rows_per_key;
+	double		b = rb_fields[best->field].rows_per_key;
+
+	if (c != b)
+		return c < b;
+	return !candidate->is_array && best->is_array;
 }
 
+/*
+ * rb_best_key
+ *		The best key among clauses (RestrictInfos), if any.
+ */
+bool
+rb_best_key(PlannerInfo *root, RelOptInfo *baserel, List *clauses,
+			const RbField *fields, int nfields, RbKeyQual *best)
+{
+	bool		found = false;
+	ListCell   *lc;
+
+	foreach(lc, clauses)
+	{
+		RbKeyQual	key;
+
+		if (rb_key_qual_from_clause(root, baserel, lfirst_node(RestrictInfo, lc),
+									fields, nfields, &key) &&
+			(!found || rb_better_key(&key, best)))
+		{
+			*best = key;
+			found = true;
+		}
+	}
+	return found;
+}
 
 /*
- * rb_call_request_field
- *		The request field a call kind's key goes into.
+ * rb_describe_call
+ *		How EXPLAIN and error messages show a call: the method, its key
+ *		field with key_text (already rendered: "='x'", " IN (...)", ...),
+ *		and for listings the page size and, when not NULL, the page token.
  */
-const char *
-rb_call_request_field(RbCallKind kind)
+void
+rb_describe_call(StringInfo buf, RbMethod method, const char *key_text,
+				 int page_size, const char *page_token)
 {
-	switch (kind)
+	appendStringInfo(buf, "%s %s%s", rb_method_name(method),
+					 rb_method_key_field(method), key_text);
+	if (rb_method_is_listing(method))
 	{
-		case RB_CALL_GET:
-			return "backup_id";
-		case RB_CALL_CLUSTER_LIST:
-			return "cluster_id";
-		default:
-			return "folder_id";
+		appendStringInfo(buf, " page_size=%d", page_size);
+		if (page_token != NULL)
+			appendStringInfo(buf, " page_token=%s",
+							 quote_literal_cstr(page_token));
 	}
 }
 
@@ -253,26 +277,22 @@ rb_deparse_key_value(PlannerInfo *root, RbKeyQual *key, StringInfo buf)
 /*
  * deparse_value
  *		A short form of a value expression: a literal, $n, alias.column, or
- *		"(expression)" for anything longer.
+ *		"(expression)" for anything longer.  Parameters show as $n, as
+ *		PostgreSQL's EXPLAIN shows them: external ones (a prepared
+ *		statement's), and those the executor sets from the query around
+ *		this one (correlated subqueries, init plans, LATERAL).
  */
 static void
 deparse_value(PlannerInfo *root, Node *node, StringInfo buf)
 {
-	PlannerParamItem *item;
-	PlannerInfo *level;
-
 	while (node && (IsA(node, RelabelType) || IsA(node, CoerceViaIO)))
 		node = IsA(node, RelabelType) ? (Node *) ((RelabelType *) node)->arg
 			: (Node *) ((CoerceViaIO *) node)->arg;
 
 	if (IsA(node, Const))
 		deparse_const((Const *) node, buf);
-	else if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXTERN)
+	else if (IsA(node, Param))
 		appendStringInfo(buf, "$%d", ((Param *) node)->paramid);
-	else if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC &&
-			 (item = find_outer_param(root, ((Param *) node)->paramid,
-									  &level)) != NULL)
-		deparse_value(level, (Node *) item->item, buf);
 	else if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0 &&
 			 ((Var *) node)->varattno > 0)
 	{
@@ -285,46 +305,6 @@ deparse_value(PlannerInfo *root, Node *node, StringInfo buf)
 	}
 	else
 		appendStringInfoString(buf, "(expression)");
-}
-
-/*
- * find_outer_param
- *		What PARAM_EXEC paramid stands for when it is a column of the query
- *		around this one: for a correlated subquery the planner keeps it in
- *		the outer level's plan_params while the subquery is planned, for a
- *		LATERAL subquery in the subquery relation's subplan_params.  NULL
- *		when neither (then it is a nested loop's parameter, which EXPLAIN
- *		shows through the join clause instead).
- */
-static PlannerParamItem *
-find_outer_param(PlannerInfo *root, int paramid, PlannerInfo **level)
-{
-	PlannerInfo *outer = root->parent_root;
-	List	   *items;
-	ListCell   *lc;
-	int			i;
-
-	if (outer == NULL)
-		return NULL;
-	items = outer->plan_params;
-	for (i = 1; i < outer->simple_rel_array_size; i++)
-	{
-		RelOptInfo *rel = outer->simple_rel_array[i];
-
-		if (rel != NULL && rel->subroot == root)
-			items = list_concat_copy(items, rel->subplan_params);
-	}
-	foreach(lc, items)
-	{
-		PlannerParamItem *item = lfirst(lc);
-
-		if (item->paramId == paramid)
-		{
-			*level = outer;
-			return item;
-		}
-	}
-	return NULL;
 }
 
 /*

@@ -19,7 +19,17 @@
 
 #include "rb_client.h"
 
-/* The fields of a Backup message a column can map to. */
+typedef Yandex__Cloud__Mdb__Redis__V1__Backup RbBackup;
+
+/* Limits of the API's request fields, in characters. */
+#define RB_MAX_ID_LENGTH 50		/* folder_id, cluster_id, backup_id */
+#define RB_MAX_PAGE_TOKEN_LENGTH 100
+#define RB_MAX_PAGE_SIZE 1000
+
+/* ------------------------------------------------------------------------
+ * in field.c: what the extension knows about each Backup field
+ * ------------------------------------------------------------------------
+ */
 typedef enum RbField
 {
 	RB_FIELD_ID,
@@ -32,13 +42,37 @@ typedef enum RbField
 	RB_NUM_FIELDS
 } RbField;
 
-#define RB_DEFAULT_ENDPOINT "mdb.api.cloud.yandex.net:443"
-#define RB_DEFAULT_TIMEOUT_MS 30000
-#define RB_DEFAULT_PAGE_SIZE 1000
-#define RB_MAX_PAGE_SIZE 1000
-#define RB_DEFAULT_MAX_ATTEMPTS 4
-#define RB_MAX_ID_LENGTH 50		/* folder_id, cluster_id, backup_id */
-#define RB_MAX_PAGE_TOKEN_LENGTH 100
+/* No field: a dropped column. */
+#define RB_FIELD_NONE ((RbField) -1)
+
+struct RbFieldInfo;
+
+/* Turns a field of a backup into a datum of a column's type. */
+typedef Datum (*RbFieldConverter) (const RbBackup *backup,
+								   const struct RbFieldInfo *field,
+								   Oid typid, int32 typmod, bool *isnull);
+
+typedef struct RbFieldInfo
+{
+	const char *name;			/* field name, and default column name */
+	bool		is_key;			/* can select backups in a call */
+	RbMethod	key_method;		/* ... the call it keys */
+	double		rows_per_key;	/* ... backups one key value selects */
+	const Oid  *column_types;	/* types a column of it may have */
+	const char *import_type;	/* the type IMPORT FOREIGN SCHEMA gives */
+	RbFieldConverter convert;
+	size_t		offset;			/* of the value in RbBackup */
+} RbFieldInfo;
+
+extern const RbFieldInfo rb_fields[RB_NUM_FIELDS];
+extern bool rb_field_by_name(const char *name, RbField *field);
+extern char *rb_field_name_list(bool keys_only);
+extern RbField *rb_map_columns(Relation rel);
+
+/* ------------------------------------------------------------------------
+ * in option.c
+ * ------------------------------------------------------------------------
+ */
 
 /* Options of a server, with defaults applied. */
 typedef struct RbServerOptions
@@ -54,36 +88,31 @@ typedef struct RbServerOptions
 /* Options of a foreign table, merged with its server's. */
 typedef struct RbTableOptions
 {
-	char	   *folder_id;		/* folder to list when a query names none */
+	char	   *folder_id;		/* the table is this folder's backups */
 	int			page_size;		/* table's, else server's */
 } RbTableOptions;
 
-/* in option.c */
 extern void rb_get_server_options(ForeignServer *server, RbServerOptions *opts);
-extern void rb_get_table_options(Oid relid, RbServerOptions *server_opts,
+extern void rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 								 RbTableOptions *opts);
 extern const char *rb_user_mapping_token(UserMapping *user);
-extern bool rb_field_by_name(const char *name, RbField *field);
-extern RbField *rb_map_columns(Relation rel);
+extern int	rb_import_option_names(const char ***names);
 
-/* in connection.c */
+/* ------------------------------------------------------------------------
+ * in connection.c
+ * ------------------------------------------------------------------------
+ */
 typedef struct RbConnection RbConnection;
 extern RbConnection *rb_acquire_connection(UserMapping *user,
 										   const RbServerOptions *opts);
 extern RbChannel *rb_connection_channel(RbConnection *conn);
+extern void rb_connection_failed(RbConnection *conn);
 extern void rb_release_connection(RbConnection *conn);
 
-/* in pushdown.c */
-
-/* What a scan calls, in order of preference. */
-typedef enum RbCallKind
-{
-	RB_CALL_GET,				/* BackupService.Get per id */
-	RB_CALL_CLUSTER_LIST,		/* ClusterService.ListBackups per cluster */
-	RB_CALL_FOLDER_LIST,		/* BackupService.List per folder */
-	RB_CALL_TABLE_FOLDER,		/* BackupService.List of the table's folder */
-	RB_CALL_NONE				/* nothing to call: the scan cannot run */
-} RbCallKind;
+/* ------------------------------------------------------------------------
+ * in pushdown.c
+ * ------------------------------------------------------------------------
+ */
 
 /* A condition that gives the key values of the calls. */
 typedef struct RbKeyQual
@@ -97,23 +126,57 @@ typedef struct RbKeyQual
 extern bool rb_key_qual_from_clause(PlannerInfo *root, RelOptInfo *baserel,
 									RestrictInfo *rinfo, const RbField *fields,
 									int nfields, RbKeyQual *key);
-extern RbCallKind rb_call_kind_of_field(RbField field);
+extern bool rb_best_key(PlannerInfo *root, RelOptInfo *baserel,
+						List *clauses, const RbField *fields, int nfields,
+						RbKeyQual *best);
+extern bool rb_better_key(const RbKeyQual *candidate, const RbKeyQual *best);
 extern void rb_deparse_key_value(PlannerInfo *root, RbKeyQual *key,
 								 StringInfo buf);
-extern const char *rb_call_request_field(RbCallKind kind);
+extern void rb_describe_call(StringInfo buf, RbMethod method,
+							 const char *key_text, int page_size,
+							 const char *page_token);
 
-/* in convert.c */
-extern Datum rb_timestamp_datum(const Google__Protobuf__Timestamp *ts,
-								Oid typid, int32 typmod, bool *isnull,
-								const char *field);
-extern Datum rb_string_datum(const char *str, Oid typid, int32 typmod,
-							 const char *field);
-extern Datum rb_shard_names_datum(char **names, size_t n, const char *field);
-extern Datum rb_type_datum(int type, Oid typid, int32 typmod, bool *isnull);
-extern bool rb_column_type_ok(RbField field, Oid typid);
-extern const char *rb_field_type_names(RbField field);
+/* ------------------------------------------------------------------------
+ * in convert.c
+ * ------------------------------------------------------------------------
+ */
 
-/* in remote.c */
+/* A column the scan fills: its attribute index and how. */
+typedef struct RbColumn
+{
+	int			attidx;			/* attnum - 1 */
+	const RbFieldInfo *field;
+	Oid			typid;
+	int32		typmod;
+} RbColumn;
+
+/* What a conversion error names. */
+typedef struct RbConversionContext
+{
+	Relation	rel;
+	const RbColumn *column;		/* being converted, or NULL */
+	const RbBackup *backup;
+} RbConversionContext;
+
+extern Datum rb_string_datum(const RbBackup *backup, const RbFieldInfo *field,
+							 Oid typid, int32 typmod, bool *isnull);
+extern Datum rb_timestamp_datum(const RbBackup *backup,
+								const RbFieldInfo *field, Oid typid,
+								int32 typmod, bool *isnull);
+extern Datum rb_shard_names_datum(const RbBackup *backup,
+								  const RbFieldInfo *field, Oid typid,
+								  int32 typmod, bool *isnull);
+extern Datum rb_type_datum(const RbBackup *backup, const RbFieldInfo *field,
+						   Oid typid, int32 typmod, bool *isnull);
+extern void rb_store_backup(const RbBackup *backup, const RbColumn *columns,
+							int ncolumns, RbConversionContext *cxt,
+							TupleTableSlot *slot);
+extern char *rb_key_to_utf8(const char *value);
+
+/* ------------------------------------------------------------------------
+ * in remote.c
+ * ------------------------------------------------------------------------
+ */
 
 /* Counters of a scan, shown by EXPLAIN ANALYZE. */
 typedef struct RbCallStats
@@ -128,13 +191,13 @@ typedef struct RbCallStats
 /* What a remote call needs besides its request. */
 typedef struct RbCallTarget
 {
+	RbConnection *conn;			/* told when the service is unreachable */
 	RbChannel  *channel;
 	const char *token;
 	const char *server_name;	/* for messages and hints */
 	const char *endpoint;		/* host:port, for messages */
 	int			timeout_ms;
 	int			max_attempts;
-	ProtobufCAllocator *allocator;	/* decodes into the caller's context */
 	RbCallStats *stats;
 } RbCallTarget;
 
@@ -144,8 +207,22 @@ extern RbCall *rb_remote_start(RbCallTarget *target, RbMethod method,
 extern ProtobufCMessage *rb_remote_call(RbCallTarget *target, RbMethod method,
 										const ProtobufCMessage *request,
 										const char *call_desc,
-										RbCall *started);
+										RbCall *started,
+										ProtobufCAllocator *allocator);
 extern void rb_init_allocator(ProtobufCAllocator *allocator,
 							  MemoryContext cxt);
+
+/* ------------------------------------------------------------------------
+ * in fetch.c: the calls of one scan, page by page
+ * ------------------------------------------------------------------------
+ */
+typedef struct RbFetch RbFetch;
+
+extern RbFetch *rb_fetch_create(MemoryContext cxt, RbCallTarget *target,
+								RbMethod method, int page_size);
+extern void rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys);
+extern bool rb_fetch_next_page(RbFetch *fetch, RbBackup ***backups,
+							   size_t *nbackups);
+extern void rb_fetch_abandon(RbFetch *fetch);
 
 #endif							/* REDIS_BACKUP_FDW_H */

@@ -132,14 +132,14 @@ rb_remote_start(RbCallTarget *target, RbMethod method,
 /*
  * rb_remote_call
  *		Make one call, retrying what may be retried, and return its reply
- *		decoded through target->allocator.  When started is not NULL, it is
+ *		decoded through allocator.  When started is not NULL, it is
  *		the first attempt, already in flight (and now owned here).
  *		NOT_FOUND returns NULL; every other failure is raised as an error.
  */
 ProtobufCMessage *
 rb_remote_call(RbCallTarget *target, RbMethod method,
 			   const ProtobufCMessage *request, const char *call_desc,
-			   RbCall *started)
+			   RbCall *started, ProtobufCAllocator *allocator)
 {
 	int			attempt;
 
@@ -159,7 +159,7 @@ rb_remote_call(RbCallTarget *target, RbMethod method,
 			call = rb_remote_start(target, method, request, call_desc);
 		}
 		(void) remote_wait(call, &status);
-		reply = rb_call_finish(call, target->allocator, &status, &nbytes);
+		reply = rb_call_finish(call, allocator, &status, &nbytes);
 		target->stats->bytes += nbytes;
 
 		if (reply != NULL)
@@ -184,98 +184,103 @@ rb_remote_call(RbCallTarget *target, RbMethod method,
  * report_status
  *		Raise the error of a failed call: a short message, the gRPC status and
  *		the server's text in DETAIL, the call and the request id in CONTEXT.
- *		The token is never part of any of these.
+ *		The token is never part of any of these.  A service that stayed
+ *		unreachable through every attempt also retires the channel, so that
+ *		the next query connects afresh instead of waiting out gRPC's
+ *		reconnect backoff.
  */
 static void
 report_status(const RbStatus *status, RbMethod method,
 			  const char *call_desc, const RbCallTarget *target)
 {
-	int			sqlstate;
-	const char *msg;
-	char	   *hint = NULL;
-	char	   *context;
+	char	   *detail;
+	char	   *request_id;
+
+	/* (errcontext is a comma expression: it cannot sit in a ?: ) */
+	request_id = status->request_id[0]
+		? psprintf(" (request id %s)", status->request_id) : "";
+	detail = psprintf("%s: %s", rb_code_name(status->code),
+					  status->message[0]
+					  ? redact(status->message, target->token)
+					  : "(no message)");
+
+	if (status->code == RB_UNAVAILABLE && target->conn != NULL)
+		rb_connection_failed(target->conn);
+
+#define RB_CALL_ERROR(sqlstate, ...) \
+	ereport(ERROR, \
+			(errcode(sqlstate), __VA_ARGS__, \
+			 errdetail_internal("%s", detail), \
+			 errcontext("remote call %s%s", call_desc, request_id)))
 
 	switch (status->code)
 	{
 		case RB_UNAUTHENTICATED:
-			sqlstate = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
-			msg = "the Managed Redis API rejected the IAM token";
-			hint = psprintf("Check the iam_token option of the user mapping for server \"%s\"; IAM tokens expire after at most 12 hours.",
-							target->server_name);
+			RB_CALL_ERROR(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+						  errmsg("the Managed Redis API rejected the IAM token"),
+						  errhint("Check the iam_token option of the user mapping for server \"%s\"; IAM tokens expire after at most 12 hours.",
+								  target->server_name));
 			break;
 		case RB_PERMISSION_DENIED:
-			sqlstate = ERRCODE_INSUFFICIENT_PRIVILEGE;
-			msg = "permission denied by the Managed Redis API";
-			hint = pstrdup("Grant the token's account a role that can view Managed Redis backups in the folder.");
+			RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,
+						  errmsg("permission denied by the Managed Redis API"),
+						  errhint("Grant the token's account a role that can view Managed Redis backups in the folder."));
 			break;
 		case RB_INVALID_ARGUMENT:
 		case RB_OUT_OF_RANGE:
-			sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
-			msg = "the Managed Redis API rejected the request as invalid";
+			RB_CALL_ERROR(ERRCODE_INVALID_PARAMETER_VALUE,
+						  errmsg("the Managed Redis API rejected the request as invalid"));
 			break;
 		case RB_UNAVAILABLE:
-			sqlstate = ERRCODE_CONNECTION_FAILURE;
-			msg = psprintf("could not reach the Managed Redis API at \"%s\" (%d attempt%s)",
-						   target->endpoint, target->max_attempts,
-						   target->max_attempts == 1 ? "" : "s");
-			hint = pstrdup("Check the server's endpoint, tls and ca_file options; if the service is down, try again later.");
+			RB_CALL_ERROR(ERRCODE_CONNECTION_FAILURE,
+						  errmsg_plural("could not reach the Managed Redis API at \"%s\" (%d attempt)",
+										"could not reach the Managed Redis API at \"%s\" (%d attempts)",
+										target->max_attempts,
+										target->endpoint, target->max_attempts),
+						  errhint("Check the server's endpoint, tls and ca_file options; if the service is down, try again later."));
 			break;
 		case RB_RESOURCE_EXHAUSTED:
-			sqlstate = ERRCODE_CONNECTION_FAILURE;
-			msg = psprintf("the Managed Redis API refused the call as over quota (%d attempt%s)",
-						   target->max_attempts,
-						   target->max_attempts == 1 ? "" : "s");
-			hint = pstrdup("Try again later, or raise the server option max_attempts.");
+			RB_CALL_ERROR(ERRCODE_CONNECTION_FAILURE,
+						  errmsg_plural("the Managed Redis API refused the call as over quota (%d attempt)",
+										"the Managed Redis API refused the call as over quota (%d attempts)",
+										target->max_attempts,
+										target->max_attempts),
+						  errhint("Try again later, or raise the server option max_attempts."));
 			break;
 		case RB_DEADLINE_EXCEEDED:
-			sqlstate = ERRCODE_QUERY_CANCELED;
-			msg = psprintf("remote call timed out after %d ms",
-						   target->timeout_ms);
-			hint = pstrdup("Raise the server option timeout_ms.");
+			RB_CALL_ERROR(ERRCODE_QUERY_CANCELED,
+						  errmsg("remote call timed out after %d ms",
+								 target->timeout_ms),
+						  errhint("Raise the server option timeout_ms."));
 			break;
 		case RB_CANCELLED:
 		case RB_LOCAL_GAVE_UP:
-			sqlstate = ERRCODE_QUERY_CANCELED;
-			msg = "remote call was cancelled";
+			RB_CALL_ERROR(ERRCODE_QUERY_CANCELED,
+						  errmsg("remote call was cancelled"));
 			break;
 		case RB_LOCAL_BAD_REPLY:
-			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_REPLY;
-			msg = "could not decode the reply of the Managed Redis API";
+			RB_CALL_ERROR(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY,
+						  errmsg("could not decode the reply of the Managed Redis API"));
 			break;
 		case RB_LOCAL_REPLY_TOO_LARGE:
-			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_REPLY;
-			msg = "the reply of the Managed Redis API is larger than the receive limit";
-			hint = pstrdup("Lower the page_size option of the server or table.");
+			RB_CALL_ERROR(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY,
+						  errmsg("the reply of the Managed Redis API is larger than the receive limit"),
+						  errhint("Lower the page_size option of the server or table."));
 			break;
 		case RB_LOCAL_NO_MEMORY:
-			sqlstate = ERRCODE_OUT_OF_MEMORY;
-			msg = "out of memory";
+			RB_CALL_ERROR(ERRCODE_OUT_OF_MEMORY,
+						  errmsg("out of memory"));
 			break;
 		case RB_LOCAL_BAD_OPTION:
-			sqlstate = ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
-			msg = "could not start a remote call";
+			RB_CALL_ERROR(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
+						  errmsg("could not start a remote call"));
 			break;
 		default:
-			sqlstate = ERRCODE_FDW_ERROR;
-			msg = "remote call to the Managed Redis API failed";
+			RB_CALL_ERROR(ERRCODE_FDW_ERROR,
+						  errmsg("remote call to the Managed Redis API failed"));
 			break;
 	}
-
-	/* (errcontext is a comma expression: it cannot sit in a ?: ) */
-	context = status->request_id[0]
-		? psprintf("remote call %s (request id %s)", call_desc,
-				   status->request_id)
-		: psprintf("remote call %s", call_desc);
-
-	ereport(ERROR,
-			(errcode(sqlstate),
-			 errmsg_internal("%s", msg),
-			 errdetail("%s: %s", rb_code_name(status->code),
-					   status->message[0]
-					   ? redact(status->message, target->token)
-					   : "(no message)"),
-			 hint ? errhint("%s", hint) : 0,
-			 errcontext("%s", context)));
+#undef RB_CALL_ERROR
 	pg_unreachable();
 }
 

@@ -6,7 +6,7 @@
  * See rb_client.h for the contract.  This file never calls PostgreSQL
  * functions, never aborts, exits or prints: every outcome goes into an
  * RbStatus.  Facts about gRPC C core that shaped it are collected in
- * shared/notes/grpc-in-postgres.md; in short:
+ * docs/grpc-in-postgres.md; in short:
  *
  * - gRPC is initialised lazily, in the process that uses it, on the first
  *	 rb_channel_open().  A process that forks after that cannot use gRPC in
@@ -31,6 +31,12 @@
  * Each channel owns one completion queue.  A call is one batch of six
  * operations tagged with its RbCall; whichever call's tag comes out of the
  * queue is marked done, so several calls can be in flight at once.
+ *
+ * Each channel bounds gRPC's reconnect backoff (RB_RECONNECT_*), so that a
+ * channel that saw the server down recovers within about a second of the
+ * server coming back.
+ *
+ * Every fact about a remote method is in one table, rb_methods[].
  *
  * src/client/rb_client.c
  *
@@ -78,6 +84,25 @@
 /* Number of operations in a call's batch. */
 #define RB_CALL_OPS 6
 
+/*
+ * Reconnect backoff of a channel (docs/grpc-in-postgres.md, "Reconnecting").
+ * gRPC's defaults let the wait between connection attempts grow from 1 s by
+ * 1.6 times per failure up to 120 s: a backend whose channel saw the server
+ * down for a minute would go on failing (UNAVAILABLE at once, the channel
+ * being in TRANSIENT_FAILURE) for up to two minutes after the server came
+ * back.  We retry from 100 ms and never wait more than 1 s between attempts;
+ * that is at most one connection attempt a second per idle channel while
+ * the server is down, which is cheap.
+ *
+ * GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is, despite its name, the shortest time
+ * gRPC core gives one connection attempt (TCP connect and TLS handshake) to
+ * complete; we keep gRPC's default of 20 s but set it explicitly, so that
+ * nobody lowers it thinking it is a backoff.
+ */
+#define RB_RECONNECT_INITIAL_BACKOFF_MS 100
+#define RB_RECONNECT_MAX_BACKOFF_MS 1000
+#define RB_CONNECT_MIN_TIMEOUT_MS 20000
+
 struct RbChannel
 {
 	grpc_channel *channel;
@@ -97,8 +122,12 @@ struct RbCall
 	RbMethod	method;
 	grpc_call  *call;
 
+	void	   *tag;			/* the caller's, see rb_call_set_tag */
+
 	/* state */
 	bool		done;			/* the batch's tag has come back */
+	bool		collected;		/* handed to the caller by a wait: never
+								 * returned by rb_channel_wait_any */
 	bool		batch_ok;		/* ... with success set */
 	bool		abandoned;		/* free on completion, nobody will collect */
 	bool		gave_up;		/* cancelled because the give-up hook said so */
@@ -163,6 +192,30 @@ rb_status_set(RbStatus *status, RbCode code, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(status->message, sizeof(status->message), fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * rb_status_set_call
+ *		rb_status_set, then the client request id of call.
+ */
+static void
+rb_status_set_call(RbStatus *status, const RbCall *call, RbCode code,
+				   const char *fmt,...)
+__attribute__((format(printf, 4, 5)));
+
+static void
+rb_status_set_call(RbStatus *status, const RbCall *call, RbCode code,
+				   const char *fmt,...)
+{
+	va_list		ap;
+
+	status->code = code;
+	status->request_id[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(status->message, sizeof(status->message), fmt, ap);
+	va_end(ap);
+	memcpy(status->client_request_id, call->client_request_id,
+		   sizeof(status->client_request_id));
 }
 
 /*
@@ -333,22 +386,88 @@ rb_code_name(RbCode code)
 }
 
 /*
+ * One remote method: every fact the library knows about it.
+ */
+typedef struct RbMethodInfo
+{
+	const char *name;			/* "Service.Method" */
+	const char *path;			/* the gRPC path */
+	const ProtobufCMessageDescriptor *request;
+	const ProtobufCMessageDescriptor *reply;
+	const char *key_field;		/* request field holding the key, or NULL */
+	const char *items_field;	/* listing: the reply's repeated field of
+								 * items; NULL: not a listing */
+} RbMethodInfo;
+
+/*
+ * Listing methods' requests also have "page_size" (int64) and "page_token"
+ * (string), their replies "next_page_token" (string); rb_list_request and
+ * rb_list_reply_page find them by name, through the descriptors.
+ */
+#define RB_PAGE_SIZE_FIELD "page_size"
+#define RB_PAGE_TOKEN_FIELD "page_token"
+#define RB_NEXT_PAGE_TOKEN_FIELD "next_page_token"
+
+static const RbMethodInfo rb_methods[RB_NUM_METHODS] = {
+	[RB_METHOD_BACKUP_GET] = {
+		"BackupService.Get",
+		"/yandex.cloud.mdb.redis.v1.BackupService/Get",
+		&yandex__cloud__mdb__redis__v1__get_backup_request__descriptor,
+		&yandex__cloud__mdb__redis__v1__backup__descriptor,
+		"backup_id", NULL
+	},
+	[RB_METHOD_BACKUP_LIST] = {
+		"BackupService.List",
+		"/yandex.cloud.mdb.redis.v1.BackupService/List",
+		&yandex__cloud__mdb__redis__v1__list_backups_request__descriptor,
+		&yandex__cloud__mdb__redis__v1__list_backups_response__descriptor,
+		"folder_id", "backups"
+	},
+	[RB_METHOD_CLUSTER_LIST_BACKUPS] = {
+		"ClusterService.ListBackups",
+		"/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups",
+		&yandex__cloud__mdb__redis__v1__list_cluster_backups_request__descriptor,
+		&yandex__cloud__mdb__redis__v1__list_cluster_backups_response__descriptor,
+		"cluster_id", "backups"
+	},
+	[RB_METHOD_FOLDER_LIST] = {
+		"FolderService.List",
+		"/yandex.cloud.resourcemanager.v1.FolderService/List",
+		&yandex__cloud__resourcemanager__v1__list_folders_request__descriptor,
+		&yandex__cloud__resourcemanager__v1__list_folders_response__descriptor,
+		"cloud_id", "folders"
+	},
+	[RB_METHOD_IAM_TOKEN_CREATE] = {
+		"IamTokenService.Create",
+		"/yandex.cloud.iam.v1.IamTokenService/Create",
+		&yandex__cloud__iam__v1__create_iam_token_request__descriptor,
+		&yandex__cloud__iam__v1__create_iam_token_response__descriptor,
+		NULL, NULL
+	},
+};
+
+/*
+ * rb_method_info
+ *		The table entry of method, or NULL when method is no RbMethod.
+ */
+static const RbMethodInfo *
+rb_method_info(RbMethod method)
+{
+	if ((int) method < 0 || (int) method >= RB_NUM_METHODS)
+		return NULL;
+	return &rb_methods[method];
+}
+
+/*
  * rb_method_name
  *		Short name of a method, "Service.Method".
  */
 const char *
 rb_method_name(RbMethod method)
 {
-	switch (method)
-	{
-		case RB_METHOD_BACKUP_GET:
-			return "BackupService.Get";
-		case RB_METHOD_BACKUP_LIST:
-			return "BackupService.List";
-		case RB_METHOD_CLUSTER_LIST_BACKUPS:
-			return "ClusterService.ListBackups";
-	}
-	return "unknown method";
+	const RbMethodInfo *info = rb_method_info(method);
+
+	return info ? info->name : "unknown method";
 }
 
 /*
@@ -358,35 +477,45 @@ rb_method_name(RbMethod method)
 const char *
 rb_method_path(RbMethod method)
 {
-	switch (method)
-	{
-		case RB_METHOD_BACKUP_GET:
-			return "/yandex.cloud.mdb.redis.v1.BackupService/Get";
-		case RB_METHOD_BACKUP_LIST:
-			return "/yandex.cloud.mdb.redis.v1.BackupService/List";
-		case RB_METHOD_CLUSTER_LIST_BACKUPS:
-			return "/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups";
-	}
-	return NULL;
+	const RbMethodInfo *info = rb_method_info(method);
+
+	return info ? info->path : NULL;
+}
+
+/*
+ * rb_method_key_field
+ *		Name of the request field holding the method's key, or NULL.
+ */
+const char *
+rb_method_key_field(RbMethod method)
+{
+	const RbMethodInfo *info = rb_method_info(method);
+
+	return info ? info->key_field : NULL;
+}
+
+/*
+ * rb_method_is_listing
+ *		Does the method list a page of items?
+ */
+bool
+rb_method_is_listing(RbMethod method)
+{
+	const RbMethodInfo *info = rb_method_info(method);
+
+	return info != NULL && info->items_field != NULL;
 }
 
 /*
  * rb_method_request_descriptor
  *		Descriptor of a method's request message, or NULL.
  */
-static const ProtobufCMessageDescriptor *
+const ProtobufCMessageDescriptor *
 rb_method_request_descriptor(RbMethod method)
 {
-	switch (method)
-	{
-		case RB_METHOD_BACKUP_GET:
-			return &yandex__cloud__mdb__redis__v1__get_backup_request__descriptor;
-		case RB_METHOD_BACKUP_LIST:
-			return &yandex__cloud__mdb__redis__v1__list_backups_request__descriptor;
-		case RB_METHOD_CLUSTER_LIST_BACKUPS:
-			return &yandex__cloud__mdb__redis__v1__list_cluster_backups_request__descriptor;
-	}
-	return NULL;
+	const RbMethodInfo *info = rb_method_info(method);
+
+	return info ? info->request : NULL;
 }
 
 /*
@@ -396,25 +525,113 @@ rb_method_request_descriptor(RbMethod method)
 const ProtobufCMessageDescriptor *
 rb_method_reply_descriptor(RbMethod method)
 {
-	switch (method)
-	{
-		case RB_METHOD_BACKUP_GET:
-			return &yandex__cloud__mdb__redis__v1__backup__descriptor;
-		case RB_METHOD_BACKUP_LIST:
-			return &yandex__cloud__mdb__redis__v1__list_backups_response__descriptor;
-		case RB_METHOD_CLUSTER_LIST_BACKUPS:
-			return &yandex__cloud__mdb__redis__v1__list_cluster_backups_response__descriptor;
-	}
-	return NULL;
+	const RbMethodInfo *info = rb_method_info(method);
+
+	return info ? info->reply : NULL;
+}
+
+/*
+ * rb_message_field
+ *		Descriptor of the field called name of a message of type desc, if it
+ *		has that protobuf-c type and label; else NULL.
+ */
+static const ProtobufCFieldDescriptor *
+rb_message_field(const ProtobufCMessageDescriptor *desc, const char *name,
+				 ProtobufCType type, ProtobufCLabel label)
+{
+	const ProtobufCFieldDescriptor *field;
+
+	if (desc == NULL || name == NULL)
+		return NULL;
+	field = protobuf_c_message_descriptor_get_field_by_name(desc, name);
+	if (field == NULL || field->type != type || field->label != label ||
+		(field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0)
+		return NULL;
+	return field;
+}
+
+/* Address of a field's member in message msg. */
+#define RB_FIELD_PTR(msg, offset) ((void *) ((char *) (msg) + (offset)))
+
+/*
+ * rb_list_request
+ *		Build the request of a listing method.  See rb_client.h.
+ */
+const ProtobufCMessage *
+rb_list_request(RbListRequest *req, RbMethod method, const char *key,
+				int64_t page_size, const char *page_token)
+{
+	const RbMethodInfo *info = rb_method_info(method);
+	const ProtobufCFieldDescriptor *key_f;
+	const ProtobufCFieldDescriptor *size_f;
+	const ProtobufCFieldDescriptor *token_f;
+
+	if (req == NULL || info == NULL || info->items_field == NULL)
+		return NULL;
+	key_f = rb_message_field(info->request, info->key_field,
+							 PROTOBUF_C_TYPE_STRING, PROTOBUF_C_LABEL_NONE);
+	size_f = rb_message_field(info->request, RB_PAGE_SIZE_FIELD,
+							  PROTOBUF_C_TYPE_INT64, PROTOBUF_C_LABEL_NONE);
+	token_f = rb_message_field(info->request, RB_PAGE_TOKEN_FIELD,
+							   PROTOBUF_C_TYPE_STRING, PROTOBUF_C_LABEL_NONE);
+	/* the request types are fixed at build time: a test checks this */
+	if (key_f == NULL || size_f == NULL || token_f == NULL ||
+		info->request->sizeof_message > sizeof(RbListRequest))
+		return NULL;
+
+	protobuf_c_message_init(info->request, req);
+	if (key != NULL)
+		*(char **) RB_FIELD_PTR(req, key_f->offset) = (char *) key;
+	*(int64_t *) RB_FIELD_PTR(req, size_f->offset) = page_size;
+	if (page_token != NULL)
+		*(char **) RB_FIELD_PTR(req, token_f->offset) = (char *) page_token;
+	return &req->base;
+}
+
+/*
+ * rb_list_reply_page
+ *		The items and next page token of a listing method's reply.  See
+ *		rb_client.h.
+ */
+bool
+rb_list_reply_page(RbMethod method, const ProtobufCMessage *reply,
+				   RbListPage *page)
+{
+	const RbMethodInfo *info = rb_method_info(method);
+	const ProtobufCFieldDescriptor *items_f;
+	const ProtobufCFieldDescriptor *token_f;
+	const char *token;
+
+	if (page == NULL)
+		return false;
+	page->items = NULL;
+	page->n_items = 0;
+	page->next_page_token = "";
+	if (reply == NULL || info == NULL || info->items_field == NULL ||
+		reply->descriptor != info->reply)
+		return false;
+	items_f = rb_message_field(info->reply, info->items_field,
+							   PROTOBUF_C_TYPE_MESSAGE,
+							   PROTOBUF_C_LABEL_REPEATED);
+	token_f = rb_message_field(info->reply, RB_NEXT_PAGE_TOKEN_FIELD,
+							   PROTOBUF_C_TYPE_STRING, PROTOBUF_C_LABEL_NONE);
+	if (items_f == NULL || token_f == NULL)
+		return false;
+
+	page->n_items = *(const size_t *) RB_FIELD_PTR(reply, items_f->quantifier_offset);
+	page->items = *(void **const *) RB_FIELD_PTR(reply, items_f->offset);
+	token = *(const char *const *) RB_FIELD_PTR(reply, token_f->offset);
+	page->next_page_token = token != NULL ? token : "";
+	return true;
 }
 
 /*
  * rb_target_is_valid
  *		Does target look like "host:port"?  The host part must be non-empty
  *		and the port a decimal number 1..65535; no spaces or control
- *		characters anywhere.
+ *		characters anywhere.  See rb_client.h.
  */
-static bool
+bool
 rb_target_is_valid(const char *target)
 {
 	const char *colon;
@@ -443,6 +660,36 @@ rb_target_is_valid(const char *target)
 }
 
 /*
+ * rb_token_is_valid
+ *		Can token travel after "Bearer " in a metadata value?  Non-empty,
+ *		printable ASCII without space.  See rb_client.h.
+ */
+bool
+rb_token_is_valid(const char *token)
+{
+	const unsigned char *p;
+
+	if (token == NULL || token[0] == '\0')
+		return false;
+	for (p = (const unsigned char *) token; *p; p++)
+	{
+		if (*p < 0x21 || *p > 0x7E)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * rb_ca_pem_is_valid
+ *		Does the text hold a PEM certificate?
+ */
+bool
+rb_ca_pem_is_valid(const char *pem)
+{
+	return pem != NULL && strstr(pem, "-----BEGIN CERTIFICATE-----") != NULL;
+}
+
+/*
  * rb_channel_open
  *		Open a channel to options->target.  See rb_client.h.
  */
@@ -452,7 +699,7 @@ rb_channel_open(const RbChannelOptions *options, RbStatus *status)
 	RbStatus	dummy;
 	RbChannel  *channel;
 	grpc_channel_credentials *creds;
-	grpc_arg	args[4];
+	grpc_arg	args[7];
 	grpc_channel_args channel_args;
 	sigset_t	old;
 	int			max_receive_bytes;
@@ -487,7 +734,7 @@ rb_channel_open(const RbChannelOptions *options, RbStatus *status)
 		return NULL;
 	}
 	if (!options->plaintext && options->ca_pem != NULL &&
-		strstr(options->ca_pem, "-----BEGIN CERTIFICATE-----") == NULL)
+		!rb_ca_pem_is_valid(options->ca_pem))
 	{
 		rb_status_set(status, RB_LOCAL_BAD_OPTION,
 					  "CA text holds no PEM certificate");
@@ -522,6 +769,16 @@ rb_channel_open(const RbChannelOptions *options, RbStatus *status)
 	args[3].type = GRPC_ARG_INTEGER;
 	args[3].key = (char *) GRPC_ARG_ENABLE_RETRIES;
 	args[3].value.integer = 0;
+	/* recover quickly after an outage: see RB_RECONNECT_MAX_BACKOFF_MS */
+	args[4].type = GRPC_ARG_INTEGER;
+	args[4].key = (char *) GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
+	args[4].value.integer = RB_RECONNECT_INITIAL_BACKOFF_MS;
+	args[5].type = GRPC_ARG_INTEGER;
+	args[5].key = (char *) GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
+	args[5].value.integer = RB_RECONNECT_MAX_BACKOFF_MS;
+	args[6].type = GRPC_ARG_INTEGER;
+	args[6].key = (char *) GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
+	args[6].value.integer = RB_CONNECT_MIN_TIMEOUT_MS;
 	channel_args.num_args = sizeof(args) / sizeof(args[0]);
 	channel_args.args = args;
 
@@ -778,84 +1035,18 @@ rb_make_uuid(char *buf)
 }
 
 /*
- * rb_token_is_valid
- *		Can token travel in a metadata value?  gRPC allows printable ASCII
- *		only in text metadata.
+ * rb_call_new
+ *		A fresh call of method on channel, not started and not linked into
+ *		the channel yet (rb_call_free may free it), with its own client
+ *		request id.  NULL when out of memory.
  */
-static bool
-rb_token_is_valid(const char *token)
+static RbCall *
+rb_call_new(RbChannel *channel, RbMethod method)
 {
-	const unsigned char *p;
+	RbCall	   *call = malloc(sizeof(RbCall));
 
-	for (p = (const unsigned char *) token; *p; p++)
-	{
-		if (*p < 0x20 || *p > 0x7E)
-			return false;
-	}
-	return true;
-}
-
-/*
- * rb_call_start
- *		Start a call: one batch that sends the request and receives the
- *		reply.  See rb_client.h.
- */
-RbCall *
-rb_call_start(RbChannel *channel, RbMethod method,
-			  const ProtobufCMessage *request,
-			  const char *token, int timeout_ms,
-			  RbStatus *status)
-{
-	RbStatus	dummy;
-	const ProtobufCMessageDescriptor *request_desc;
-	const char *path;
-	RbCall	   *call;
-	grpc_slice	payload;
-	grpc_slice	method_slice;
-	gpr_timespec deadline;
-	grpc_op		ops[RB_CALL_OPS];
-	grpc_call_error err;
-	sigset_t	old;
-	size_t		size;
-	size_t		packed;
-
-	if (status == NULL)
-		status = &dummy;
-
-	if (channel == NULL)
-	{
-		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no channel given");
-		return NULL;
-	}
-	path = rb_method_path(method);
-	request_desc = rb_method_request_descriptor(method);
-	if (path == NULL || request_desc == NULL)
-	{
-		rb_status_set(status, RB_LOCAL_BAD_OPTION, "unknown method %d",
-					  (int) method);
-		return NULL;
-	}
-	if (request == NULL || request->descriptor != request_desc)
-	{
-		rb_status_set(status, RB_LOCAL_BAD_OPTION,
-					  "%s needs a %s request", rb_method_name(method),
-					  request_desc->name);
-		return NULL;
-	}
-	if (token != NULL && !rb_token_is_valid(token))
-	{
-		/* never quote the token */
-		rb_status_set(status, RB_LOCAL_BAD_OPTION,
-					  "token holds characters not allowed in gRPC metadata");
-		return NULL;
-	}
-
-	call = malloc(sizeof(RbCall));
 	if (call == NULL)
-	{
-		rb_status_set(status, RB_LOCAL_NO_MEMORY, "out of memory");
 		return NULL;
-	}
 	memset(call, 0, sizeof(RbCall));
 	call->channel = channel;
 	call->method = method;
@@ -864,10 +1055,19 @@ rb_call_start(RbChannel *channel, RbMethod method,
 	grpc_metadata_array_init(&call->recv_initial_metadata);
 	grpc_metadata_array_init(&call->recv_trailing_metadata);
 	rb_make_uuid(call->client_request_id);
+	return call;
+}
 
-	rb_block_signals(&old);
-
-	/* metadata */
+/*
+ * rb_call_add_metadata
+ *		Fill the call's initial metadata: "authorization: Bearer <token>"
+ *		when token is not NULL or "" (sent by hand: gRPC's access-token
+ *		credentials refuse plaintext channels, docs/grpc-in-postgres.md),
+ *		and x-client-request-id.  Signals must be blocked.
+ */
+static void
+rb_call_add_metadata(RbCall *call, const char *token)
+{
 	if (token != NULL && token[0] != '\0')
 	{
 		size_t		toklen = strlen(token);
@@ -885,36 +1085,62 @@ rb_call_start(RbChannel *channel, RbMethod method,
 	call->send_metadata[call->nsend_metadata].value =
 		grpc_slice_from_copied_string(call->client_request_id);
 	call->nsend_metadata++;
+}
 
-	/* the request */
-	size = protobuf_c_message_get_packed_size(request);
-	payload = grpc_slice_malloc(size);
+/*
+ * rb_call_serialize
+ *		Pack request into the call's send buffer.  False when protobuf-c
+ *		packed another size than it announced.  Signals must be blocked.
+ */
+static bool
+rb_call_serialize(RbCall *call, const ProtobufCMessage *request)
+{
+	size_t		size = protobuf_c_message_get_packed_size(request);
+	grpc_slice	payload = grpc_slice_malloc(size);
+	size_t		packed;
+
 	packed = protobuf_c_message_pack(request, GRPC_SLICE_START_PTR(payload));
-	call->send_buffer = grpc_raw_byte_buffer_create(&payload, 1);
+	if (packed == size)
+		call->send_buffer = grpc_raw_byte_buffer_create(&payload, 1);
 	grpc_slice_unref(payload);
+	return packed == size;
+}
+
+/*
+ * rb_call_create
+ *		Create the gRPC call on the channel's completion queue, with a
+ *		deadline timeout_ms from now (none when timeout_ms <= 0).  False
+ *		when gRPC refuses.  Signals must be blocked.
+ */
+static bool
+rb_call_create(RbCall *call, const char *path, int timeout_ms)
+{
+	RbChannel  *channel = call->channel;
+	gpr_timespec deadline;
 
 	if (timeout_ms > 0)
 		deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 								gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
 	else
 		deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+	call->call = grpc_channel_create_call(channel->channel, NULL,
+										  GRPC_PROPAGATE_DEFAULTS,
+										  channel->cq,
+										  grpc_slice_from_static_string(path),
+										  NULL, deadline, NULL);
+	return call->call != NULL;
+}
 
-	method_slice = grpc_slice_from_static_string(path);
-	if (packed == size)
-		call->call = grpc_channel_create_call(channel->channel, NULL,
-											  GRPC_PROPAGATE_DEFAULTS,
-											  channel->cq, method_slice, NULL,
-											  deadline, NULL);
-	rb_restore_signals(&old);
-
-	if (packed != size || call->call == NULL)
-	{
-		rb_call_free(call);
-		rb_status_set(status, RB_LOCAL_CALL_FAILED,
-					  packed != size ? "request could not be serialized" :
-					  "gRPC could not create the call");
-		return NULL;
-	}
+/*
+ * rb_call_start_batch
+ *		Start the call's one batch: send metadata, request and close;
+ *		receive metadata, reply and status.  Its tag is the call.  Signals
+ *		must be blocked.
+ */
+static grpc_call_error
+rb_call_start_batch(RbCall *call)
+{
+	grpc_op		ops[RB_CALL_OPS];
 
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -935,16 +1161,86 @@ rb_call_start(RbChannel *channel, RbMethod method,
 	ops[5].data.recv_status_on_client.status_details = &call->status_details;
 	ops[5].data.recv_status_on_client.error_string = NULL;
 
+	return grpc_call_start_batch(call->call, ops, RB_CALL_OPS, call, NULL);
+}
+
+/*
+ * rb_call_start
+ *		Start a call: one batch that sends the request and receives the
+ *		reply.  See rb_client.h.
+ */
+RbCall *
+rb_call_start(RbChannel *channel, RbMethod method,
+			  const ProtobufCMessage *request,
+			  const char *token, int timeout_ms,
+			  RbStatus *status)
+{
+	RbStatus	dummy;
+	const ProtobufCMessageDescriptor *request_desc;
+	const char *path;
+	RbCall	   *call;
+	const char *failure = NULL;
+	grpc_call_error err = GRPC_CALL_OK;
+	sigset_t	old;
+
+	if (status == NULL)
+		status = &dummy;
+
+	/* check the arguments */
+	if (channel == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no channel given");
+		return NULL;
+	}
+	path = rb_method_path(method);
+	request_desc = rb_method_request_descriptor(method);
+	if (path == NULL || request_desc == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION, "unknown method %d",
+					  (int) method);
+		return NULL;
+	}
+	if (request == NULL || request->descriptor != request_desc)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION,
+					  "%s needs a %s request", rb_method_name(method),
+					  request_desc->name);
+		return NULL;
+	}
+	if (token != NULL && token[0] != '\0' && !rb_token_is_valid(token))
+	{
+		/* never quote the token */
+		rb_status_set(status, RB_LOCAL_BAD_OPTION,
+					  "token holds characters not allowed in gRPC metadata");
+		return NULL;
+	}
+
+	call = rb_call_new(channel, method);
+	if (call == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_NO_MEMORY, "out of memory");
+		return NULL;
+	}
+
+	/* build and start it, with signals blocked throughout */
 	rb_block_signals(&old);
-	err = grpc_call_start_batch(call->call, ops, RB_CALL_OPS, call, NULL);
+	rb_call_add_metadata(call, token);
+	if (!rb_call_serialize(call, request))
+		failure = "request could not be serialized";
+	else if (!rb_call_create(call, path, timeout_ms))
+		failure = "gRPC could not create the call";
+	else if ((err = rb_call_start_batch(call)) != GRPC_CALL_OK)
+		failure = "gRPC refused to start the call";
 	rb_restore_signals(&old);
 
-	if (err != GRPC_CALL_OK)
+	if (failure != NULL)
 	{
 		rb_call_free(call);
-		rb_status_set(status, RB_LOCAL_CALL_FAILED,
-					  "gRPC refused to start the call: %s",
-					  grpc_call_error_to_string(err));
+		if (err != GRPC_CALL_OK)
+			rb_status_set(status, RB_LOCAL_CALL_FAILED, "%s: %s", failure,
+						  grpc_call_error_to_string(err));
+		else
+			rb_status_set(status, RB_LOCAL_CALL_FAILED, "%s", failure);
 		return NULL;
 	}
 
@@ -955,9 +1251,7 @@ rb_call_start(RbChannel *channel, RbMethod method,
 	channel->calls = call;
 	channel->npending++;
 
-	rb_status_set(status, RB_OK, "%s", "");
-	memcpy(status->client_request_id, call->client_request_id,
-		   sizeof(status->client_request_id));
+	rb_status_set_call(status, call, RB_OK, "%s", "");
 	return call;
 }
 
@@ -969,6 +1263,23 @@ bool
 rb_call_is_done(const RbCall *call)
 {
 	return call != NULL && call->done;
+}
+
+/*
+ * rb_call_set_tag, rb_call_tag
+ *		The caller's pointer kept with the call.
+ */
+void
+rb_call_set_tag(RbCall *call, void *tag)
+{
+	if (call != NULL)
+		call->tag = tag;
+}
+
+void *
+rb_call_tag(const RbCall *call)
+{
+	return call != NULL ? call->tag : NULL;
 }
 
 /*
@@ -997,27 +1308,90 @@ rb_call_wait(RbCall *call, RbGiveUpHook give_up, void *arg, RbStatus *status)
 		{
 			rb_call_cancel_and_drain(call);
 			call->gave_up = true;
-			rb_status_set(status, RB_LOCAL_GAVE_UP,
-						  "%s call cancelled", rb_method_name(call->method));
-			memcpy(status->client_request_id, call->client_request_id,
-				   sizeof(status->client_request_id));
-			return false;
 		}
 	}
+	call->collected = true;
 
 	if (call->gave_up)
 	{
-		rb_status_set(status, RB_LOCAL_GAVE_UP,
-					  "%s call cancelled", rb_method_name(call->method));
-		memcpy(status->client_request_id, call->client_request_id,
-			   sizeof(status->client_request_id));
+		rb_status_set_call(status, call, RB_LOCAL_GAVE_UP,
+						   "%s call cancelled", rb_method_name(call->method));
 		return false;
 	}
 
-	rb_status_set(status, RB_OK, "%s", "");
-	memcpy(status->client_request_id, call->client_request_id,
-		   sizeof(status->client_request_id));
+	rb_status_set_call(status, call, RB_OK, "%s", "");
 	return true;
+}
+
+/*
+ * rb_channel_ready_call
+ *		A completed call of channel that is neither abandoned nor collected,
+ *		or NULL.  *in_flight tells whether some call that is neither
+ *		abandoned nor done remains.
+ */
+static RbCall *
+rb_channel_ready_call(RbChannel *channel, bool *in_flight)
+{
+	RbCall	   *call;
+
+	*in_flight = false;
+	for (call = channel->calls; call != NULL; call = call->next)
+	{
+		if (call->abandoned || call->collected)
+			continue;
+		if (call->done)
+			return call;
+		*in_flight = true;
+	}
+	return NULL;
+}
+
+/*
+ * rb_channel_wait_any
+ *		Wait for whichever uncollected call of channel completes first.  See
+ *		rb_client.h.
+ */
+RbCall *
+rb_channel_wait_any(RbChannel *channel, RbGiveUpHook give_up, void *arg,
+					RbStatus *status)
+{
+	RbStatus	dummy;
+	RbCall	   *call;
+	bool		in_flight;
+
+	if (status == NULL)
+		status = &dummy;
+	if (channel == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no channel given");
+		return NULL;
+	}
+
+	for (;;)
+	{
+		call = rb_channel_ready_call(channel, &in_flight);
+		if (call != NULL)
+			break;
+		if (!in_flight)
+		{
+			rb_status_set(status, RB_LOCAL_BAD_OPTION,
+						  "no call in flight on the channel");
+			return NULL;
+		}
+		call = rb_channel_poll(channel);
+		if (call != NULL && !call->collected)
+			break;
+		if (call == NULL && give_up != NULL && give_up(arg))
+		{
+			rb_status_set(status, RB_LOCAL_GAVE_UP,
+						  "gave up waiting for the channel's calls");
+			return NULL;
+		}
+	}
+
+	call->collected = true;
+	rb_status_set_call(status, call, RB_OK, "%s", "");
+	return call;
 }
 
 /*
@@ -1082,9 +1456,7 @@ rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
 		call->gave_up = true;
 	}
 
-	rb_status_set(status, RB_OK, "%s", "");
-	memcpy(status->client_request_id, call->client_request_id,
-		   sizeof(status->client_request_id));
+	rb_status_set_call(status, call, RB_OK, "%s", "");
 	if (!rb_find_request_id(&call->recv_initial_metadata,
 							status->request_id, sizeof(status->request_id)))
 		(void) rb_find_request_id(&call->recv_trailing_metadata,

@@ -9,16 +9,19 @@
  * the benchmarks.
  *
  * Threading model: a single caller thread.  gRPC's own threads are created
- * with all asynchronous signals blocked (see
- * shared/notes/grpc-in-postgres.md), and gRPC is initialised lazily on the
- * first rb_channel_open(), never at load time, so it is safe to load the
- * library into a process that forks afterwards.
+ * with all asynchronous signals blocked, and gRPC is initialised lazily on
+ * the first rb_channel_open(), never at load time, so it is safe to load the
+ * library into a process that forks afterwards.  Why, and the other facts
+ * about gRPC C core inside a PostgreSQL backend that shaped this library:
+ * docs/grpc-in-postgres.md.
  *
  * Calls: rb_call_start() sends a request and returns at once; several calls
  * may be in flight on one channel (they share the channel's completion
- * queue).  rb_call_wait() waits for one call in slices of at most 100 ms,
- * asking the caller's give-up hook between slices; rb_call_finish() decodes
- * the reply through the caller's protobuf-c allocator and frees the call.
+ * queue).  rb_call_wait() waits for one call, rb_channel_wait_any() for
+ * whichever of the channel's calls completes first, both in slices of at
+ * most 100 ms, asking the caller's give-up hook between slices;
+ * rb_call_finish() decodes the reply through the caller's protobuf-c
+ * allocator and frees the call.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,6 +37,9 @@
 #include "yandex/cloud/mdb/redis/v1/backup.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
+#include "yandex/cloud/iam/v1/iam_token_service.pb-c.h"
+#include "yandex/cloud/resourcemanager/v1/folder.pb-c.h"
+#include "yandex/cloud/resourcemanager/v1/folder_service.pb-c.h"
 
 #ifndef RB_VERSION
 #error "RB_VERSION (the extension version) must be defined by the build"
@@ -89,15 +95,26 @@ typedef struct RbStatus
 	char		client_request_id[40];	/* the uuid we sent, or "" */
 } RbStatus;
 
-/* The three remote methods. */
+/*
+ * The remote methods.  Everything the library knows about each (name, path,
+ * message types, key field, listing or not) is in one table in rb_client.c;
+ * the functions below read it.
+ */
 typedef enum RbMethod
 {
 	RB_METHOD_BACKUP_GET,		/* BackupService.Get: GetBackupRequest -> Backup */
 	RB_METHOD_BACKUP_LIST,		/* BackupService.List: ListBackupsRequest ->
 								 * ListBackupsResponse */
-	RB_METHOD_CLUSTER_LIST_BACKUPS	/* ClusterService.ListBackups:
+	RB_METHOD_CLUSTER_LIST_BACKUPS, /* ClusterService.ListBackups:
 									 * ListClusterBackupsRequest ->
 									 * ListClusterBackupsResponse */
+	RB_METHOD_FOLDER_LIST,		/* resourcemanager FolderService.List:
+								 * ListFoldersRequest -> ListFoldersResponse */
+	RB_METHOD_IAM_TOKEN_CREATE, /* IamTokenService.Create:
+								 * CreateIamTokenRequest ->
+								 * CreateIamTokenResponse; called without a
+								 * token */
+	RB_NUM_METHODS
 } RbMethod;
 
 typedef struct RbChannelOptions
@@ -115,21 +132,109 @@ typedef struct RbCall RbCall;
 
 /*
  * Give-up hook: called between wait slices (at most 100 ms apart).  Return
- * true to cancel the call being waited for.  It must not longjmp.
+ * true to stop waiting (rb_call_wait then cancels the call it waits for;
+ * rb_channel_wait_any cancels nothing).  It must not longjmp.
  */
 typedef bool (*RbGiveUpHook) (void *arg);
 
 /* "OK", "UNAVAILABLE", ..., "GAVE_UP", "BAD_REPLY", ... */
 extern const char *rb_code_name(RbCode code);
 
-/* "BackupService.Get", "BackupService.List", "ClusterService.ListBackups" */
+/*
+ * "BackupService.Get", "BackupService.List", "ClusterService.ListBackups",
+ * "FolderService.List", "IamTokenService.Create"; "unknown method" for a
+ * value that is no RbMethod.
+ */
 extern const char *rb_method_name(RbMethod method);
 
-/* Full gRPC path, e.g. "/yandex.cloud.mdb.redis.v1.BackupService/Get" */
+/*
+ * Full gRPC path, e.g. "/yandex.cloud.mdb.redis.v1.BackupService/Get";
+ * NULL for a value that is no RbMethod.
+ */
 extern const char *rb_method_path(RbMethod method);
 
-/* Descriptor of the method's reply message. */
+/*
+ * Name of the request field that holds the method's key: "backup_id",
+ * "folder_id", "cluster_id", "cloud_id"; NULL for IamTokenService.Create
+ * (and for a value that is no RbMethod).
+ */
+extern const char *rb_method_key_field(RbMethod method);
+
+/*
+ * Does the method list a page (BACKUP_LIST, CLUSTER_LIST_BACKUPS,
+ * FOLDER_LIST)?  Such a method's request has its key field, page_size and
+ * page_token; its reply a repeated field of items and next_page_token.
+ */
+extern bool rb_method_is_listing(RbMethod method);
+
+/* Descriptors of the method's request and reply messages, or NULL. */
+extern const ProtobufCMessageDescriptor *rb_method_request_descriptor(RbMethod method);
 extern const ProtobufCMessageDescriptor *rb_method_reply_descriptor(RbMethod method);
+
+/*
+ * Listing a page, the same way for every listing method.
+ *
+ * RbListRequest has room for the request of any listing method.
+ * rb_list_request() builds in *req the request of a listing method: key in
+ * its key field (rb_method_key_field), page_size, and page_token ("" or NULL
+ * for the first page).  Strings are borrowed, not copied: they must outlive
+ * the call's start.  Returns &req->base, or NULL when method is not a
+ * listing.
+ */
+typedef union RbListRequest
+{
+	ProtobufCMessage base;
+	Yandex__Cloud__Mdb__Redis__V1__ListBackupsRequest folder;
+	Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsRequest cluster;
+	Yandex__Cloud__Resourcemanager__V1__ListFoldersRequest cloud;
+} RbListRequest;
+
+extern const ProtobufCMessage *rb_list_request(RbListRequest *req,
+											   RbMethod method,
+											   const char *key,
+											   int64_t page_size,
+											   const char *page_token);
+
+/*
+ * A decoded page of a listing method's reply.  Everything points into the
+ * reply and lives as long as it does.
+ */
+typedef struct RbListPage
+{
+	void	  **items;			/* Backup ** (redis listings) or Folder **
+								 * (FolderService.List) */
+	size_t		n_items;
+	const char *next_page_token;	/* never NULL; "" on the last page */
+} RbListPage;
+
+/*
+ * Fill *page with the items and next token of reply, a decoded reply of
+ * listing method.  Returns false when method is not a listing, reply is
+ * NULL or of another type.
+ */
+extern bool rb_list_reply_page(RbMethod method, const ProtobufCMessage *reply,
+							   RbListPage *page);
+
+/*
+ * Validation rules, exported so that the FDW's option validator refuses
+ * exactly what rb_channel_open() and rb_call_start() refuse.
+ *
+ * rb_target_is_valid: "host:port" with a non-empty host and a port of
+ * decimal digits only (no sign, no spaces) in 1..65535; no space or control
+ * character (bytes 0x00..0x20 and 0x7F) anywhere.  The host part is split
+ * at the last colon and not otherwise checked.
+ *
+ * rb_token_is_valid: non-empty and printable ASCII without space (bytes
+ * 0x21..0x7E only): what may travel after "Bearer " in a metadata value.
+ * rb_call_start() takes NULL or "" as "no token" and refuses any other token
+ * this says false to.
+ *
+ * rb_ca_pem_is_valid: the text holds "-----BEGIN CERTIFICATE-----".
+ * rb_channel_open() checks it when TLS is on and ca_pem is not NULL.
+ */
+extern bool rb_target_is_valid(const char *target);
+extern bool rb_token_is_valid(const char *token);
+extern bool rb_ca_pem_is_valid(const char *pem);
 
 /*
  * Open a channel.  Initialises gRPC on first use (with signals blocked).
@@ -147,11 +252,12 @@ extern RbChannel *rb_channel_open(const RbChannelOptions *options,
 extern void rb_channel_close(RbChannel *channel);
 
 /*
- * Start a call.  request is a GetBackupRequest, ListBackupsRequest or
- * ListClusterBackupsRequest matching method.  token, when not NULL or "",
- * is sent as "authorization: Bearer <token>".  A fresh uuid is sent as
- * x-client-request-id.  timeout_ms > 0 is the call's deadline.
- * Returns NULL and fills *status when the call could not be started.
+ * Start a call.  request is of the method's request type
+ * (rb_method_request_descriptor).  token, when not NULL or "", is sent as
+ * "authorization: Bearer <token>" (and must pass rb_token_is_valid).  A
+ * fresh uuid is sent as x-client-request-id; *status carries it on return.
+ * timeout_ms > 0 is the call's deadline.  Returns NULL and fills *status
+ * when the call could not be started.
  */
 extern RbCall *rb_call_start(RbChannel *channel, RbMethod method,
 							 const ProtobufCMessage *request,
@@ -167,10 +273,37 @@ extern bool rb_call_is_done(const RbCall *call);
  * most 100 ms, give_up(arg) is asked (when give_up is not NULL); when it says
  * true, the call is cancelled and its completion drained, and false is
  * returned with status RB_LOCAL_GAVE_UP.  Returns true once the call is done
- * (whatever its outcome, which rb_call_finish reports).
+ * (whatever its outcome, which rb_call_finish reports).  Either way the call
+ * counts as collected: rb_channel_wait_any() will not return it.
  */
 extern bool rb_call_wait(RbCall *call, RbGiveUpHook give_up, void *arg,
 						 RbStatus *status);
+
+/*
+ * A caller's pointer kept with the call (NULL until set), e.g. the slot of
+ * a scan that the call belongs to.
+ */
+extern void rb_call_set_tag(RbCall *call, void *tag);
+extern void *rb_call_tag(const RbCall *call);
+
+/*
+ * Wait until some call of channel that is neither abandoned nor collected
+ * has completed, and return it; the caller then rb_call_finish()es it.  A
+ * call counts as collected once rb_channel_wait_any() has returned it or
+ * rb_call_wait() has returned for it, so each call is returned at most
+ * once.  A call that had already completed before the wait (its completion
+ * recorded during another wait) is returned at once, without waiting.
+ *
+ * Waits in slices of at most 100 ms, asking give_up(arg) (when not NULL)
+ * between slices; when it says true, returns NULL with status
+ * RB_LOCAL_GAVE_UP and cancels nothing (the caller decides: abandon the
+ * calls, or wait again).  Returns NULL with RB_LOCAL_BAD_OPTION when the
+ * channel has no such call completed or in flight.  On a returned call,
+ * *status is RB_OK with the call's client request id; its outcome is what
+ * rb_call_finish() reports.
+ */
+extern RbCall *rb_channel_wait_any(RbChannel *channel, RbGiveUpHook give_up,
+								   void *arg, RbStatus *status);
 
 /*
  * Collect a completed call (rb_call_wait must have returned true, or

@@ -22,6 +22,7 @@
 
 #include "access/sysattr.h"
 #include "access/table.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
@@ -526,16 +527,16 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							extract_actual_clauses(scan_clauses, false),
 							baserel->relid,
 							fdw_exprs,
-							list_make6(makeInteger(method),
-									   makeBoolean(key.from_clause &&
-												   key.key.is_array),
-									   makeString(table_folder
-												  ? pstrdup(table_folder) : ""),
-									   makeInteger(page_size),
-									   makeString(call.data),
-									   retrieved_attrs(root, baserel,
-													   scan_clauses,
-													   fpinfo->natts)),
+							lappend(list_make5(makeInteger(method),
+											   makeBoolean(key.from_clause &&
+														   key.key.is_array),
+											   makeString(table_folder
+														  ? pstrdup(table_folder) : ""),
+											   makeInteger(page_size),
+											   makeString(call.data)),
+									retrieved_attrs(root, baserel,
+													scan_clauses,
+													fpinfo->natts)),
 							NIL, NIL, outer_plan);
 }
 

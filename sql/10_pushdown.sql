@@ -113,7 +113,34 @@ CREATE FOREIGN TABLE beta_backups (id text, folder_id text, type text)
 CALL emulator_mark();
 SELECT id, type FROM beta_backups ORDER BY id;
 SELECT * FROM emulator_calls();
--- A query's own key wins over the option.
+-- The option bounds the table: a folder_id condition naming another folder
+-- makes no call and finds nothing; naming the table's folder lists it once.
 CALL emulator_mark();
 SELECT id FROM beta_backups WHERE folder_id = 'b1g-alpha' ORDER BY id;
+SELECT id FROM beta_backups WHERE folder_id IN ('b1g-alpha', 'b1g-beta') ORDER BY id;
 SELECT * FROM emulator_calls();
+-- A Get or a cluster listing finds backups of other folders: they are
+-- dropped (alpha-1 and cluster c9q-alpha1 are in b1g-alpha).
+CALL emulator_mark();
+SELECT id FROM beta_backups WHERE id IN ('alpha-1', 'beta-2') ORDER BY id;
+CREATE FOREIGN TABLE beta_clusters (id text, source_cluster_id text)
+  SERVER emu OPTIONS (folder_id 'b1g-beta');
+SELECT id FROM beta_clusters WHERE source_cluster_id IN ('c9q-alpha1', 'c9q-beta1') ORDER BY id;
+SELECT * FROM emulator_calls();
+EXPLAIN (COSTS OFF) SELECT id FROM beta_backups WHERE id = 'alpha-1';
+
+-- So foreign tables with one folder each can be the partitions of a table
+-- partitioned by folder_id: no backup shows up twice or in the wrong one.
+CREATE TABLE backups_by_folder (id text, folder_id text, source_cluster_id text)
+  PARTITION BY LIST (folder_id);
+CREATE FOREIGN TABLE backups_alpha PARTITION OF backups_by_folder
+  FOR VALUES IN ('b1g-alpha') SERVER emu OPTIONS (folder_id 'b1g-alpha');
+CREATE FOREIGN TABLE backups_beta PARTITION OF backups_by_folder
+  FOR VALUES IN ('b1g-beta') SERVER emu OPTIONS (folder_id 'b1g-beta');
+SELECT tableoid::regclass, id, folder_id FROM backups_by_folder
+ WHERE id IN ('alpha-1', 'beta-1') ORDER BY id;
+SELECT tableoid::regclass, count(*) FROM backups_by_folder
+ WHERE source_cluster_id = 'c9q-alpha1' GROUP BY 1;
+SELECT tableoid::regclass, count(*) FROM backups_by_folder GROUP BY 1 ORDER BY 1;
+DROP TABLE backups_by_folder;
+DROP FOREIGN TABLE beta_clusters;

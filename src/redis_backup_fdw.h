@@ -12,6 +12,7 @@
 #ifndef REDIS_BACKUP_FDW_H
 #define REDIS_BACKUP_FDW_H
 
+#include "executor/tuptable.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/pathnodes.h"

@@ -14,6 +14,16 @@ SELECT i.team, b.id
  ORDER BY 1, 2;
 SELECT * FROM emulator_calls() ORDER BY arg;
 
+-- Disabling nested loops cannot make the join unrunnable: the nested loop
+-- that passes the key is still the only plan that can run.
+SET enable_nestloop = off;
+CALL emulator_mark();
+SELECT i.team, count(b.id)
+  FROM inventory i JOIN redis_backups b ON b.folder_id = i.folder_id
+ GROUP BY i.team ORDER BY 1;
+SELECT count(*) AS calls FROM emulator_calls();
+RESET enable_nestloop;
+
 -- LEFT JOIN keeps the folder that has no backups.
 CALL emulator_mark();
 SELECT i.team, count(b.id)

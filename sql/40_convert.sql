@@ -40,6 +40,21 @@ SELECT * FROM emulator_calls();
 CREATE FOREIGN TABLE short_ids (id varchar(5), folder_id text) SERVER emu;
 SELECT id FROM short_ids WHERE folder_id = 'b1g-beta';
 
+-- Only the columns a query reads are converted: a type too long for
+-- varchar(3) fails only the queries that read it, and the error names the
+-- column, the table and the backup.
+CREATE FOREIGN TABLE short_types (id text, type varchar(3), folder_id text)
+  SERVER emu;
+SELECT id FROM short_types WHERE folder_id = 'b1g-beta' ORDER BY id;
+SELECT count(*) FROM short_types WHERE folder_id = 'b1g-beta';
+SELECT id FROM short_types WHERE folder_id = 'b1g-beta' AND type IS NOT NULL;
+SELECT * FROM short_types WHERE folder_id = 'b1g-beta';
+DROP FOREIGN TABLE short_types;
+
+-- The last nanosecond of 9999 stays in 9999 (clamped to the last
+-- microsecond) instead of rounding out of range; .9999994 rounds down.
+SELECT id, created_at, started_at FROM redis_backups WHERE folder_id = 'b1g-9999';
+
 -- Fields the proto does not know are skipped.
 SELECT id, type FROM redis_backups WHERE folder_id = 'b1g-unknown-fields';
 

@@ -14,6 +14,34 @@ EXPLAIN (VERBOSE, COSTS OFF)
 EXPLAIN (COSTS OFF)
   SELECT id FROM redis_backups WHERE folder_id = current_setting('application_name');
 
+-- Parameters set by the query around the scan show as $n, the same for a
+-- correlated subquery, an init plan and LATERAL.
+CREATE TABLE folders (folder_id text);
+INSERT INTO folders VALUES ('b1g-alpha');
+EXPLAIN (COSTS OFF)
+  SELECT (SELECT count(*) FROM redis_backups b WHERE b.folder_id = f.folder_id)
+    FROM folders f;
+EXPLAIN (COSTS OFF)
+  SELECT count(*) FROM redis_backups
+   WHERE folder_id = (SELECT min(folder_id) FROM folders);
+EXPLAIN (COSTS OFF)
+  SELECT n FROM folders f,
+       LATERAL (SELECT count(*) AS n FROM redis_backups b
+                 WHERE b.folder_id = f.folder_id) x;
+SELECT (SELECT count(*) FROM redis_backups b WHERE b.folder_id = f.folder_id)
+  FROM folders f;
+DROP TABLE folders;
+
+-- A scan with nothing to call plans; it fails only if it is read.  LIMIT 0
+-- (how drivers and reporting tools probe columns) reads nothing: no call,
+-- no error.
+EXPLAIN (COSTS OFF) SELECT * FROM redis_backups;
+CALL emulator_mark();
+SELECT * FROM redis_backups LIMIT 0;
+SELECT id FROM redis_backups WHERE false;
+SELECT count(*) FROM emulator_calls();
+SELECT sqlstate_of('SELECT * FROM redis_backups LIMIT 1');
+
 -- EXPLAIN alone makes no call.
 CALL emulator_mark();
 EXPLAIN (COSTS OFF) SELECT id FROM redis_backups WHERE folder_id = 'b1g-alpha';

@@ -2,6 +2,8 @@
 -- Option validation at CREATE/ALTER time.
 --
 
+\set accented_folder `printf 'é%.0s' $(seq 50)`
+
 -- Unknown options: HV00D with the valid ones in the hint.
 CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (host 'x');
 CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (token 'x');
@@ -40,8 +42,20 @@ SELECT sqlstate_of(stmt) AS result, stmt
     ($$CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (iam_token 'two words')$$),
     ($$CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (iam_token 't1.ünïcode')$$),
     ($$ALTER SERVER emu OPTIONS (ADD page_size 'many')$$),
-    ($$ALTER SERVER emu OPTIONS (SET endpoint 'localhost')$$)
+    ($$ALTER SERVER emu OPTIONS (SET endpoint 'localhost')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (endpoint 'my host:443')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (endpoint 'h: 443')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (endpoint 'h:+443')$$),
+    ($$CREATE SERVER bad FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (endpoint 'h:443 ')$$),
+    ($$CREATE USER MAPPING FOR PUBLIC SERVER emu OPTIONS (iam_token 't1.tab	x')$$),
+    ($$CREATE FOREIGN TABLE bad (id text) SERVER emu OPTIONS (folder_id '$$ || repeat('é', 51) || $$')$$)
   ) AS t(stmt);
+
+-- Limits count characters, not bytes: 50 accented letters (100 bytes) are
+-- a valid folder_id.
+CREATE FOREIGN TABLE accented (id text) SERVER emu
+  OPTIONS (folder_id :'accented_folder');
+DROP FOREIGN TABLE accented;
 
 -- Good values pass.
 CREATE SERVER good FOREIGN DATA WRAPPER redis_backup_fdw

@@ -53,3 +53,26 @@ SELECT call, dense_rank() OVER (ORDER BY first_call) AS connection
   FROM (SELECT call, min(call) OVER (PARTITION BY peer) AS first_call
           FROM emulator_peers()) p
  ORDER BY call;
+
+-- A query started while a cursor is open uses what ALTER SERVER and ALTER
+-- USER MAPPING say now; only the open cursor keeps its old channel.
+\getenv emulator_addr RBFDW_EMULATOR_ADDR
+CREATE SERVER moving FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint :'emulator_addr', tls 'false', max_attempts '1',
+           page_size '1');
+CREATE USER MAPPING FOR CURRENT_USER SERVER moving
+  OPTIONS (iam_token 'regress-token');
+CREATE FOREIGN TABLE moving_backups (id text, folder_id text) SERVER moving;
+BEGIN;
+DECLARE c CURSOR FOR SELECT id FROM moving_backups WHERE folder_id = 'b1g-alpha';
+FETCH 1 FROM c;
+ALTER SERVER moving OPTIONS (SET endpoint '127.0.0.1:1');
+SELECT sqlstate_of($$SELECT id FROM moving_backups WHERE id = 'alpha-1'$$);
+FETCH 1 FROM c;
+ALTER SERVER moving OPTIONS (SET endpoint :'emulator_addr');
+ALTER USER MAPPING FOR CURRENT_USER SERVER moving
+  OPTIONS (SET iam_token 'no-such-token');
+SELECT sqlstate_of($$SELECT id FROM moving_backups WHERE id = 'alpha-1'$$);
+FETCH 2 FROM c;
+COMMIT;
+DROP SERVER moving CASCADE;

@@ -63,9 +63,23 @@ $(GEN)/.stamp: $(addprefix proto/,$(PROTOS))
 
 $(PROTO_C): $(GEN)/.stamp
 
-installcheck: | .regress
+# The regression tests run against the API emulator, whose addresses
+# scripts/test.sh exports (scripts/lib.sh, start_regress_emulators).
+REGRESS_ENV = RBFDW_EMULATOR_ADDR RBFDW_EMULATOR_LOG RBFDW_EMULATOR_TLS_ADDR \
+              RBFDW_EMULATOR_TLS_IP_ADDR RBFDW_CA_FILE RBFDW_UNTRUSTED_CA_FILE \
+              RBFDW_PG_LOG
+installcheck: | .regress regress-env
 .regress:
 	@mkdir -p .regress
+regress-env:
+	@for v in $(REGRESS_ENV); do \
+	  if [ -z "$$(printenv $$v)" ]; then \
+	    echo "make installcheck: $$v is not set: the tests need the API emulator." >&2; \
+	    echo "Run bash scripts/test.sh (it starts PostgreSQL and the emulators, then runs make installcheck)." >&2; \
+	    exit 1; \
+	  fi; \
+	done
+.PHONY: regress-env
 
 # ---------------------------------------------------------------------------
 # Test programs: the API emulator and the client tests.  Plain C, no

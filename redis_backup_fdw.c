@@ -760,7 +760,7 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 								   (RbMethod) state->method, state->page_size);
 
 	/* Release the channel however the scan ends, error or not. */
-	state->conn = rb_acquire_connection(user, &server_opts);
+	state->conn = rb_acquire_connection(user, &server_opts, RB_SERVICE_MDB);
 	state->cleanup.func = scan_cleanup;
 	state->cleanup.arg = state;
 	MemoryContextRegisterResetCallback(state->scan_cxt, &state->cleanup);

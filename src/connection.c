@@ -3,7 +3,8 @@
  * connection.c
  *		  Channel management: one gRPC channel per user mapping per backend.
  *
- * Channels are cached across queries, keyed by the user mapping's OID.
+ * Channels are cached across queries, keyed by the user mapping's OID and
+ * the service (Managed Redis, IAM, Resource Manager: each its endpoint).
  * When ALTER SERVER or ALTER USER MAPPING changes what a channel was made
  * from, or DROP removes its user mapping (syscache invalidation, as
  * postgres_fdw's connection.c does), the channel is retired: scans already
@@ -37,15 +38,23 @@ struct RbConnection
 {
 	RbChannel  *channel;
 	Oid			umid;			/* user mapping it was made for */
+	RbService	service;
 	int			active_scans;	/* scans using the channel now */
 	bool		retired;		/* no new scans; close when unused */
 	RbConnection *next_retired; /* in retired_connections */
 };
 
+/* Key of ConnectionHash. */
+typedef struct RbConnectionKey
+{
+	Oid			umid;			/* user mapping */
+	RbService	service;
+} RbConnectionKey;
+
 /* Entry of ConnectionHash: the channel new scans of a user mapping get. */
 typedef struct RbConnectionEntry
 {
-	Oid			umid;			/* hash key: user mapping OID */
+	RbConnectionKey key;
 	RbConnection *current;		/* NULL until needed */
 	uint32		server_hashvalue;	/* syscache hash of the server */
 	uint32		mapping_hashvalue;	/* syscache hash of the user mapping */
@@ -58,7 +67,8 @@ static void retire(RbConnection *conn);
 static void close_unused_retired(void);
 static void invalidation_callback(Datum arg, int cacheid, uint32 hashvalue);
 static void xact_callback(XactEvent event, void *arg);
-static RbChannel *open_channel(const RbServerOptions *opts);
+static RbChannel *open_channel(const RbServerOptions *opts,
+							   RbService service);
 static char *read_ca_file(const char *path);
 
 /*
@@ -68,17 +78,19 @@ static char *read_ca_file(const char *path);
  *		do so from a memory context callback).
  */
 RbConnection *
-rb_acquire_connection(UserMapping *user, const RbServerOptions *opts)
+rb_acquire_connection(UserMapping *user, const RbServerOptions *opts,
+					  RbService service)
 {
 	RbConnectionEntry *entry;
 	RbConnection *conn;
+	RbConnectionKey key;
 	bool		found;
 
 	if (ConnectionHash == NULL)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = sizeof(Oid);
+		ctl.keysize = sizeof(RbConnectionKey);
 		ctl.entrysize = sizeof(RbConnectionEntry);
 		ConnectionHash = hash_create("redis_backup_fdw connections", 8, &ctl,
 									 HASH_ELEM | HASH_BLOBS);
@@ -91,7 +103,10 @@ rb_acquire_connection(UserMapping *user, const RbServerOptions *opts)
 
 	close_unused_retired();
 
-	entry = hash_search(ConnectionHash, &user->umid, HASH_ENTER, &found);
+	memset(&key, 0, sizeof(key));
+	key.umid = user->umid;
+	key.service = service;
+	entry = hash_search(ConnectionHash, &key, HASH_ENTER, &found);
 	if (!found)
 		entry->current = NULL;
 
@@ -105,9 +120,10 @@ rb_acquire_connection(UserMapping *user, const RbServerOptions *opts)
 								  ObjectIdGetDatum(user->umid));
 		conn = MemoryContextAllocZero(TopMemoryContext, sizeof(RbConnection));
 		conn->umid = user->umid;
+		conn->service = service;
 		PG_TRY();
 		{
-			conn->channel = open_channel(opts);
+			conn->channel = open_channel(opts, service);
 		}
 		PG_CATCH();
 		{
@@ -141,10 +157,14 @@ void
 rb_connection_failed(RbConnection *conn)
 {
 	RbConnectionEntry *entry;
+	RbConnectionKey key;
 
 	if (conn->retired)
 		return;
-	entry = hash_search(ConnectionHash, &conn->umid, HASH_FIND, NULL);
+	memset(&key, 0, sizeof(key));
+	key.umid = conn->umid;
+	key.service = conn->service;
+	entry = hash_search(ConnectionHash, &key, HASH_FIND, NULL);
 	if (entry != NULL && entry->current == conn)
 		entry->current = NULL;
 	retire(conn);
@@ -193,8 +213,8 @@ close_unused_retired(void)
 			continue;
 		}
 		*link = conn->next_retired;
-		elog(DEBUG1, "redis_backup_fdw: closing a channel of user mapping %u",
-			 conn->umid);
+		elog(DEBUG1, "redis_backup_fdw: closing a channel of user mapping %u (service %d)",
+			 conn->umid, (int) conn->service);
 		rb_channel_close(conn->channel);
 		pfree(conn);
 	}
@@ -214,12 +234,32 @@ xact_callback(XactEvent event, void *arg)
 }
 
 /*
+ * rb_service_endpoint
+ *		host:port of a service, as the server options say.
+ */
+const char *
+rb_service_endpoint(const RbServerOptions *opts, RbService service)
+{
+	switch (service)
+	{
+		case RB_SERVICE_MDB:
+			return opts->endpoint;
+		case RB_SERVICE_IAM:
+			return opts->iam_endpoint;
+		case RB_SERVICE_RESOURCE_MANAGER:
+			return opts->resource_manager_endpoint;
+	}
+	return opts->endpoint;
+}
+
+/*
  * open_channel
- *		Open a channel as the server options say.
+ *		Open a channel to a service as the server options say.
  */
 static RbChannel *
-open_channel(const RbServerOptions *opts)
+open_channel(const RbServerOptions *opts, RbService service)
 {
+	const char *endpoint = rb_service_endpoint(opts, service);
 	RbChannelOptions copts;
 	RbChannel  *channel;
 	RbStatus	status;
@@ -229,7 +269,7 @@ open_channel(const RbServerOptions *opts)
 		ca_pem = read_ca_file(opts->ca_file);
 
 	memset(&copts, 0, sizeof(copts));
-	copts.target = opts->endpoint;
+	copts.target = endpoint;
 	copts.plaintext = !opts->tls;
 	copts.ca_pem = ca_pem;
 
@@ -239,7 +279,7 @@ open_channel(const RbServerOptions *opts)
 	if (channel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-				 errmsg("could not open a channel to \"%s\"", opts->endpoint),
+				 errmsg("could not open a channel to \"%s\"", endpoint),
 				 errdetail("%s: %s", rb_code_name(status.code),
 						   status.message)));
 	return channel;
@@ -312,7 +352,7 @@ invalidation_callback(Datum arg, int cacheid, uint32 hashvalue)
 			if (entry->current != NULL)
 				retire(entry->current);
 			/* the next scan of this user mapping, if any, starts afresh */
-			(void) hash_search(ConnectionHash, &entry->umid, HASH_REMOVE,
+			(void) hash_search(ConnectionHash, &entry->key, HASH_REMOVE,
 							   NULL);
 		}
 	}

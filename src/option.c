@@ -31,7 +31,11 @@
 
 PG_FUNCTION_INFO_V1(redis_backup_fdw_validator);
 
+/* The public endpoints. */
 #define RB_DEFAULT_ENDPOINT "mdb.api.cloud.yandex.net:443"
+#define RB_DEFAULT_IAM_ENDPOINT "iam.api.cloud.yandex.net:443"
+#define RB_DEFAULT_RESOURCE_MANAGER_ENDPOINT "resource-manager.api.cloud.yandex.net:443"
+#define RB_DEFAULT_METADATA_ADDRESS "169.254.169.254:80"
 
 /* The kinds of value an option takes. */
 typedef enum RbOptionType
@@ -58,13 +62,19 @@ typedef struct RbOption
 
 static const RbOption valid_options[] = {
 	{"endpoint", ForeignServerRelationId, RB_OPT_ENDPOINT},
+	{"iam_endpoint", ForeignServerRelationId, RB_OPT_ENDPOINT},
+	{"resource_manager_endpoint", ForeignServerRelationId, RB_OPT_ENDPOINT},
+	{"metadata_address", ForeignServerRelationId, RB_OPT_ENDPOINT},
 	{"tls", ForeignServerRelationId, RB_OPT_BOOL},
 	{"ca_file", ForeignServerRelationId, RB_OPT_FILE},
 	{"timeout_ms", ForeignServerRelationId, RB_OPT_INT, 1, 86400000},
 	{"page_size", ForeignServerRelationId, RB_OPT_INT, 1, RB_MAX_PAGE_SIZE},
 	{"max_attempts", ForeignServerRelationId, RB_OPT_INT, 1, 10},
+	{"max_concurrent_calls", ForeignServerRelationId, RB_OPT_INT, 1, 64},
 	{"iam_token", UserMappingRelationId, RB_OPT_TOKEN},
 	{"folder_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
+	{"cloud_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
+	{"skip_denied_folders", ForeignTableRelationId, RB_OPT_BOOL, 0, 0, true},
 	{"page_size", ForeignTableRelationId, RB_OPT_INT, 1, RB_MAX_PAGE_SIZE, true},
 	{"field", AttributeRelationId, RB_OPT_FIELD},
 	{NULL}
@@ -74,10 +84,12 @@ static const RbOption valid_options[] = {
 #define RB_DEFAULT_TIMEOUT_MS 30000
 #define RB_DEFAULT_PAGE_SIZE RB_MAX_PAGE_SIZE
 #define RB_DEFAULT_MAX_ATTEMPTS 4
+#define RB_DEFAULT_MAX_CONCURRENT_CALLS 8
 
 static const RbOption *find_option(const char *name, Oid context);
 static void check_option_value(const RbOption *opt, DefElem *def);
 static int	int_option(DefElem *def, Oid context);
+static void check_option_combination(List *options, Oid catalog);
 
 /*
  * redis_backup_fdw_validator
@@ -118,6 +130,7 @@ redis_backup_fdw_validator(PG_FUNCTION_ARGS)
 		}
 		check_option_value(opt, def);
 	}
+	check_option_combination(options, catalog);
 
 	PG_RETURN_VOID();
 }
@@ -226,6 +239,34 @@ check_option_value(const RbOption *opt, DefElem *def)
 }
 
 /*
+ * check_option_combination
+ *		Options that exclude each other: a table is one folder's or one
+ *		cloud's backups.
+ */
+static void
+check_option_combination(List *options, Oid catalog)
+{
+	bool		folder = false;
+	bool		cloud = false;
+	ListCell   *lc;
+
+	if (catalog != ForeignTableRelationId)
+		return;
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		folder |= (strcmp(def->defname, "folder_id") == 0);
+		cloud |= (strcmp(def->defname, "cloud_id") == 0);
+	}
+	if (folder && cloud)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options \"folder_id\" and \"cloud_id\" cannot both be set"),
+				 errdetail("A foreign table shows the backups of one folder or of one cloud.")));
+}
+
+/*
  * int_option
  *		An integer option's value, which must lie in the range its table
  *		entry gives.
@@ -262,11 +303,15 @@ rb_get_server_options(ForeignServer *server, RbServerOptions *opts)
 	ListCell   *lc;
 
 	opts->endpoint = RB_DEFAULT_ENDPOINT;
+	opts->iam_endpoint = RB_DEFAULT_IAM_ENDPOINT;
+	opts->resource_manager_endpoint = RB_DEFAULT_RESOURCE_MANAGER_ENDPOINT;
+	opts->metadata_address = RB_DEFAULT_METADATA_ADDRESS;
 	opts->tls = true;
 	opts->ca_file = NULL;
 	opts->timeout_ms = RB_DEFAULT_TIMEOUT_MS;
 	opts->page_size = RB_DEFAULT_PAGE_SIZE;
 	opts->max_attempts = RB_DEFAULT_MAX_ATTEMPTS;
+	opts->max_concurrent_calls = RB_DEFAULT_MAX_CONCURRENT_CALLS;
 
 	foreach(lc, server->options)
 	{
@@ -274,6 +319,12 @@ rb_get_server_options(ForeignServer *server, RbServerOptions *opts)
 
 		if (strcmp(def->defname, "endpoint") == 0)
 			opts->endpoint = defGetString(def);
+		else if (strcmp(def->defname, "iam_endpoint") == 0)
+			opts->iam_endpoint = defGetString(def);
+		else if (strcmp(def->defname, "resource_manager_endpoint") == 0)
+			opts->resource_manager_endpoint = defGetString(def);
+		else if (strcmp(def->defname, "metadata_address") == 0)
+			opts->metadata_address = defGetString(def);
 		else if (strcmp(def->defname, "tls") == 0)
 			opts->tls = defGetBoolean(def);
 		else if (strcmp(def->defname, "ca_file") == 0)
@@ -284,6 +335,8 @@ rb_get_server_options(ForeignServer *server, RbServerOptions *opts)
 			opts->page_size = int_option(def, ForeignServerRelationId);
 		else if (strcmp(def->defname, "max_attempts") == 0)
 			opts->max_attempts = int_option(def, ForeignServerRelationId);
+		else if (strcmp(def->defname, "max_concurrent_calls") == 0)
+			opts->max_concurrent_calls = int_option(def, ForeignServerRelationId);
 	}
 }
 
@@ -299,6 +352,8 @@ rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 	ListCell   *lc;
 
 	opts->folder_id = NULL;
+	opts->cloud_id = NULL;
+	opts->skip_denied_folders = false;
 	opts->page_size = server_opts->page_size;
 
 	foreach(lc, table->options)
@@ -307,6 +362,10 @@ rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 
 		if (strcmp(def->defname, "folder_id") == 0)
 			opts->folder_id = defGetString(def);
+		else if (strcmp(def->defname, "cloud_id") == 0)
+			opts->cloud_id = defGetString(def);
+		else if (strcmp(def->defname, "skip_denied_folders") == 0)
+			opts->skip_denied_folders = defGetBoolean(def);
 		else if (strcmp(def->defname, "page_size") == 0)
 			opts->page_size = int_option(def, ForeignTableRelationId);
 	}

@@ -78,18 +78,24 @@ extern RbField *rb_map_columns(Relation rel);
 /* Options of a server, with defaults applied. */
 typedef struct RbServerOptions
 {
-	char	   *endpoint;		/* host:port */
-	bool		tls;			/* false: plaintext */
+	char	   *endpoint;		/* host:port of the Managed Redis API */
+	char	   *iam_endpoint;	/* host:port of IAM */
+	char	   *resource_manager_endpoint;	/* host:port of Resource Manager */
+	char	   *metadata_address;	/* host:port of the VM metadata service */
+	bool		tls;			/* false: plaintext (all gRPC endpoints) */
 	char	   *ca_file;		/* PEM file of CAs to trust, or NULL */
 	int			timeout_ms;		/* per-call deadline */
 	int			page_size;		/* 1..1000 */
 	int			max_attempts;	/* attempts of a retryable call */
+	int			max_concurrent_calls;	/* calls of a scan in flight */
 } RbServerOptions;
 
 /* Options of a foreign table, merged with its server's. */
 typedef struct RbTableOptions
 {
 	char	   *folder_id;		/* the table is this folder's backups */
+	char	   *cloud_id;		/* ... or this cloud's */
+	bool		skip_denied_folders;	/* cloud scans skip denied folders */
 	int			page_size;		/* table's, else server's */
 } RbTableOptions;
 
@@ -103,9 +109,21 @@ extern int	rb_import_option_names(const char ***names);
  * in connection.c
  * ------------------------------------------------------------------------
  */
+
+/* The services a scan may call, each over a channel of its own. */
+typedef enum RbService
+{
+	RB_SERVICE_MDB,				/* Managed Redis: endpoint */
+	RB_SERVICE_IAM,				/* IAM: iam_endpoint */
+	RB_SERVICE_RESOURCE_MANAGER /* Resource Manager: resource_manager_endpoint */
+} RbService;
+
 typedef struct RbConnection RbConnection;
 extern RbConnection *rb_acquire_connection(UserMapping *user,
-										   const RbServerOptions *opts);
+										   const RbServerOptions *opts,
+										   RbService service);
+extern const char *rb_service_endpoint(const RbServerOptions *opts,
+									   RbService service);
 extern RbChannel *rb_connection_channel(RbConnection *conn);
 extern void rb_connection_failed(RbConnection *conn);
 extern void rb_release_connection(RbConnection *conn);

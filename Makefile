@@ -29,6 +29,7 @@ CLIENT_OBJS = src/client/rb_client.o src/client/rb_wire.o
 OBJS = redis_backup_fdw.o \
        src/option.o \
        src/field.o \
+       src/credentials.o \
        src/fetch.o \
        src/connection.o \
        src/pushdown.o \

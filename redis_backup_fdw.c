@@ -743,8 +743,8 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 											 "redis_backup_fdw tuple",
 											 ALLOCSET_SMALL_SIZES);
 
-	state->target.token = MemoryContextStrdup(state->scan_cxt,
-											  rb_user_mapping_token(user));
+	state->target.creds = rb_get_credentials(user, &server_opts,
+											 state->scan_cxt);
 	state->target.server_name = MemoryContextStrdup(state->scan_cxt,
 													server->servername);
 	state->target.endpoint = MemoryContextStrdup(state->scan_cxt,

@@ -44,7 +44,8 @@ struct RbFetch
 	int			next_key;
 
 	/* Gets started ahead: keys [next_key, gets_started) */
-	RbCall	   *gets[RB_MAX_GETS_IN_FLIGHT];	/* by key index modulo */
+	RbRemoteCall gets[RB_MAX_GETS_IN_FLIGHT];	/* by key index modulo */
+	Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest get_requests[RB_MAX_GETS_IN_FLIGHT];
 	int			gets_started;
 	int			get_window;
 
@@ -151,9 +152,9 @@ rb_fetch_abandon(RbFetch *fetch)
 
 	for (i = 0; i < RB_MAX_GETS_IN_FLIGHT; i++)
 	{
-		if (fetch->gets[i] != NULL)
-			rb_call_abandon(fetch->gets[i]);
-		fetch->gets[i] = NULL;
+		if (fetch->gets[i].call != NULL)
+			rb_call_abandon(fetch->gets[i].call);
+		fetch->gets[i].call = NULL;
 	}
 	fetch->gets_started = fetch->next_key;
 }
@@ -165,10 +166,8 @@ rb_fetch_abandon(RbFetch *fetch)
 static bool
 fetch_get(RbFetch *fetch, RbBackup ***backups, size_t *nbackups)
 {
-	Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest req =
-	YANDEX__CLOUD__MDB__REDIS__V1__GET_BACKUP_REQUEST__INIT;
 	ProtobufCMessage *reply;
-	RbCall	   *call;
+	RbRemoteCall *rc;
 	int			limit;
 	int			i;
 
@@ -178,24 +177,27 @@ fetch_get(RbFetch *fetch, RbBackup ***backups, size_t *nbackups)
 	limit = Min(fetch->nkeys, fetch->next_key + fetch->get_window);
 	while (fetch->gets_started < limit)
 	{
-		i = fetch->gets_started;
-		req.backup_id = rb_key_to_utf8(fetch->keys[i]);
-		fetch->gets[i % RB_MAX_GETS_IN_FLIGHT] =
-			rb_remote_start(fetch->target, fetch->method, &req.base,
-							describe_call(fetch, fetch->keys[i], NULL));
+		Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest *req;
+
+		i = fetch->gets_started % RB_MAX_GETS_IN_FLIGHT;
+		req = &fetch->get_requests[i];
+		rc = &fetch->gets[i];
+		yandex__cloud__mdb__redis__v1__get_backup_request__init(req);
+		req->backup_id = MemoryContextStrdup(fetch->cxt,
+											 rb_key_to_utf8(fetch->keys[fetch->gets_started]));
+		memset(rc, 0, sizeof(RbRemoteCall));
+		rc->method = fetch->method;
+		rc->request = &req->base;
+		rc->desc = MemoryContextStrdup(fetch->cxt,
+									   describe_call(fetch, fetch->keys[fetch->gets_started], NULL));
+		rb_remote_begin(fetch->target, rc);
 		fetch->gets_started++;
 	}
 	fetch->get_window = Min(fetch->get_window * 2, RB_MAX_GETS_IN_FLIGHT);
 
-	/* The call now belongs to rb_remote_call, which retries it if need be. */
-	i = fetch->next_key++;
-	call = fetch->gets[i % RB_MAX_GETS_IN_FLIGHT];
-	fetch->gets[i % RB_MAX_GETS_IN_FLIGHT] = NULL;
-	req.backup_id = rb_key_to_utf8(fetch->keys[i]);
-	reply = rb_remote_call(fetch->target, fetch->method, &req.base,
-						   describe_call(fetch, fetch->keys[i], NULL), call,
-						   &fetch->allocator);
-	if (reply != NULL)
+	rc = &fetch->gets[fetch->next_key++ % RB_MAX_GETS_IN_FLIGHT];
+	if (rb_remote_finish(fetch->target, rc, &fetch->allocator, &reply) ==
+		RB_OUTCOME_REPLY)
 	{
 		fetch->single = (RbBackup *) reply;
 		*backups = &fetch->single;
@@ -244,7 +246,7 @@ fetch_list_page(RbFetch *fetch, RbBackup ***backups, size_t *nbackups)
 										   rb_key_to_utf8(key),
 										   fetch->page_size,
 										   fetch->page_token),
-						   desc, NULL, &fetch->allocator);
+						   desc, &fetch->allocator);
 
 	/* NOT_FOUND (an unknown cluster) lists nothing. */
 	if (reply == NULL || !rb_list_reply_page(fetch->method, reply, &page))

@@ -390,28 +390,3 @@ rb_import_option_names(const char ***names)
 	}
 	return n;
 }
-
-/*
- * rb_user_mapping_token
- *		The IAM token of a user mapping; an error when there is none.
- */
-const char *
-rb_user_mapping_token(UserMapping *user)
-{
-	ListCell   *lc;
-
-	foreach(lc, user->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "iam_token") == 0)
-			return defGetString(def);
-	}
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-			 errmsg("no iam_token in the user mapping for server \"%s\"",
-					GetForeignServer(user->serverid)->servername),
-			 errhint("Add one with ALTER USER MAPPING ... OPTIONS (ADD iam_token '...').")));
-	return NULL;				/* keep compiler quiet */
-}

@@ -102,8 +102,22 @@ typedef struct RbTableOptions
 extern void rb_get_server_options(ForeignServer *server, RbServerOptions *opts);
 extern void rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 								 RbTableOptions *opts);
-extern const char *rb_user_mapping_token(UserMapping *user);
 extern int	rb_import_option_names(const char ***names);
+
+/* ------------------------------------------------------------------------
+ * in credentials.c: where the IAM token of each call comes from
+ * ------------------------------------------------------------------------
+ */
+typedef struct RbCredentials RbCredentials;
+
+extern RbCredentials *rb_get_credentials(UserMapping *user,
+										 const RbServerOptions *opts,
+										 MemoryContext cxt);
+extern const char *rb_credentials_token(RbCredentials *creds);
+extern const char *rb_credentials_token_if_any(RbCredentials *creds);
+extern bool rb_credentials_rejected(RbCredentials *creds, const char *token);
+extern char *rb_credentials_hint(RbCredentials *creds, const char *server_name);
+extern const char *rb_credentials_source(RbCredentials *creds);
 
 /* ------------------------------------------------------------------------
  * in connection.c
@@ -212,7 +226,7 @@ typedef struct RbCallTarget
 {
 	RbConnection *conn;			/* told when the service is unreachable */
 	RbChannel  *channel;
-	const char *token;
+	struct RbCredentials *creds;	/* the token of each call */
 	const char *server_name;	/* for messages and hints */
 	const char *endpoint;		/* host:port, for messages */
 	int			timeout_ms;
@@ -220,13 +234,39 @@ typedef struct RbCallTarget
 	RbCallStats *stats;
 } RbCallTarget;
 
-extern RbCall *rb_remote_start(RbCallTarget *target, RbMethod method,
-							   const ProtobufCMessage *request,
-							   const char *call_desc);
+/* One remote call with what it takes to attempt it again. */
+typedef struct RbRemoteCall
+{
+	RbMethod	method;
+	const ProtobufCMessage *request;	/* kept by the caller until done */
+	const char *desc;			/* how errors name the call */
+	bool		denied_ok;		/* PERMISSION_DENIED is an outcome */
+	RbCall	   *call;			/* the attempt in flight, or NULL */
+	const char *token;			/* ... and the token it carries */
+	int			attempt;		/* attempts started */
+	bool		renewed;		/* a rejected token was renewed once */
+	void	   *owner;			/* the caller's */
+} RbRemoteCall;
+
+typedef enum RbOutcome
+{
+	RB_OUTCOME_REPLY,			/* a decoded reply */
+	RB_OUTCOME_NOT_FOUND,		/* NOT_FOUND: nothing */
+	RB_OUTCOME_DENIED,			/* PERMISSION_DENIED, when denied_ok */
+	RB_OUTCOME_RETRIED			/* started again; wait for it */
+} RbOutcome;
+
+extern void rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc);
+extern RbRemoteCall *rb_remote_wait_any(RbCallTarget *target);
+extern RbOutcome rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
+								   ProtobufCAllocator *allocator,
+								   ProtobufCMessage **reply);
+extern RbOutcome rb_remote_finish(RbCallTarget *target, RbRemoteCall *rc,
+								  ProtobufCAllocator *allocator,
+								  ProtobufCMessage **reply);
 extern ProtobufCMessage *rb_remote_call(RbCallTarget *target, RbMethod method,
 										const ProtobufCMessage *request,
 										const char *call_desc,
-										RbCall *started,
 										ProtobufCAllocator *allocator);
 extern void rb_init_allocator(ProtobufCAllocator *allocator,
 							  MemoryContext cxt);

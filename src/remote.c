@@ -111,73 +111,143 @@ backoff_sleep(int attempt)
 }
 
 /*
- * rb_remote_start
- *		Start a call without waiting for it; counted in the scan's stats.
+ * rb_remote_begin
+ *		Start the next attempt of rc (the first when rc->attempt is 0), with
+ *		the credentials' current token; the call is tagged with rc.
  */
-RbCall *
-rb_remote_start(RbCallTarget *target, RbMethod method,
-				const ProtobufCMessage *request, const char *call_desc)
+void
+rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc)
+{
+	RbStatus	status;
+
+	CHECK_FOR_INTERRUPTS();
+	if (rc->attempt++ > 0)
+		target->stats->retries++;
+	target->stats->calls++;
+	rc->token = rb_credentials_token(target->creds);
+	rc->call = rb_call_start(target->channel, rc->method, rc->request,
+							 rc->token, target->timeout_ms, &status);
+	if (rc->call == NULL)
+		report_status(&status, rc->method, rc->desc, target);
+	rb_call_set_tag(rc->call, rc);
+}
+
+/*
+ * rb_remote_wait_any
+ *		Wait until a call of the target's channel has completed and return
+ *		its RbRemoteCall, giving up when the query is cancelled.  On giving
+ *		up the calls stay in flight (the caller's cleanup abandons them) and
+ *		CHECK_FOR_INTERRUPTS raises the usual error.
+ */
+RbRemoteCall *
+rb_remote_wait_any(RbCallTarget *target)
 {
 	RbStatus	status;
 	RbCall	   *call;
 
-	target->stats->calls++;
-	call = rb_call_start(target->channel, method, request, target->token,
-						 target->timeout_ms, &status);
+	call = rb_channel_wait_any(target->channel, interrupt_pending, NULL,
+							   &status);
 	if (call == NULL)
-		report_status(&status, method, call_desc, target);
-	return call;
+	{
+		CHECK_FOR_INTERRUPTS();
+		ereport(ERROR,
+				(errcode(status.code == RB_LOCAL_GAVE_UP
+						 ? ERRCODE_QUERY_CANCELED : ERRCODE_FDW_ERROR),
+				 errmsg_internal("redis_backup_fdw: no call to wait for: %s",
+								 status.message)));
+	}
+	return (RbRemoteCall *) rb_call_tag(call);
+}
+
+/*
+ * rb_remote_collect
+ *		The outcome of rc's completed call.  A reply is decoded through
+ *		allocator into *reply.  A call worth another attempt (UNAVAILABLE or
+ *		RESOURCE_EXHAUSTED with attempts left, after a backoff; or a token
+ *		the service rejected, once, when the credentials can get a fresh
+ *		one) is started again: RB_OUTCOME_RETRIED.  PERMISSION_DENIED is
+ *		returned when rc->denied_ok; any other failure is raised.
+ */
+RbOutcome
+rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
+				  ProtobufCAllocator *allocator, ProtobufCMessage **reply)
+{
+	RbStatus	status;
+	size_t		nbytes = 0;
+
+	*reply = rb_call_finish(rc->call, allocator, &status, &nbytes);
+	rc->call = NULL;
+	target->stats->bytes += nbytes;
+
+	if (*reply != NULL)
+	{
+		target->stats->pages++;
+		return RB_OUTCOME_REPLY;
+	}
+	if (status.code == RB_NOT_FOUND)
+		return RB_OUTCOME_NOT_FOUND;
+	if (status.code == RB_PERMISSION_DENIED && rc->denied_ok)
+		return RB_OUTCOME_DENIED;
+	if (status.code == RB_UNAUTHENTICATED && !rc->renewed &&
+		rb_credentials_rejected(target->creds, rc->token))
+	{
+		rc->renewed = true;
+		rc->attempt--;			/* not a retry of a failed service */
+		rb_remote_begin(target, rc);
+		return RB_OUTCOME_RETRIED;
+	}
+	if (!status_is_retryable(status.code) ||
+		rc->attempt >= target->max_attempts)
+		report_status(&status, rc->method, rc->desc, target);
+
+	elog(DEBUG1, "redis_backup_fdw: %s: %s, retrying (attempt %d of %d)",
+		 rb_method_name(rc->method), rb_code_name(status.code),
+		 rc->attempt + 1, target->max_attempts);
+	backoff_sleep(rc->attempt);
+	rb_remote_begin(target, rc);
+	return RB_OUTCOME_RETRIED;
+}
+
+/*
+ * rb_remote_finish
+ *		Wait for rc's call, retrying what may be retried, and return the
+ *		outcome (never RB_OUTCOME_RETRIED).  rc must have been begun.
+ */
+RbOutcome
+rb_remote_finish(RbCallTarget *target, RbRemoteCall *rc,
+				 ProtobufCAllocator *allocator, ProtobufCMessage **reply)
+{
+	for (;;)
+	{
+		RbStatus	status;
+		RbOutcome	outcome;
+
+		(void) remote_wait(rc->call, &status);
+		outcome = rb_remote_collect(target, rc, allocator, reply);
+		if (outcome != RB_OUTCOME_RETRIED)
+			return outcome;
+	}
 }
 
 /*
  * rb_remote_call
- *		Make one call, retrying what may be retried, and return its reply
- *		decoded through allocator.  When started is not NULL, it is
- *		the first attempt, already in flight (and now owned here).
- *		NOT_FOUND returns NULL; every other failure is raised as an error.
+ *		Make one call and wait for it: its reply, or NULL for NOT_FOUND.
  */
 ProtobufCMessage *
 rb_remote_call(RbCallTarget *target, RbMethod method,
 			   const ProtobufCMessage *request, const char *call_desc,
-			   RbCall *started, ProtobufCAllocator *allocator)
+			   ProtobufCAllocator *allocator)
 {
-	int			attempt;
+	RbRemoteCall rc;
+	ProtobufCMessage *reply;
 
-	for (attempt = 1;; attempt++)
-	{
-		RbStatus	status;
-		RbCall	   *call = started;
-		ProtobufCMessage *reply;
-		size_t		nbytes = 0;
-
-		started = NULL;
-		if (call == NULL)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (attempt > 1)
-				target->stats->retries++;
-			call = rb_remote_start(target, method, request, call_desc);
-		}
-		(void) remote_wait(call, &status);
-		reply = rb_call_finish(call, allocator, &status, &nbytes);
-		target->stats->bytes += nbytes;
-
-		if (reply != NULL)
-		{
-			target->stats->pages++;
-			return reply;
-		}
-		if (status.code == RB_NOT_FOUND)
-			return NULL;
-		if (!status_is_retryable(status.code) ||
-			attempt >= target->max_attempts)
-			report_status(&status, method, call_desc, target);
-
-		elog(DEBUG1, "redis_backup_fdw: %s: %s, retrying (attempt %d of %d)",
-			 rb_method_name(method), rb_code_name(status.code), attempt + 1,
-			 target->max_attempts);
-		backoff_sleep(attempt);
-	}
+	memset(&rc, 0, sizeof(rc));
+	rc.method = method;
+	rc.request = request;
+	rc.desc = call_desc;
+	rb_remote_begin(target, &rc);
+	(void) rb_remote_finish(target, &rc, allocator, &reply);
+	return reply;
 }
 
 /*
@@ -201,7 +271,7 @@ report_status(const RbStatus *status, RbMethod method,
 		? psprintf(" (request id %s)", status->request_id) : "";
 	detail = psprintf("%s: %s", rb_code_name(status->code),
 					  status->message[0]
-					  ? redact(status->message, target->token)
+					  ? redact(status->message, rb_credentials_token_if_any(target->creds))
 					  : "(no message)");
 
 	if (status->code == RB_UNAVAILABLE && target->conn != NULL)
@@ -218,8 +288,8 @@ report_status(const RbStatus *status, RbMethod method,
 		case RB_UNAUTHENTICATED:
 			RB_CALL_ERROR(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 						  errmsg("the Managed Redis API rejected the IAM token"),
-						  errhint("Check the iam_token option of the user mapping for server \"%s\"; IAM tokens expire after at most 12 hours.",
-								  target->server_name));
+						  errhint("%s", rb_credentials_hint(target->creds,
+														   target->server_name)));
 			break;
 		case RB_PERMISSION_DENIED:
 			RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,

@@ -78,7 +78,7 @@ CLIENT_TEST_SRCS = $(sort $(wildcard test/client/*.c))
 test-programs: test/emulator/redis_backup_emulator test/client/client_test
 
 test/emulator/redis_backup_emulator: $(EMULATOR_SRCS) $(wildcard test/emulator/*.h) $(PROTO_C) $(GEN)/.stamp
-	$(CC) $(TEST_CFLAGS) -o $@ $(EMULATOR_SRCS) $(PROTO_C) $(TEST_LIBS)
+	$(CC) $(TEST_CFLAGS) -o $@ $(EMULATOR_SRCS) $(PROTO_C) $(TEST_LIBS) -lcrypto -lm
 
 CLIENT_SRCS = src/client/rb_client.c src/client/rb_wire.c
 

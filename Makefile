@@ -87,6 +87,13 @@ test/client/client_test: $(CLIENT_TEST_SRCS) $(CLIENT_SRCS) src/client/rb_client
 
 .PHONY: test-programs
 
+# --- emulator self-check (test/emulator/selfcheck.sh) ----------------------
+test/emulator/selfcheck/client: test/emulator/selfcheck/client.c $(PROTO_C) $(GEN)/.stamp
+	$(CC) $(TEST_CFLAGS) -o $@ test/emulator/selfcheck/client.c $(PROTO_C) $(TEST_LIBS)
+
+EXTRA_CLEAN += test/emulator/selfcheck/client
+# --- end of emulator self-check ---------------------------------------------
+
 # Benchmark baseline (bench/scan_bench.sh).
 bench/list_all: bench/list_all.c $(CLIENT_SRCS) src/client/rb_client.h $(PROTO_C) $(GEN)/.stamp
 	$(CC) $(TEST_CFLAGS) -o $@ bench/list_all.c $(CLIENT_SRCS) $(PROTO_C) $(TEST_LIBS)

@@ -286,10 +286,9 @@ emu_iam_issue_token(const char *sa, char *token, size_t size, int64_t *expires_a
 	emu_random_bytes(raw, sizeof(raw));
 	emu_buf_append_str(&buf, TOKEN_PREFIX);
 	emu_base64url(raw, sizeof(raw), &buf);
-	emu_buf_append(&buf, "", 0);
-	if (buf.len > size)
+	if (buf.len + 1 > size)
 		emu_fatal("token buffer too small");
-	memcpy(token, buf.data, buf.len);
+	memcpy(token, buf.data, buf.len + 1);
 
 	t->token = buf.data;
 	t->sa = find_sa(sa);
@@ -386,8 +385,7 @@ b64url_decode(const char *in, size_t len, EmuBuf *out)
 	}
 	if ((acc & ((1u << bits) - 1)) != 0)
 		return false;
-	emu_buf_append(out, "", 0);
-	out->len--;
+	emu_buf_append(out, "", 0);	/* data is never NULL */
 	return true;
 }
 
@@ -551,8 +549,7 @@ json_string(JsonReader *r, EmuBuf *out)
 	if (r->p >= r->end)
 		goto bad;
 	r->p++;
-	emu_buf_append(out, "", 0);
-	out->len--;
+	emu_buf_append(out, "", 0);	/* data is never NULL */
 	emu_buf_free(&scratch);
 	return true;
 bad:

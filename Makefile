@@ -95,7 +95,7 @@ CLIENT_TEST_SRCS = $(sort $(wildcard test/client/*.c))
 test-programs: test/emulator/redis_backup_emulator test/client/client_test
 
 test/emulator/redis_backup_emulator: $(EMULATOR_SRCS) $(wildcard test/emulator/*.h) $(PROTO_C) $(GEN)/.stamp
-	$(CC) $(TEST_CFLAGS) -o $@ $(EMULATOR_SRCS) $(PROTO_C) $(TEST_LIBS)
+	$(CC) $(TEST_CFLAGS) -o $@ $(EMULATOR_SRCS) $(PROTO_C) $(TEST_LIBS) -lcrypto -lm
 
 CLIENT_SRCS = src/client/rb_client.c src/client/rb_wire.c
 
@@ -103,6 +103,13 @@ test/client/client_test: $(CLIENT_TEST_SRCS) $(CLIENT_SRCS) src/client/rb_client
 	$(CC) $(TEST_CFLAGS) -o $@ $(CLIENT_TEST_SRCS) $(CLIENT_SRCS) $(PROTO_C) $(TEST_LIBS)
 
 .PHONY: test-programs
+
+# --- emulator self-check (test/emulator/selfcheck.sh) ----------------------
+test/emulator/selfcheck/client: test/emulator/selfcheck/client.c $(PROTO_C) $(GEN)/.stamp
+	$(CC) $(TEST_CFLAGS) -o $@ test/emulator/selfcheck/client.c $(PROTO_C) $(TEST_LIBS)
+
+EXTRA_CLEAN += test/emulator/selfcheck/client
+# --- end of emulator self-check ---------------------------------------------
 
 # Benchmark baseline (bench/scan_bench.sh).
 bench/list_all: bench/list_all.c $(CLIENT_SRCS) src/client/rb_client.h $(PROTO_C) $(GEN)/.stamp

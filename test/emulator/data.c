@@ -21,6 +21,13 @@
  *							else ["shard1"]
  *		type				AUTOMATED when i is even, MANUAL when odd
  *
+ * Clouds (for Resource Manager's FolderService.List) hold folders in the
+ * order they were assigned: by "folder FOLDER CLOUD [NAME]" lines, or by
+ * --generate-cloud CLOUD=N[:B], which makes folders CLOUD-f000,
+ * CLOUD-f001, ... (at least three digits) in cloud CLOUD, each a generated
+ * folder of B backups.  A folder's created_at is 2025-01-01T00:00:00Z plus
+ * its position in the cloud in hours.
+ *
  * The ten clusters F-c0 .. F-c9 of a generated folder always exist (also
  * when COUNT < 10); cluster F-ck lists backups k, k+10, k+20, ...  A
  * folder or cluster that has both data and generated backups lists the
@@ -39,13 +46,27 @@
 /* 2026-01-01T00:00:00Z */
 #define GEN_EPOCH_SECONDS INT64_C(1767225600)
 
+/* 2025-01-01T00:00:00Z: created_at of a cloud's first folder */
+#define FOLDER_EPOCH_SECONDS INT64_C(1735689600)
+
+/* Default backups per folder of --generate-cloud. */
+#define DEFAULT_CLOUD_BACKUPS 10
+
 typedef struct EmuFolder
 {
 	EmuBytes	id;
 	EmuIntList	backups;		/* data backups in file order */
 	bool		generated;
 	int64_t		gen_count;
+	int			cloud;			/* index into clouds, -1: none */
+	EmuBytes	name;			/* name in its cloud */
 } EmuFolder;
+
+typedef struct EmuCloud
+{
+	EmuBytes	id;
+	EmuIntList	folders;		/* folder numbers in order */
+} EmuCloud;
 
 typedef struct EmuCluster
 {
@@ -87,9 +108,14 @@ static EmuCluster *clusters;
 static int	nclusters;
 static int	clusters_cap;
 
+static EmuCloud *clouds;
+static int	nclouds;
+static int	clouds_cap;
+
 static HashTable backup_index;
 static HashTable folder_index;
 static HashTable cluster_index;
+static HashTable cloud_index;
 
 static const char shard1[] = "shard1";
 static const char shard2[] = "shard2";
@@ -194,8 +220,48 @@ get_folder(EmuBytes id)
 	n = nfolders++;
 	memset(&folders[n], 0, sizeof(EmuFolder));
 	folders[n].id = bytes_dup(id);
+	folders[n].cloud = -1;
 	hash_insert(&folder_index, folders[n].id, n);
 	return n;
+}
+
+/*
+ * get_cloud
+ *		Return the number of the cloud with this id, creating it if needed.
+ */
+static int
+get_cloud(EmuBytes id)
+{
+	int			n = hash_lookup(&cloud_index, id);
+
+	if (n >= 0)
+		return n;
+	if (nclouds == clouds_cap)
+	{
+		clouds_cap = clouds_cap ? clouds_cap * 2 : 8;
+		clouds = emu_realloc(clouds, clouds_cap * sizeof(EmuCloud));
+	}
+	n = nclouds++;
+	memset(&clouds[n], 0, sizeof(EmuCloud));
+	clouds[n].id = bytes_dup(id);
+	hash_insert(&cloud_index, clouds[n].id, n);
+	return n;
+}
+
+/*
+ * put_folder_in_cloud
+ *		Make folder number f part of cloud c under name; NULL if that is
+ *		fine, else why not.
+ */
+static const char *
+put_folder_in_cloud(int f, int c, EmuBytes name)
+{
+	if (folders[f].cloud >= 0)
+		return "folder already belongs to a cloud";
+	folders[f].cloud = c;
+	folders[f].name = bytes_dup(name);
+	emu_intlist_append(&clouds[c].folders, f);
+	return NULL;
 }
 
 /*
@@ -518,6 +584,35 @@ add_backup_line(const LineContext *ctx, char **fields)
 }
 
 /*
+ * handle_folder_line
+ *		folder FOLDER_ID [CLOUD_ID [NAME]]: declare a folder, optionally in
+ *		a cloud (NAME defaults to FOLDER_ID).
+ */
+static void
+handle_folder_line(const LineContext *ctx, char **fields, int nfields)
+{
+	EmuBytes	id = unescape_field(ctx, fields[1], "FOLDER_ID");
+	int			f = get_folder(id);
+
+	if (nfields >= 3)
+	{
+		EmuBytes	cloud = unescape_field(ctx, fields[2], "CLOUD_ID");
+		EmuBytes	name = nfields == 4 ? unescape_field(ctx, fields[3], "NAME") : id;
+		const char *err;
+
+		if (cloud.len == 0)
+			line_error(ctx, "CLOUD_ID: empty");
+		err = put_folder_in_cloud(f, get_cloud(cloud), name);
+		if (err != NULL)
+			line_error(ctx, err);
+		free((void *) cloud.data);
+		if (nfields == 4)
+			free((void *) name.data);
+	}
+	free((void *) id.data);
+}
+
+/*
  * handle_line
  *		Parse one data line (without its line end) and add its record.
  */
@@ -553,6 +648,16 @@ handle_line(const LineContext *ctx, char *line)
 
 	kind = fields[0];
 	if (strcmp(kind, "folder") == 0)
+	{
+		/* folder FOLDER_ID [CLOUD_ID [NAME]] */
+		if (nfields >= 2 && nfields <= 4)
+		{
+			handle_folder_line(ctx, fields, nfields);
+			return;
+		}
+		line_error(ctx, "a folder line has 2 to 4 TAB-separated fields");
+	}
+	if (strcmp(kind, "cloud") == 0)
 		expected = 2;
 	else if (strcmp(kind, "cluster") == 0)
 		expected = 3;
@@ -563,7 +668,7 @@ handle_line(const LineContext *ctx, char *line)
 		char		msg[200];
 
 		snprintf(msg, sizeof(msg),
-				 "unknown record kind \"%.40s\" (expected folder, cluster or backup)",
+				 "unknown record kind \"%.40s\" (expected folder, cloud, cluster or backup)",
 				 kind);
 		line_error(ctx, msg);
 		return;
@@ -580,9 +685,9 @@ handle_line(const LineContext *ctx, char *line)
 
 	if (expected == 2)
 	{
-		EmuBytes	id = unescape_field(ctx, fields[1], "FOLDER_ID");
+		EmuBytes	id = unescape_field(ctx, fields[1], "CLOUD_ID");
 
-		get_folder(id);
+		get_cloud(id);
 		free((void *) id.data);
 	}
 	else if (expected == 3)
@@ -649,6 +754,109 @@ emu_data_add_generated(const char *folder, int64_t count)
 		emu_fatal("folder \"%s\" is generated twice", folder);
 	folders[n].generated = true;
 	folders[n].gen_count = count;
+}
+
+/*
+ * emu_data_add_generated_cloud
+ *		--generate-cloud CLOUD=NFOLDERS[:BACKUPS]: folders CLOUD-f000, ...
+ *		in cloud CLOUD, each generated with BACKUPS backups (default 10).
+ */
+void
+emu_data_add_generated_cloud(const char *spec)
+{
+	const char *eq = strrchr(spec, '=');
+	char	   *cloud;
+	char	   *end;
+	long long	nf;
+	long long	nb = DEFAULT_CLOUD_BACKUPS;
+	int			c;
+
+	if (eq == NULL || eq == spec || eq[1] < '0' || eq[1] > '9')
+		emu_fatal("--generate-cloud %s: expected CLOUD=NFOLDERS[:BACKUPS_PER_FOLDER]", spec);
+	errno = 0;
+	nf = strtoll(eq + 1, &end, 10);
+	if (errno != 0 || nf < 0 || nf > EMU_MAX_GENERATED_FOLDERS)
+		emu_fatal("--generate-cloud %s: NFOLDERS must be 0..%d", spec, EMU_MAX_GENERATED_FOLDERS);
+	if (*end == ':')
+	{
+		const char *p = end + 1;
+
+		errno = 0;
+		nb = strtoll(p, &end, 10);
+		if (*p < '0' || *p > '9' || errno != 0 || nb < 0 || nb > EMU_MAX_GENERATED)
+			emu_fatal("--generate-cloud %s: BACKUPS_PER_FOLDER must be 0..%d", spec, EMU_MAX_GENERATED);
+	}
+	if (*end != '\0')
+		emu_fatal("--generate-cloud %s: expected CLOUD=NFOLDERS[:BACKUPS_PER_FOLDER]", spec);
+	cloud = emu_malloc(eq - spec + 1);
+	memcpy(cloud, spec, eq - spec);
+	cloud[eq - spec] = '\0';
+	c = get_cloud(emu_bytes_str(cloud));
+	for (long long i = 0; i < nf; i++)
+	{
+		char		id[200];
+		int			f;
+		const char *err;
+
+		snprintf(id, sizeof(id), "%.150s-f%03lld", cloud, i);
+		emu_data_add_generated(id, nb);
+		f = get_folder(emu_bytes_str(id));
+		err = put_folder_in_cloud(f, c, emu_bytes_str(id));
+		if (err != NULL)
+			emu_fatal("--generate-cloud %s: %s: %s", spec, id, err);
+	}
+	free(cloud);
+}
+
+/*
+ * emu_data_find_cloud
+ *		Number of the cloud with this id, or -1.
+ */
+int
+emu_data_find_cloud(const char *cloud_id)
+{
+	return hash_lookup(&cloud_index, emu_bytes_str(cloud_id));
+}
+
+/*
+ * emu_data_cloud_folder_count
+ *		Number of folders of cloud number c.
+ */
+int
+emu_data_cloud_folder_count(int c)
+{
+	return clouds[c].folders.n;
+}
+
+/*
+ * emu_data_cloud_folder
+ *		Folder number pos (0-based) of cloud number c.
+ */
+void
+emu_data_cloud_folder(int c, int pos, EmuFolderInfo *out)
+{
+	const EmuFolder *f = &folders[clouds[c].folders.items[pos]];
+
+	memset(out, 0, sizeof(*out));
+	out->id = f->id;
+	out->cloud_id = clouds[c].id;
+	out->name = f->name;
+	out->created_at.set = true;
+	out->created_at.seconds = FOLDER_EPOCH_SECONDS + (int64_t) pos * 3600;
+}
+
+/*
+ * emu_data_generated_folder
+ *		Id of folder number i if it is generated, else NULL; i runs from 0
+ *		while it is below the folder count (returned in *nfolders_out).
+ */
+const char *
+emu_data_generated_folder(int i, int *nfolders_out)
+{
+	*nfolders_out = nfolders;
+	if (i < 0 || i >= nfolders || !folders[i].generated)
+		return NULL;
+	return folders[i].id.data;
 }
 
 /*
@@ -850,8 +1058,9 @@ emu_listing_get(const EmuListing *listing, int64_t pos, EmuArena *arena,
  */
 void
 emu_data_summary(int64_t *nbackups_out, int *nfolders_out, int *nclusters_out,
-				 int *ngenerated_out)
+				 int *ngenerated_out, int *nclouds_out)
 {
+	*nclouds_out = nclouds;
 	int64_t		total = nbackups;
 	int			ngen = 0;
 

@@ -81,6 +81,7 @@ struct EmuCall
 	/* receiving */
 	grpc_byte_buffer *recv_buf;
 	int			cancelled;		/* from RECV_CLOSE_ON_SERVER */
+	int64_t		start_us;		/* when the call arrived (wall clock) */
 
 	/* state */
 	int			pending;		/* batches in flight */
@@ -110,6 +111,9 @@ typedef struct EmuOptions
 	const char *port_file;
 	const char *tls_cert;
 	const char *tls_key;
+	const char *metadata_listen;
+	const char *metadata_port_file;
+	const char *metadata_sa;
 } EmuOptions;
 
 static volatile sig_atomic_t stop_requested;
@@ -132,10 +136,17 @@ usage(FILE *out, int code)
 {
 	fprintf(out,
 			"usage: %s [--listen HOST:PORT] [--data FILE]... [--generate FOLDER=COUNT]...\n"
-			"       [--token TOKEN=FOLDER[,FOLDER...]]... [--log FILE] [--port-file FILE]\n"
+			"       [--generate-cloud CLOUD=NFOLDERS[:BACKUPS_PER_FOLDER]]...\n"
+			"       [--token TOKEN=GRANTS]... [--log FILE] [--port-file FILE]\n"
 			"       [--tls-cert PEMFILE --tls-key PEMFILE] [--fault SPEC]...\n"
+			"       [--service-account SA_ID=GRANTS]... [--sa-key KEY_ID=SA_ID:PUBLIC_PEM]...\n"
+			"       [--token-lifetime SECONDS] [--metadata-listen HOST:PORT]\n"
+			"       [--metadata-port-file FILE] [--metadata-sa SA_ID]\n"
+			"       [--metadata-mode ok|404|500|garbage|slow]\n"
+			"       [--preencoded PAGE_SIZE] [--preencoded-max-mb MB]\n"
 			"\n"
-			"Faults (SPEC = KIND[=ARG][@KEY]): latency=MS, unavailable[=N], exhausted[=N],\n"
+			"GRANTS: * or FOLDER_OR_CLOUD[,FOLDER_OR_CLOUD...] (empty for --service-account).\n"
+			"Faults (SPEC = KIND[=ARG][@method:METHOD][@KEY]): latency=MS, unavailable[=N], exhausted[=N],\n"
 			"status=CODE_NAME[:N], hang[=N], garbage[=N], token_loop, unknown_fields,\n"
 			"oversize=BYTES, echo_token.  See test/emulator/README.md.\n",
 			EMU_PROGNAME);
@@ -150,29 +161,6 @@ static void
 handle_signal(int signo)
 {
 	stop_requested = 1;
-}
-
-/*
- * read_file
- *		Whole file as a NUL-terminated string (for PEM files).
- */
-static char *
-read_file(const char *path)
-{
-	FILE	   *f = fopen(path, "rb");
-	EmuBuf		buf = {0};
-	char		chunk[4096];
-	size_t		n;
-
-	if (f == NULL)
-		emu_fatal("could not open \"%s\": %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		emu_buf_append(&buf, chunk, n);
-	if (ferror(f))
-		emu_fatal("could not read \"%s\": %s", path, strerror(errno));
-	fclose(f);
-	emu_buf_append(&buf, "", 0);
-	return buf.data;
 }
 
 /*
@@ -262,6 +250,26 @@ parse_args(int argc, char **argv, EmuOptions *opts)
 			opts->tls_key = val;
 		else if (strcmp(opt, "--fault") == 0)
 			emu_fault_add(val);
+		else if (strcmp(opt, "--generate-cloud") == 0)
+			emu_data_add_generated_cloud(val);
+		else if (strcmp(opt, "--service-account") == 0)
+			emu_iam_add_service_account(val);
+		else if (strcmp(opt, "--sa-key") == 0)
+			emu_iam_add_sa_key(val);
+		else if (strcmp(opt, "--token-lifetime") == 0)
+			emu_iam_set_token_lifetime(val);
+		else if (strcmp(opt, "--metadata-listen") == 0)
+			opts->metadata_listen = val;
+		else if (strcmp(opt, "--metadata-port-file") == 0)
+			opts->metadata_port_file = val;
+		else if (strcmp(opt, "--metadata-sa") == 0)
+			opts->metadata_sa = val;
+		else if (strcmp(opt, "--metadata-mode") == 0)
+			emu_metadata_set_mode(val);
+		else if (strcmp(opt, "--preencoded") == 0)
+			emu_service_set_preencoded(val);
+		else if (strcmp(opt, "--preencoded-max-mb") == 0)
+			emu_service_set_preencoded_max(val);
 		else
 		{
 			fprintf(stderr, "%s: unknown option \"%s\"\n", EMU_PROGNAME, opt);
@@ -272,34 +280,11 @@ parse_args(int argc, char **argv, EmuOptions *opts)
 		emu_fatal("--tls-cert and --tls-key must be given together");
 	if (strrchr(opts->listen, ':') == NULL)
 		emu_fatal("--listen %s: expected HOST:PORT", opts->listen);
-}
-
-/*
- * write_port_file
- *		Write "PORT\n" to path through a temporary file and rename(2), so a
- *		reader never sees a partial file.
- */
-static void
-write_port_file(const char *path, int port)
-{
-	size_t		len = strlen(path) + 32;
-	char	   *tmp = emu_malloc(len);
-	char		text[16];
-	int			fd;
-	int			n;
-
-	snprintf(tmp, len, "%s.tmp.%d", path, (int) getpid());
-	n = snprintf(text, sizeof(text), "%d\n", port);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, text, n) != n || close(fd) != 0 ||
-		rename(tmp, path) != 0)
-	{
-		fprintf(stderr, "%s: could not write port file \"%s\": %s\n",
-				EMU_PROGNAME, path, strerror(errno));
-		unlink(tmp);
-		exit(1);
-	}
-	free(tmp);
+	if (opts->metadata_port_file != NULL && opts->metadata_listen == NULL)
+		emu_fatal("--metadata-port-file needs --metadata-listen");
+	if (opts->metadata_listen != NULL && strrchr(opts->metadata_listen, ':') == NULL)
+		emu_fatal("--metadata-listen %s: expected HOST:PORT", opts->metadata_listen);
+	emu_iam_check_config(opts->metadata_sa);
 }
 
 /*
@@ -451,6 +436,9 @@ send_reply(EmuCall *c)
 	c->status_details = grpc_slice_from_copied_string(c->reply.message);
 	c->reply_built = true;
 
+	/* the log line goes out before the client can see the status */
+	emu_log_write(c->reply.log_body, c->start_us, emu_wall_us(), false);
+
 	/*
 	 * x-request-id goes in the headers of a successful reply.  An error
 	 * reply sends empty initial metadata and carries x-request-id in the
@@ -560,7 +548,11 @@ handle_request(EmuCall *c)
 		grpc_slice_unref(body);
 
 	if (c->reply.hang)
-		return;					/* CLOSE will free the call */
+	{
+		/* logged now, without end_us; CLOSE will free the call */
+		emu_log_write(c->reply.log_body, c->start_us, -1, false);
+		return;
+	}
 	if (c->reply.delay_ms > 0 && !shutting_down)
 		timer_add(c, emu_now_ms() + c->reply.delay_ms);
 	else
@@ -612,6 +604,7 @@ dispatch(EmuTag *tag, bool success)
 		case TAG_NEW:
 			if (!success)
 				break;			/* shutting down */
+			c->start_us = emu_wall_us();
 			if (!shutting_down)
 				request_new_call();
 			start_call(c);
@@ -624,7 +617,11 @@ dispatch(EmuTag *tag, bool success)
 		case TAG_CLOSE:
 			c->closed = true;
 			if (c->timer_armed)
-				timer_remove(c);	/* client gave up on a delayed reply */
+			{
+				/* client gave up on a delayed reply: log it as cancelled */
+				timer_remove(c);
+				emu_log_write(c->reply.log_body, c->start_us, emu_wall_us(), true);
+			}
 			break;
 		case TAG_SEND:
 		case TAG_SHUTDOWN:
@@ -669,6 +666,7 @@ begin_shutdown(void)
 		EmuCall    *c = timers;
 
 		timer_remove(c);
+		emu_log_write(c->reply.log_body, c->start_us, emu_wall_us(), true);
 		maybe_free_call(c);
 	}
 }
@@ -730,8 +728,8 @@ make_credentials(const EmuOptions *opts)
 
 	if (opts->tls_cert == NULL)
 		return grpc_insecure_server_credentials_create();
-	cert = read_file(opts->tls_cert);
-	key = read_file(opts->tls_key);
+	cert = emu_read_file(opts->tls_cert);
+	key = emu_read_file(opts->tls_key);
 	pair.cert_chain = cert;
 	pair.private_key = key;
 	creds = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
@@ -760,6 +758,16 @@ main(int argc, char **argv)
 	parse_args(argc, argv, &opts);
 	if (opts.log_file)
 		emu_log_open(opts.log_file);
+	{
+		size_t		bytes;
+		int64_t		t0 = emu_now_ms();
+		int64_t		pages = emu_service_preencode(&bytes);
+
+		if (pages > 0)
+			fprintf(stderr, "%s: pre-encoded %lld pages (%.1f MB) in %lld ms\n",
+					EMU_PROGNAME, (long long) pages, bytes / 1048576.0,
+					(long long) (emu_now_ms() - t0));
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = handle_signal;
@@ -809,8 +817,20 @@ main(int argc, char **argv)
 	for (int i = 0; i < NUM_PENDING_REQUESTS; i++)
 		request_new_call();
 
+	/* the metadata service is up before any port file or line appears */
+	if (opts.metadata_listen)
+	{
+		int			mport = emu_metadata_start(opts.metadata_listen, opts.metadata_sa);
+		const char *mcolon = strrchr(opts.metadata_listen, ':');
+
+		if (opts.metadata_port_file)
+			emu_write_port_file(opts.metadata_port_file, mport);
+		fprintf(stderr, "%s: metadata service listening on %.*s:%d\n", EMU_PROGNAME,
+				(int) (mcolon - opts.metadata_listen), opts.metadata_listen, mport);
+	}
+
 	if (opts.port_file)
-		write_port_file(opts.port_file, port);
+		emu_write_port_file(opts.port_file, port);
 	colon = strrchr(opts.listen, ':');
 	printf("listening on %.*s:%d\n", (int) (colon - opts.listen), opts.listen, port);
 	fflush(stdout);
@@ -818,13 +838,18 @@ main(int argc, char **argv)
 		int64_t		nbackups;
 		int			nfolders,
 					nclusters,
-					ngenerated;
+					ngenerated,
+					nclouds,
+					nkeys,
+					nsas;
 
-		emu_data_summary(&nbackups, &nfolders, &nclusters, &ngenerated);
+		emu_data_summary(&nbackups, &nfolders, &nclusters, &ngenerated, &nclouds);
+		nsas = emu_iam_summary(&nkeys);
 		fprintf(stderr, "%s: serving %lld backups in %d folders (%d generated), "
-				"%d clusters from data files; %d fault specs; %s\n",
+				"%d clusters from data files, %d clouds; %d service accounts, "
+				"%d keys; %d fault specs; %s\n",
 				EMU_PROGNAME, (long long) nbackups, nfolders, ngenerated,
-				nclusters, emu_fault_count(),
+				nclusters, nclouds, nsas, nkeys, emu_fault_count(),
 				opts.tls_cert ? "TLS" : "plaintext");
 	}
 

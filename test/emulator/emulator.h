@@ -36,6 +36,20 @@
 /* Largest COUNT accepted by --generate (ids keep 7 digits). */
 #define EMU_MAX_GENERATED 10000000
 
+/* Limits of Resource Manager's FolderService.List. */
+#define EMU_MAX_FOLDER_PAGE_TOKEN_CHARS 2000
+
+/* Most folders --generate-cloud makes in one cloud. */
+#define EMU_MAX_GENERATED_FOLDERS 100000
+
+/* What a principal (a --token, a service account) may read. */
+typedef struct EmuGrants
+{
+	bool		all;			/* "*": every folder and cloud */
+	char	  **ids;			/* folder and cloud ids */
+	int			n;
+} EmuGrants;
+
 /* A byte string; data is also NUL-terminated, but may hold NULs itself. */
 typedef struct EmuBytes
 {
@@ -126,6 +140,9 @@ typedef struct EmuReply
 	bool		hang;			/* never reply */
 	int64_t		delay_ms;		/* delay the reply by this much */
 	char		request_id[40]; /* x-request-id to send */
+	char	   *log_body;		/* malloc'ed log line without seq and
+								 * times; the server loop writes it when
+								 * the status is sent (emu_log_write) */
 } EmuReply;
 
 /* in util.c */
@@ -148,10 +165,33 @@ extern uint64_t emu_hash_bytes(uint64_t seed, const void *data, size_t len);
 extern bool emu_utf8_valid(const char *data, size_t len, size_t *nchars);
 extern void emu_uuid(char *out);
 extern int64_t emu_now_ms(void);
+extern int64_t emu_wall_us(void);
+extern void emu_random_bytes(void *out, size_t len);
+extern void emu_base64url(const uint8_t *in, size_t len, EmuBuf *out);
+extern void emu_write_port_file(const char *path, int port);
+extern char *emu_read_file(const char *path);
+extern void emu_grants_parse(const char *opt, const char *spec,
+							 const char *text, bool allow_empty,
+							 EmuGrants *out);
+extern bool emu_grants_allow(const EmuGrants *grants, EmuBytes id);
 extern const char *emu_status_name(grpc_status_code code);
 extern bool emu_status_from_name(const char *name, grpc_status_code *code);
 
+/* A folder of a cloud, for FolderService.List. */
+typedef struct EmuFolderInfo
+{
+	EmuBytes	id;
+	EmuBytes	cloud_id;
+	EmuBytes	name;
+	EmuTimestamp created_at;
+} EmuFolderInfo;
+
 /* in data.c */
+extern void emu_data_add_generated_cloud(const char *spec);
+extern int	emu_data_find_cloud(const char *cloud_id);
+extern int	emu_data_cloud_folder_count(int cloud);
+extern void emu_data_cloud_folder(int cloud, int pos, EmuFolderInfo *out);
+extern const char *emu_data_generated_folder(int i, int *nfolders);
 extern void emu_data_load_file(const char *path);
 extern void emu_data_add_generated(const char *folder, int64_t count);
 extern bool emu_data_find_backup(const char *id, EmuArena *arena,
@@ -162,7 +202,7 @@ extern int64_t emu_listing_count(const EmuListing *listing);
 extern void emu_listing_get(const EmuListing *listing, int64_t pos,
 							EmuArena *arena, EmuBackup *out);
 extern void emu_data_summary(int64_t *nbackups, int *nfolders,
-							 int *nclusters, int *ngenerated);
+							 int *nclusters, int *ngenerated, int *nclouds);
 
 /* in faults.c */
 
@@ -183,7 +223,8 @@ typedef struct EmuFaultEffect
 } EmuFaultEffect;
 
 extern void emu_fault_add(const char *spec);
-extern void emu_faults_apply(const char *key, EmuFaultEffect *effect);
+extern void emu_faults_apply(const char *method, const char *key,
+							 EmuFaultEffect *effect);
 extern int	emu_fault_count(void);
 
 /* in log.c */
@@ -191,8 +232,9 @@ typedef struct EmuLogRecord
 {
 	const char *method;			/* method name, or the raw path */
 	EmuBytes	method_raw;		/* used when method is NULL */
-	const char *id_field;		/* "backup_id", "folder_id", "cluster_id";
-								 * NULL when the request did not parse */
+	const char *id_field;		/* "backup_id", "folder_id", "cluster_id",
+								 * "cloud_id", "key_id"; NULL when the
+								 * request did not parse */
 	const char *id_value;
 	bool		has_paging;		/* log page_size and page_token */
 	int64_t		page_size;
@@ -207,16 +249,52 @@ typedef struct EmuLogRecord
 	const char *message;		/* status message of an error, or NULL */
 	const char *faults;			/* comma-separated fault kinds, or "" */
 	const char *request_id;
+	const char *service_account;	/* the caller's (issued token) or the
+									 * one IAM exchanged a JWT for; NULL:
+									 * not logged */
 } EmuLogRecord;
 
 extern void emu_log_open(const char *path);
 extern void emu_log_close(void);
-extern void emu_log_call(const EmuLogRecord *rec);
+extern bool emu_log_enabled(void);
+extern char *emu_log_format(const EmuLogRecord *rec);
+extern void emu_log_write(const char *body, int64_t start_us, int64_t end_us,
+						  bool cancelled);
 extern void emu_json_string(EmuBuf *buf, const char *data, size_t len);
+extern void emu_json_field(EmuBuf *buf, const char *name, const char *data,
+						   size_t len);
+extern void emu_json_field_str(EmuBuf *buf, const char *name,
+							   const char *value);
+
+/* in iam.c */
+extern void emu_iam_add_service_account(const char *spec);
+extern void emu_iam_add_sa_key(const char *spec);
+extern void emu_iam_set_token_lifetime(const char *arg);
+extern int64_t emu_iam_token_lifetime(void);
+extern void emu_iam_check_config(const char *metadata_sa);
+extern bool emu_iam_strict(void);
+extern bool emu_iam_lookup_token(EmuBytes token, const EmuGrants **grants,
+								 const char **sa);
+extern const char *emu_iam_verify_jwt(const char *jwt, size_t len,
+									  char *kid, size_t kid_size,
+									  const char **sa);
+extern bool emu_iam_jwt_kid(const char *jwt, size_t len, char *kid,
+							size_t kid_size);
+extern void emu_iam_issue_token(const char *sa, char *token, size_t size,
+								int64_t *expires_at);
+extern int	emu_iam_summary(int *nkeys);
+
+/* in metadata.c */
+extern void emu_metadata_set_mode(const char *arg);
+extern int	emu_metadata_start(const char *listen_addr, const char *sa);
 
 /* in service.c */
 extern void emu_service_add_token(const char *spec);
 extern void emu_service_handle(const EmuRequest *req, EmuReply *reply);
 extern void emu_reply_free(EmuReply *reply);
+extern bool emu_method_known(const char *name);
+extern void emu_service_set_preencoded(const char *arg);
+extern void emu_service_set_preencoded_max(const char *arg);
+extern int64_t emu_service_preencode(size_t *bytes);
 
 #endif							/* EMULATOR_H */

@@ -3,11 +3,15 @@
  * faults.c
  *		  Injected faults of the API emulator (--fault SPEC).
  *
- * SPEC is KIND[=ARG][@KEY].  With @KEY a spec applies only to calls whose
- * request names KEY in its own id field (folder_id of List, cluster_id of
- * ListBackups, backup_id of Get); without it, to every call of the three
- * methods whose request could be parsed.  Each spec counts the calls it
- * applies to; "every Nth" kinds fire on the Nth, 2Nth, ... of them.
+ * SPEC is KIND[=ARG][@method:METHOD][@KEY].  With @KEY a spec applies only
+ * to calls whose request names KEY in its own id field (folder_id of List,
+ * cluster_id of ListBackups, backup_id of Get, cloud_id of
+ * FolderService.List, the JWT's key id of IamTokenService.Create); with
+ * @method:METHOD only to calls of that method (BackupService.List, ...);
+ * with both, to calls matching both; with neither, to every call of every
+ * method (also one whose request did not parse).  Each spec counts the
+ * calls it applies to; "every Nth" kinds fire on the Nth, 2Nth, ... of
+ * them.
  *
  *	latency=MS			delay every reply by MS milliseconds
  *	unavailable[=N]		every Nth call: UNAVAILABLE (default N = 1)
@@ -85,7 +89,8 @@ typedef struct EmuFault
 	int64_t		every;			/* fire on every Nth matching call */
 	grpc_status_code code;		/* status to return */
 	char	   *message;		/* status message */
-	char	   *key;			/* NULL: every call */
+	char	   *key;			/* NULL: any key */
+	char	   *method;			/* NULL: any method */
 	uint64_t	count;			/* matching calls so far */
 } EmuFault;
 
@@ -129,10 +134,45 @@ emu_fault_add(const char *spec)
 	f.every = 1;
 	if (at != NULL)
 	{
+		char	   *rest = at + 1;
+		char	   *scope_method = NULL;
+
 		*at = '\0';
-		if (at[1] == '\0')
+		if (strncmp(rest, "method:", 7) == 0)
+		{
+			/* @method:METHOD[@KEY] */
+			char	   *at2 = strchr(rest, '@');
+
+			scope_method = rest + 7;
+			if (at2 != NULL)
+			{
+				*at2 = '\0';
+				f.key = emu_strdup(at2 + 1);
+			}
+		}
+		else
+		{
+			/* @KEY[@method:METHOD] */
+			char	   *m = strstr(rest, "@method:");
+
+			if (m != NULL)
+			{
+				*m = '\0';
+				scope_method = m + 8;
+			}
+			f.key = emu_strdup(rest);
+		}
+		if (f.key != NULL && f.key[0] == '\0')
 			emu_fatal("--fault %s: empty key after @", spec);
-		f.key = emu_strdup(at + 1);
+		if (scope_method != NULL)
+		{
+			if (!emu_method_known(scope_method))
+				emu_fatal("--fault %s: unknown method \"%s\" (expected "
+						  "BackupService.Get, BackupService.List, "
+						  "ClusterService.ListBackups, FolderService.List or "
+						  "IamTokenService.Create)", spec, scope_method);
+			f.method = emu_strdup(scope_method);
+		}
 	}
 	eq = strchr(copy, '=');
 	if (eq != NULL)
@@ -221,12 +261,14 @@ emu_fault_count(void)
 /*
  * emu_faults_apply
  *		Count one call against every spec that applies to it and return the
- *		combined effect.  key is the request's id field, NULL if the request
- *		did not parse (then only specs without @KEY apply).  Of several
- *		error specs firing together, the first on the command line wins.
+ *		combined effect.  method is the method's short name (NULL for an
+ *		unknown method: only unscoped specs apply); key is the request's id
+ *		field, NULL if the request did not parse (then only specs without
+ *		@KEY apply).  Of several error specs firing together, the first on
+ *		the command line wins.
  */
 void
-emu_faults_apply(const char *key, EmuFaultEffect *effect)
+emu_faults_apply(const char *method, const char *key, EmuFaultEffect *effect)
 {
 	memset(effect, 0, sizeof(*effect));
 	for (int i = 0; i < nfaults; i++)
@@ -235,6 +277,8 @@ emu_faults_apply(const char *key, EmuFaultEffect *effect)
 		bool		fires;
 
 		if (f->key != NULL && (key == NULL || strcmp(f->key, key) != 0))
+			continue;
+		if (f->method != NULL && (method == NULL || strcmp(f->method, method) != 0))
 			continue;
 		f->count++;
 		fires = (f->count % (uint64_t) f->every) == 0;

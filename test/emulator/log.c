@@ -2,13 +2,22 @@
  *
  * log.c
  *		  The emulator's call log (--log FILE): one JSON object per line per
- *		  received call, written with a single write(2) before the reply is
- *		  sent.  The bearer token is never written.
+ *		  received call (and per metadata-service request), written with a
+ *		  single write(2) when the status is handed to gRPC, before the
+ *		  client can see it.  Bearer tokens, issued tokens and JWTs are
+ *		  never written.
+ *
+ * service.c formats the body of a gRPC call's line when it decides the
+ * reply (emu_log_format); the server loop writes it (emu_log_write) when
+ * the status is sent, adding seq and the times, so seq follows file order
+ * and start_us/end_us are true.  metadata.c writes from its own threads;
+ * a mutex keeps seq and the writes in step.
  *
  * Fields, in this order, each only where it applies:
- *		seq, method, backup_id | folder_id | cluster_id, page_size,
- *		page_token, auth, client_request_id, peer, status, returned,
- *		next_page_token, message, fault, request_id
+ *		seq, method, backup_id | folder_id | cluster_id | cloud_id | key_id,
+ *		page_size, page_token, auth, client_request_id, peer, status,
+ *		returned, next_page_token, message, fault, request_id,
+ *		service_account, start_us, end_us, cancelled
  *
  * Strings are JSON-escaped; bytes that are not well-formed UTF-8 are
  * written as \u00XX (the byte's value), so every line is valid JSON.
@@ -17,6 +26,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +36,7 @@
 
 static int	log_fd = -1;
 static int64_t log_seq;
+static pthread_mutex_t log_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * emu_log_open
@@ -138,71 +149,113 @@ emu_json_string(EmuBuf *buf, const char *data, size_t len)
 
 /*
  * json_field
- *		Append ,"name":"value" (or {"name":... for the first field).
+ *		Append ,"name":"value".
  */
-static void
-json_field(EmuBuf *buf, const char *name, const char *data, size_t len)
+void
+emu_json_field(EmuBuf *buf, const char *name, const char *data, size_t len)
 {
 	emu_buf_printf(buf, ",\"%s\":", name);
 	emu_json_string(buf, data, len);
 }
 
 /*
- * json_field_str
- *		json_field for a C string.
+ * emu_json_field_str
+ *		emu_json_field for a C string.
  */
-static void
-json_field_str(EmuBuf *buf, const char *name, const char *value)
+void
+emu_json_field_str(EmuBuf *buf, const char *name, const char *value)
 {
-	json_field(buf, name, value, strlen(value));
+	emu_json_field(buf, name, value, strlen(value));
 }
 
 /*
- * emu_log_call
- *		Write one log line for a call (no-op without --log).
+ * emu_log_enabled
+ *		Is there a log to write?
+ */
+bool
+emu_log_enabled(void)
+{
+	return log_fd >= 0;
+}
+
+/*
+ * emu_log_format
+ *		The body of a call's log line: every field after seq up to
+ *		service_account, each starting with a comma.  Malloc'ed; NULL
+ *		without --log.
+ */
+char *
+emu_log_format(const EmuLogRecord *rec)
+{
+	EmuBuf		buf = {0};
+
+	if (log_fd < 0)
+		return NULL;
+
+	if (rec->method)
+		emu_json_field_str(&buf, "method", rec->method);
+	else
+		emu_json_field(&buf, "method", rec->method_raw.data, rec->method_raw.len);
+	if (rec->id_field && rec->id_value)
+	{
+		emu_json_field_str(&buf, rec->id_field, rec->id_value);
+		if (rec->has_paging)
+		{
+			emu_buf_printf(&buf, ",\"page_size\":%lld", (long long) rec->page_size);
+			emu_json_field_str(&buf, "page_token", rec->page_token);
+		}
+	}
+	emu_json_field_str(&buf, "auth", rec->auth);
+	if (rec->has_client_request_id)
+		emu_json_field(&buf, "client_request_id", rec->client_request_id.data,
+				   rec->client_request_id.len);
+	else
+		emu_json_field_str(&buf, "client_request_id", "");
+	if (rec->peer)
+		emu_json_field_str(&buf, "peer", rec->peer);
+	emu_json_field_str(&buf, "status", rec->status);
+	if (rec->returned >= 0)
+		emu_buf_printf(&buf, ",\"returned\":%lld", (long long) rec->returned);
+	if (rec->next_page_token)
+		emu_json_field_str(&buf, "next_page_token", rec->next_page_token);
+	if (rec->message)
+		emu_json_field_str(&buf, "message", rec->message);
+	if (rec->faults && rec->faults[0])
+		emu_json_field_str(&buf, "fault", rec->faults);
+	emu_json_field_str(&buf, "request_id", rec->request_id);
+	if (rec->service_account)
+		emu_json_field_str(&buf, "service_account", rec->service_account);
+	emu_buf_append(&buf, "", 0);
+	return buf.data;
+}
+
+/*
+ * emu_log_write
+ *		Write one line: {"seq":N + body + start_us, end_us (when >= 0),
+ *		cancelled (when true) + }.  A single write(2); seq is assigned here,
+ *		under the mutex, so it increases down the file.  No-op without --log
+ *		or with a NULL body.
  */
 void
-emu_log_call(const EmuLogRecord *rec)
+emu_log_write(const char *body, int64_t start_us, int64_t end_us,
+			  bool cancelled)
 {
 	EmuBuf		buf = {0};
 	const char *p;
 	size_t		left;
 
-	if (log_fd < 0)
+	if (log_fd < 0 || body == NULL)
 		return;
 
+	pthread_mutex_lock(&log_mutex);
 	emu_buf_printf(&buf, "{\"seq\":%lld", (long long) ++log_seq);
-	if (rec->method)
-		json_field_str(&buf, "method", rec->method);
-	else
-		json_field(&buf, "method", rec->method_raw.data, rec->method_raw.len);
-	if (rec->id_field)
-	{
-		json_field_str(&buf, rec->id_field, rec->id_value);
-		if (rec->has_paging)
-		{
-			emu_buf_printf(&buf, ",\"page_size\":%lld", (long long) rec->page_size);
-			json_field_str(&buf, "page_token", rec->page_token);
-		}
-	}
-	json_field_str(&buf, "auth", rec->auth);
-	if (rec->has_client_request_id)
-		json_field(&buf, "client_request_id", rec->client_request_id.data,
-				   rec->client_request_id.len);
-	else
-		json_field_str(&buf, "client_request_id", "");
-	if (rec->peer)
-		json_field_str(&buf, "peer", rec->peer);
-	json_field_str(&buf, "status", rec->status);
-	if (rec->returned >= 0)
-		emu_buf_printf(&buf, ",\"returned\":%lld", (long long) rec->returned);
-	if (rec->next_page_token)
-		json_field_str(&buf, "next_page_token", rec->next_page_token);
-	if (rec->message)
-		json_field_str(&buf, "message", rec->message);
-	if (rec->faults && rec->faults[0])
-		json_field_str(&buf, "fault", rec->faults);
-	json_field_str(&buf, "request_id", rec->request_id);
+	emu_buf_append_str(&buf, body);
+	if (start_us >= 0)
+		emu_buf_printf(&buf, ",\"start_us\":%lld", (long long) start_us);
+	if (end_us >= 0)
+		emu_buf_printf(&buf, ",\"end_us\":%lld", (long long) end_us);
+	if (cancelled)
+		emu_buf_append_str(&buf, ",\"cancelled\":true");
 	emu_buf_append(&buf, "}\n", 2);
 
 	/* one write(2); loop only if the kernel writes part of it */
@@ -223,5 +276,6 @@ emu_log_call(const EmuLogRecord *rec)
 		p += n;
 		left -= n;
 	}
+	pthread_mutex_unlock(&log_mutex);
 	emu_buf_free(&buf);
 }

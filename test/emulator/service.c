@@ -40,6 +40,9 @@
 #include "yandex/cloud/mdb/redis/v1/backup.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
+#include "yandex/cloud/iam/v1/iam_token_service.pb-c.h"
+#include "yandex/cloud/resourcemanager/v1/folder.pb-c.h"
+#include "yandex/cloud/resourcemanager/v1/folder_service.pb-c.h"
 
 typedef Yandex__Cloud__Mdb__Redis__V1__Backup PbBackup;
 typedef Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest PbGetRequest;
@@ -48,13 +51,21 @@ typedef Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse PbListResponse;
 typedef Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsRequest PbClusterRequest;
 typedef Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsResponse PbClusterResponse;
 typedef Google__Protobuf__Timestamp PbTimestamp;
+typedef Yandex__Cloud__Iam__V1__CreateIamTokenRequest PbIamRequest;
+typedef Yandex__Cloud__Iam__V1__CreateIamTokenResponse PbIamResponse;
+typedef Yandex__Cloud__Resourcemanager__V1__Folder PbFolder;
+typedef Yandex__Cloud__Resourcemanager__V1__ListFoldersRequest PbFolderRequest;
+typedef Yandex__Cloud__Resourcemanager__V1__ListFoldersResponse PbFolderResponse;
 
+/* The order matters: the value keys the page-token hash. */
 typedef enum EmuMethod
 {
 	METHOD_UNKNOWN = -1,
 	METHOD_GET,
 	METHOD_LIST,
-	METHOD_CLUSTER_LIST
+	METHOD_CLUSTER_LIST,
+	METHOD_FOLDER_LIST,
+	METHOD_IAM_CREATE
 } EmuMethod;
 
 static const struct
@@ -65,15 +76,21 @@ static const struct
 	{"/yandex.cloud.mdb.redis.v1.BackupService/Get", "BackupService.Get"},
 	{"/yandex.cloud.mdb.redis.v1.BackupService/List", "BackupService.List"},
 	{"/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups", "ClusterService.ListBackups"},
+	{"/yandex.cloud.resourcemanager.v1.FolderService/List", "FolderService.List"},
+	{"/yandex.cloud.iam.v1.IamTokenService/Create", "IamTokenService.Create"},
 };
+
+/* CreateIamTokenRequest limits. */
+#define IAM_MAX_JWT_CHARS 8000
+
+/* Longest key id kept for the log and fault keys. */
+#define MAX_KID_BYTES 128
 
 /* A bearer token given with --token. */
 typedef struct EmuToken
 {
 	char	   *token;
-	bool		all_folders;
-	char	  **folders;
-	int			nfolders;
+	EmuGrants	grants;
 } EmuToken;
 
 static EmuToken *tokens;
@@ -104,22 +121,53 @@ typedef struct CallContext
 	EmuLogRecord log;
 	EmuFaultEffect effect;
 	EmuBuf		faults;			/* fault kinds that fired, for the log */
-	const EmuToken *token;		/* NULL: any token, every folder */
+	const EmuGrants *grants;	/* the caller's; NULL: open mode, all */
+	const char *service_account;	/* caller's, for an issued token */
 	int64_t		returned;
 	char		next_token[PAGE_TOKEN_LEN + 1];
 	bool		has_next_token;
+	char		kid[MAX_KID_BYTES];	/* IamTokenService.Create */
 } CallContext;
 
 /*
+ * Pre-encoded pages (--preencoded): the packed reply of a List or
+ * ListBackups page, keyed by method, folder or cluster id, first offset
+ * and page size, served later by copying the bytes.  Replies altered by a
+ * fault are neither cached nor served from the cache.
+ */
+typedef struct PageEntry
+{
+	EmuMethod	method;
+	char	   *key;
+	int64_t		start;
+	int64_t		page_size;
+	uint8_t    *bytes;
+	size_t		len;
+	int64_t		returned;
+	char		next_token[PAGE_TOKEN_LEN + 1];
+	struct PageEntry *next;
+} PageEntry;
+
+#define PAGE_CACHE_BUCKETS 65536
+
+static bool preencoded;
+static int64_t preencoded_page_size;	/* encode at start-up; 0: lazily */
+static size_t preencoded_max_bytes = (size_t) 2048 * 1024 * 1024;
+static size_t preencoded_bytes;
+static int64_t preencoded_pages;
+static bool preencoded_full_warned;
+static PageEntry **page_cache;
+
+/*
  * emu_service_add_token
- *		Parse --token TOKEN=FOLDER[,FOLDER...] (or TOKEN=*).
+ *		Parse --token TOKEN=FOLDER[,FOLDER...] (or TOKEN=*).  The list may
+ *		also name clouds (for FolderService.List).
  */
 void
 emu_service_add_token(const char *spec)
 {
 	const char *eq = strchr(spec, '=');
 	EmuToken	t;
-	const char *p;
 
 	memset(&t, 0, sizeof(t));
 	if (eq == NULL || eq == spec || eq[1] == '\0')
@@ -130,29 +178,7 @@ emu_service_add_token(const char *spec)
 	for (int i = 0; i < ntokens; i++)
 		if (strcmp(tokens[i].token, t.token) == 0)
 			emu_fatal("--token %s: token given twice", spec);
-	p = eq + 1;
-	if (strcmp(p, "*") == 0)
-		t.all_folders = true;
-	else
-	{
-		for (;;)
-		{
-			const char *comma = strchr(p, ',');
-			size_t		len = comma ? (size_t) (comma - p) : strlen(p);
-			char	   *folder;
-
-			if (len == 0)
-				emu_fatal("--token %s: empty folder id", spec);
-			folder = emu_malloc(len + 1);
-			memcpy(folder, p, len);
-			folder[len] = '\0';
-			t.folders = emu_realloc(t.folders, (t.nfolders + 1) * sizeof(char *));
-			t.folders[t.nfolders++] = folder;
-			if (comma == NULL)
-				break;
-			p = comma + 1;
-		}
-	}
+	emu_grants_parse("--token", spec, eq + 1, false, &t.grants);
 	tokens = emu_realloc(tokens, (ntokens + 1) * sizeof(EmuToken));
 	tokens[ntokens++] = t;
 }
@@ -160,16 +186,19 @@ emu_service_add_token(const char *spec)
 /*
  * authenticate
  *		Check the "authorization" entry.  Returns "ok", "missing" or
- *		"invalid"; on "ok" *token is the matching --token (NULL when no
- *		--token was given: every folder is granted).
+ *		"invalid"; on "ok" *grants are the caller's: those of the matching
+ *		--token or of the service account of a token the emulator issued
+ *		(*sa is then its id), or NULL in open mode (no --token and no
+ *		service account configured: any non-empty token, every folder).
  */
 static const char *
-authenticate(const EmuRequest *req, const EmuToken **token)
+authenticate(const EmuRequest *req, const EmuGrants **grants, const char **sa)
 {
 	EmuBytes	value;
 	EmuBytes	given;
 
-	*token = NULL;
+	*grants = NULL;
+	*sa = NULL;
 	if (!req->has_auth)
 		return "missing";
 	value = req->auth;
@@ -177,32 +206,19 @@ authenticate(const EmuRequest *req, const EmuToken **token)
 		return "invalid";
 	given.data = value.data + 7;
 	given.len = value.len - 7;
-	if (ntokens == 0)
+	if (ntokens == 0 && !emu_iam_strict())
 		return "ok";
 	for (int i = 0; i < ntokens; i++)
 	{
 		if (emu_bytes_equal_str(given, tokens[i].token))
 		{
-			*token = &tokens[i];
+			*grants = &tokens[i].grants;
 			return "ok";
 		}
 	}
+	if (emu_iam_lookup_token(given, grants, sa))
+		return "ok";
 	return "invalid";
-}
-
-/*
- * folder_granted
- *		May the caller's token read this folder?
- */
-static bool
-folder_granted(const EmuToken *token, EmuBytes folder)
-{
-	if (token == NULL || token->all_folders)
-		return true;
-	for (int i = 0; i < token->nfolders; i++)
-		if (emu_bytes_equal_str(folder, token->folders[i]))
-			return true;
-	return false;
 }
 
 /*
@@ -653,7 +669,7 @@ handle_get(CallContext *ctx, const PbGetRequest *rq)
 		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Backup %s not found", rq->backup_id);
 		return;
 	}
-	if (!folder_granted(ctx->token, b.folder_id))
+	if (!emu_grants_allow(ctx->grants, b.folder_id))
 	{
 		ctx->log.auth = "denied";
 		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
@@ -668,54 +684,163 @@ handle_get(CallContext *ctx, const PbGetRequest *rq)
 }
 
 /*
- * handle_listing
- *		The paging part of List and ListBackups: validate page_size and
- *		page_token, build the page and its reply.
+ * check_paging
+ *		Validate page_size (0..1000, 0 meaning 100) and page_token (valid
+ *		UTF-8, at most max_chars characters, issued by this server for this
+ *		method and key); sets the error and returns false if either is bad.
+ */
+static bool
+check_paging(CallContext *ctx, const char *key, int64_t *page_size,
+			 const char *page_token, size_t max_chars, int64_t *offset)
+{
+	size_t		nchars;
+
+	*offset = 0;
+	if (*page_size < 0 || *page_size > EMU_MAX_PAGE_SIZE)
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: page_size: must be in range 0..%d",
+				  EMU_MAX_PAGE_SIZE);
+		return false;
+	}
+	if (*page_size == 0)
+		*page_size = EMU_DEFAULT_PAGE_SIZE;
+	if (!emu_utf8_valid(page_token, strlen(page_token), &nchars))
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: page_token: invalid UTF-8");
+		return false;
+	}
+	if (nchars > max_chars)
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: page_token: length must be at most %d characters",
+				  (int) max_chars);
+		return false;
+	}
+	if (page_token[0] != '\0' &&
+		!parse_page_token(ctx->method, key, page_token, offset))
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT, "Invalid page token");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * page_cache_bucket
+ *		Bucket of a pre-encoded page.
+ */
+static unsigned
+page_cache_bucket(EmuMethod method, const char *key, int64_t start,
+				  int64_t page_size)
+{
+	uint64_t	h = emu_hash_bytes((uint64_t) method, key, strlen(key));
+	int64_t		nums[2] = {start, page_size};
+
+	return (unsigned) (emu_hash_bytes(h, nums, sizeof(nums)) % PAGE_CACHE_BUCKETS);
+}
+
+/*
+ * page_cache_find
+ *		The pre-encoded page, or NULL.
+ */
+static const PageEntry *
+page_cache_find(EmuMethod method, const char *key, int64_t start,
+				int64_t page_size)
+{
+	const PageEntry *e;
+
+	if (page_cache == NULL)
+		return NULL;
+	e = page_cache[page_cache_bucket(method, key, start, page_size)];
+	for (; e != NULL; e = e->next)
+		if (e->method == method && e->start == start &&
+			e->page_size == page_size && strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+/*
+ * page_cache_add
+ *		Keep a copy of a packed page, unless the cache is full.
  */
 static void
-handle_listing(CallContext *ctx, const char *key, int64_t page_size,
-			   const char *page_token, const EmuListing *listing)
+page_cache_add(CallContext *ctx, const char *key, int64_t start,
+			   int64_t page_size)
 {
-	int64_t		offset = 0;
+	PageEntry  *e;
+	unsigned	b;
+
+	if (preencoded_bytes + ctx->reply->payload_len > preencoded_max_bytes)
+	{
+		if (!preencoded_full_warned)
+			fprintf(stderr, "%s: --preencoded-max-mb reached; further pages are encoded per call\n",
+					EMU_PROGNAME);
+		preencoded_full_warned = true;
+		return;
+	}
+	if (page_cache == NULL)
+	{
+		page_cache = emu_malloc(PAGE_CACHE_BUCKETS * sizeof(PageEntry *));
+		memset(page_cache, 0, PAGE_CACHE_BUCKETS * sizeof(PageEntry *));
+	}
+	e = emu_malloc(sizeof(PageEntry));
+	e->method = ctx->method;
+	e->key = emu_strdup(key);
+	e->start = start;
+	e->page_size = page_size;
+	e->len = ctx->reply->payload_len;
+	e->bytes = emu_malloc(e->len > 0 ? e->len : 1);
+	if (e->len > 0)
+		memcpy(e->bytes, ctx->reply->payload, e->len);
+	e->returned = ctx->returned;
+	memcpy(e->next_token, ctx->next_token, sizeof(e->next_token));
+	b = page_cache_bucket(ctx->method, key, start, page_size);
+	e->next = page_cache[b];
+	page_cache[b] = e;
+	preencoded_bytes += e->len;
+	preencoded_pages++;
+}
+
+/*
+ * build_listing_page
+ *		The reply of a List or ListBackups page that starts at offset
+ *		(validated already): from the pre-encoded pages when possible.
+ */
+static void
+build_listing_page(CallContext *ctx, const char *key, int64_t page_size,
+				   int64_t offset, const EmuListing *listing)
+{
 	int64_t		total;
 	int64_t		start;
 	int64_t		end;
 	PbBackup  **items;
 	ProtobufCMessageUnknownField *uf;
 	unsigned	nuf = 0;
-	size_t		nchars;
-
-	if (page_size < 0 || page_size > EMU_MAX_PAGE_SIZE)
-	{
-		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
-				  "Request validation error: page_size: must be in range 0..%d",
-				  EMU_MAX_PAGE_SIZE);
-		return;
-	}
-	if (page_size == 0)
-		page_size = EMU_DEFAULT_PAGE_SIZE;
-	if (!emu_utf8_valid(page_token, strlen(page_token), &nchars))
-	{
-		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
-				  "Request validation error: page_token: invalid UTF-8");
-		return;
-	}
-	if (nchars > EMU_MAX_PAGE_TOKEN_CHARS)
-	{
-		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
-				  "Request validation error: page_token: length must be at most %d characters",
-				  EMU_MAX_PAGE_TOKEN_CHARS);
-		return;
-	}
-	if (page_token[0] != '\0' &&
-		!parse_page_token(ctx->method, key, page_token, &offset))
-	{
-		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT, "Invalid page token");
-		return;
-	}
+	bool		cacheable;
 
 	total = emu_listing_count(listing);
 	start = offset < total ? offset : total;
+	cacheable = preencoded && !ctx->effect.garbage && ctx->effect.oversize == 0 &&
+		!ctx->effect.unknown_fields && !ctx->effect.token_loop;
+	if (cacheable)
+	{
+		const PageEntry *e = page_cache_find(ctx->method, key, start, page_size);
+
+		if (e != NULL)
+		{
+			ctx->reply->payload = emu_malloc(e->len > 0 ? e->len : 1);
+			if (e->len > 0)
+				memcpy(ctx->reply->payload, e->bytes, e->len);
+			ctx->reply->payload_len = e->len;
+			ctx->returned = e->returned;
+			memcpy(ctx->next_token, e->next_token, sizeof(ctx->next_token));
+			ctx->has_next_token = true;
+			return;
+		}
+	}
+
 	end = total - start > page_size ? start + page_size : total;
 	items = emu_arena_alloc(&ctx->arena, (end - start + 1) * sizeof(PbBackup *));
 	for (int64_t pos = start; pos < end; pos++)
@@ -767,6 +892,104 @@ handle_listing(CallContext *ctx, const char *key, int64_t page_size,
 		resp.base.unknown_fields = nuf ? uf : NULL;
 		pack_reply(ctx, &resp.base);
 	}
+	if (cacheable)
+		page_cache_add(ctx, key, start, page_size);
+}
+
+/*
+ * handle_listing
+ *		The paging part of List and ListBackups: validate page_size and
+ *		page_token, build the page and its reply.
+ */
+static void
+handle_listing(CallContext *ctx, const char *key, int64_t page_size,
+			   const char *page_token, const EmuListing *listing)
+{
+	int64_t		offset;
+
+	if (!check_paging(ctx, key, &page_size, page_token,
+					  EMU_MAX_PAGE_TOKEN_CHARS, &offset))
+		return;
+	build_listing_page(ctx, key, page_size, offset, listing);
+}
+
+/*
+ * emu_service_set_preencoded
+ *		--preencoded PAGE_SIZE: cache packed List / ListBackups pages; with
+ *		PAGE_SIZE > 0, the List pages of that size of every generated
+ *		folder are encoded at start-up (emu_service_preencode).
+ */
+void
+emu_service_set_preencoded(const char *arg)
+{
+	char	   *end;
+	long long	v = strtoll(arg, &end, 10);
+
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || v < 0 || v > EMU_MAX_PAGE_SIZE)
+		emu_fatal("--preencoded %s: expected a page size 0..%d (0: encode on first use only)",
+				  arg, EMU_MAX_PAGE_SIZE);
+	preencoded = true;
+	preencoded_page_size = v;
+}
+
+/*
+ * emu_service_set_preencoded_max
+ *		--preencoded-max-mb MB
+ */
+void
+emu_service_set_preencoded_max(const char *arg)
+{
+	char	   *end;
+	long long	v = strtoll(arg, &end, 10);
+
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || v < 1 || v > 1024 * 1024)
+		emu_fatal("--preencoded-max-mb %s: expected 1..1048576", arg);
+	preencoded_max_bytes = (size_t) v * 1024 * 1024;
+}
+
+/*
+ * emu_service_preencode
+ *		Encode the List pages of --preencoded PAGE_SIZE of every generated
+ *		folder now.  Returns the number of pages cached (and their bytes).
+ */
+int64_t
+emu_service_preencode(size_t *bytes)
+{
+	int			nfolders = 0;
+
+	if (preencoded && preencoded_page_size > 0)
+	{
+		emu_data_generated_folder(0, &nfolders);
+		for (int i = 0; i < nfolders; i++)
+		{
+			const char *id = emu_data_generated_folder(i, &nfolders);
+			EmuListing	listing;
+			int64_t		total;
+			int64_t		offset = 0;
+
+			if (id == NULL)
+				continue;
+			emu_data_folder_listing(id, &listing);
+			total = emu_listing_count(&listing);
+			do
+			{
+				CallContext ctx;
+				EmuReply	reply;
+
+				memset(&ctx, 0, sizeof(ctx));
+				memset(&reply, 0, sizeof(reply));
+				ctx.reply = &reply;
+				ctx.method = METHOD_LIST;
+				build_listing_page(&ctx, id, preencoded_page_size, offset, &listing);
+				emu_reply_free(&reply);
+				emu_buf_free(&ctx.faults);
+				emu_arena_free(&ctx.arena);
+				offset += preencoded_page_size;
+			} while (offset < total && !preencoded_full_warned);
+		}
+	}
+	*bytes = preencoded_bytes;
+	return preencoded_pages;
 }
 
 /*
@@ -780,7 +1003,7 @@ handle_list(CallContext *ctx, const PbListRequest *rq)
 
 	if (!check_id(ctx, "folder_id", rq->folder_id))
 		return;
-	if (!folder_granted(ctx->token, emu_bytes_str(rq->folder_id)))
+	if (!emu_grants_allow(ctx->grants, emu_bytes_str(rq->folder_id)))
 	{
 		ctx->log.auth = "denied";
 		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
@@ -807,7 +1030,7 @@ handle_cluster_list(CallContext *ctx, const PbClusterRequest *rq)
 		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Cluster %s not found", rq->cluster_id);
 		return;
 	}
-	if (!folder_granted(ctx->token, listing.owner_folder))
+	if (!emu_grants_allow(ctx->grants, listing.owner_folder))
 	{
 		ctx->log.auth = "denied";
 		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
@@ -815,6 +1038,220 @@ handle_cluster_list(CallContext *ctx, const PbClusterRequest *rq)
 		return;
 	}
 	handle_listing(ctx, rq->cluster_id, rq->page_size, rq->page_token, &listing);
+}
+
+/*
+ * parse_folder_filter
+ *		The filter of ListFoldersRequest: "" or name="NAME" (spaces around
+ *		'=' allowed; \" and \\ escapes).  Sets *name (malloc'ed, NULL for
+ *		no filter); false if the filter is not of that form.
+ */
+static bool
+parse_folder_filter(const char *filter, char **name)
+{
+	const char *p = filter;
+	EmuBuf		buf = {0};
+
+	*name = NULL;
+	while (*p == ' ')
+		p++;
+	if (*p == '\0')
+		return true;
+	if (strncmp(p, "name", 4) != 0)
+		return false;
+	p += 4;
+	while (*p == ' ')
+		p++;
+	if (*p++ != '=')
+		return false;
+	while (*p == ' ')
+		p++;
+	if (*p++ != '"')
+		return false;
+	while (*p != '"')
+	{
+		if (*p == '\0')
+			goto bad;
+		if (*p == '\\')
+		{
+			p++;
+			if (*p != '"' && *p != '\\')
+				goto bad;
+		}
+		emu_buf_append(&buf, p, 1);
+		p++;
+	}
+	p++;
+	while (*p == ' ')
+		p++;
+	if (*p != '\0')
+		goto bad;
+	emu_buf_append(&buf, "", 0);
+	*name = buf.data;
+	return true;
+bad:
+	emu_buf_free(&buf);
+	return false;
+}
+
+/*
+ * handle_folder_list
+ *		resourcemanager FolderService.List.  The cloud must exist and be
+ *		granted (else PERMISSION_DENIED, as for a cloud one cannot see);
+ *		folders come in definition order, all ACTIVE.
+ */
+static void
+handle_folder_list(CallContext *ctx, const PbFolderRequest *rq)
+{
+	int			cloud;
+	char	   *name = NULL;
+	EmuBuf		key = {0};
+	int64_t		page_size = rq->page_size;
+	int64_t		offset;
+	int			nfolders;
+	int		   *match;
+	int			nmatch = 0;
+	int64_t		start,
+				end;
+	PbFolder  **items;
+	PbFolderResponse resp = YANDEX__CLOUD__RESOURCEMANAGER__V1__LIST_FOLDERS_RESPONSE__INIT;
+	size_t		nchars;
+
+	if (!check_id(ctx, "cloud_id", rq->cloud_id))
+		return;
+	cloud = emu_data_find_cloud(rq->cloud_id);
+	if (cloud < 0 || !emu_grants_allow(ctx->grants, emu_bytes_str(rq->cloud_id)))
+	{
+		ctx->log.auth = "denied";
+		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
+				  "Permission denied to cloud %s", rq->cloud_id);
+		return;
+	}
+	if (!emu_utf8_valid(rq->filter, strlen(rq->filter), &nchars) || nchars > 1000 ||
+		!parse_folder_filter(rq->filter, &name))
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: filter: only name=\"NAME\" is supported");
+		return;
+	}
+	/* the page token is bound to the cloud and the filter */
+	emu_buf_append_str(&key, rq->cloud_id);
+	emu_buf_append(&key, "\n", 1);
+	emu_buf_append_str(&key, rq->filter);
+	emu_buf_append(&key, "", 0);
+	if (!check_paging(ctx, key.data, &page_size, rq->page_token,
+					  EMU_MAX_FOLDER_PAGE_TOKEN_CHARS, &offset))
+		goto done;
+
+	nfolders = emu_data_cloud_folder_count(cloud);
+	match = emu_arena_alloc(&ctx->arena, (nfolders + 1) * sizeof(int));
+	for (int i = 0; i < nfolders; i++)
+	{
+		EmuFolderInfo f;
+
+		if (name != NULL)
+		{
+			emu_data_cloud_folder(cloud, i, &f);
+			if (!emu_bytes_equal_str(f.name, name))
+				continue;
+		}
+		match[nmatch++] = i;
+	}
+	start = offset < nmatch ? offset : nmatch;
+	end = nmatch - start > page_size ? start + page_size : nmatch;
+	items = emu_arena_alloc(&ctx->arena, (end - start + 1) * sizeof(PbFolder *));
+	for (int64_t pos = start; pos < end; pos++)
+	{
+		EmuFolderInfo f;
+		PbFolder   *m = emu_arena_alloc(&ctx->arena, sizeof(PbFolder));
+
+		emu_data_cloud_folder(cloud, match[pos], &f);
+		yandex__cloud__resourcemanager__v1__folder__init(m);
+		m->id = (char *) f.id.data;
+		m->cloud_id = (char *) f.cloud_id.data;
+		m->created_at = build_timestamp(&ctx->arena, &f.created_at);
+		m->name = (char *) f.name.data;
+		m->status = YANDEX__CLOUD__RESOURCEMANAGER__V1__FOLDER__STATUS__ACTIVE;
+		items[pos - start] = m;
+	}
+	ctx->returned = end - start;
+	ctx->next_token[0] = '\0';
+	if (ctx->effect.token_loop)
+	{
+		make_page_token(ctx->method, key.data, page_size, ctx->next_token);
+		note_fault(ctx, "token_loop");
+	}
+	else if (end < nmatch)
+		make_page_token(ctx->method, key.data, end, ctx->next_token);
+	ctx->has_next_token = true;
+	resp.n_folders = end - start;
+	resp.folders = items;
+	resp.next_page_token = ctx->next_token;
+	pack_reply(ctx, &resp.base);
+done:
+	free(name);
+	emu_buf_free(&key);
+}
+
+/*
+ * handle_iam_create
+ *		IamTokenService.Create: exchange a service account's JWT for a
+ *		token.  No authorization needed.  The JWT is never echoed or
+ *		logged.
+ */
+static void
+handle_iam_create(CallContext *ctx, const PbIamRequest *rq)
+{
+	PbIamResponse resp = YANDEX__CLOUD__IAM__V1__CREATE_IAM_TOKEN_RESPONSE__INIT;
+	PbTimestamp expires = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	const char *err;
+	const char *sa = NULL;
+	size_t		nchars;
+	size_t		len;
+	char		token[128];
+	int64_t		expires_at;
+
+	if (rq->identity_case == YANDEX__CLOUD__IAM__V1__CREATE_IAM_TOKEN_REQUEST__IDENTITY_YANDEX_PASSPORT_OAUTH_TOKEN)
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: yandex_passport_oauth_token is not supported here; use a service account's jwt");
+		return;
+	}
+	if (rq->identity_case != YANDEX__CLOUD__IAM__V1__CREATE_IAM_TOKEN_REQUEST__IDENTITY_JWT ||
+		rq->jwt == NULL || rq->jwt[0] == '\0')
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: jwt is required");
+		return;
+	}
+	len = strlen(rq->jwt);
+	if (!emu_utf8_valid(rq->jwt, len, &nchars))
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: jwt: invalid UTF-8");
+		return;
+	}
+	if (nchars > IAM_MAX_JWT_CHARS)
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: jwt: length must be at most %d characters",
+				  IAM_MAX_JWT_CHARS);
+		return;
+	}
+	err = emu_iam_verify_jwt(rq->jwt, len, ctx->kid, sizeof(ctx->kid), &sa);
+	ctx->log.service_account = sa;
+	if (err != NULL)
+	{
+		ctx->log.auth = "invalid";
+		set_error(ctx, GRPC_STATUS_UNAUTHENTICATED, "%s", err);
+		return;
+	}
+	emu_iam_issue_token(sa, token, sizeof(token), &expires_at);
+	expires.seconds = expires_at;
+	resp.iam_token = token;
+	resp.expires_at = &expires;
+	ctx->log.auth = "ok";
+	pack_reply(ctx, &resp.base);
 }
 
 /*
@@ -861,8 +1298,9 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 	ctx.log.peer = req->peer;
 	ctx.log.request_id = reply->request_id;
 	ctx.log.returned = -1;
-	auth = authenticate(req, &ctx.token);
+	auth = authenticate(req, &ctx.grants, &ctx.service_account);
 	ctx.log.auth = auth;
+	ctx.log.service_account = ctx.service_account;
 
 	if (ctx.method == METHOD_UNKNOWN)
 	{
@@ -883,6 +1321,15 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 			break;
 		case METHOD_CLUSTER_LIST:
 			desc = &yandex__cloud__mdb__redis__v1__list_cluster_backups_request__descriptor;
+			break;
+		case METHOD_FOLDER_LIST:
+			desc = &yandex__cloud__resourcemanager__v1__list_folders_request__descriptor;
+			break;
+		case METHOD_IAM_CREATE:
+			desc = &yandex__cloud__iam__v1__create_iam_token_request__descriptor;
+			/* no authorization needed; log "none" unless the JWT decides */
+			ctx.log.auth = auth = "none";
+			ctx.log.service_account = NULL;
 			break;
 		default:
 			break;
@@ -919,13 +1366,38 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 					ctx.log.page_token = rq->page_token;
 				}
 				break;
+			case METHOD_FOLDER_LIST:
+				{
+					PbFolderRequest *rq = (PbFolderRequest *) parsed;
+
+					key = rq->cloud_id;
+					ctx.log.id_field = "cloud_id";
+					ctx.log.has_paging = true;
+					ctx.log.page_size = rq->page_size;
+					ctx.log.page_token = rq->page_token;
+				}
+				break;
+			case METHOD_IAM_CREATE:
+				{
+					PbIamRequest *rq = (PbIamRequest *) parsed;
+
+					/* the kid (not verified yet) keys faults and the log */
+					if (rq->identity_case == YANDEX__CLOUD__IAM__V1__CREATE_IAM_TOKEN_REQUEST__IDENTITY_JWT &&
+						rq->jwt != NULL && strlen(rq->jwt) <= IAM_MAX_JWT_CHARS * 4 &&
+						emu_iam_jwt_kid(rq->jwt, strlen(rq->jwt), ctx.kid, sizeof(ctx.kid)))
+					{
+						key = ctx.kid;
+						ctx.log.id_field = "key_id";
+					}
+				}
+				break;
 			default:
 				break;
 		}
 		ctx.log.id_value = key;
 	}
 
-	emu_faults_apply(key, &ctx.effect);
+	emu_faults_apply(methods[ctx.method].name, key, &ctx.effect);
 	if (ctx.effect.hang)
 	{
 		reply->hang = true;
@@ -952,7 +1424,7 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 		goto done;
 	}
 
-	if (strcmp(auth, "ok") != 0)
+	if (strcmp(auth, "ok") != 0 && ctx.method != METHOD_IAM_CREATE)
 	{
 		set_error(&ctx, GRPC_STATUS_UNAUTHENTICATED, "Token is invalid or has expired.");
 		goto done;
@@ -976,11 +1448,23 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 		case METHOD_CLUSTER_LIST:
 			handle_cluster_list(&ctx, (PbClusterRequest *) parsed);
 			break;
+		case METHOD_FOLDER_LIST:
+			handle_folder_list(&ctx, (PbFolderRequest *) parsed);
+			break;
+		case METHOD_IAM_CREATE:
+			handle_iam_create(&ctx, (PbIamRequest *) parsed);
+			break;
 		default:
 			break;
 	}
 
 done:
+	/* the key id of IamTokenService.Create, if the kid became known */
+	if (ctx.method == METHOD_IAM_CREATE && ctx.kid[0] != '\0')
+	{
+		ctx.log.id_field = "key_id";
+		ctx.log.id_value = ctx.kid;
+	}
 	if (reply->hang)
 		ctx.log.status = "HANG";
 	else
@@ -994,7 +1478,7 @@ done:
 	else if (!reply->hang)
 		ctx.log.message = reply->message;
 	ctx.log.faults = ctx.faults.data;
-	emu_log_call(&ctx.log);
+	reply->log_body = emu_log_format(&ctx.log);
 
 	emu_buf_free(&ctx.faults);
 	emu_arena_free(&ctx.arena);
@@ -1011,6 +1495,21 @@ emu_reply_free(EmuReply *reply)
 {
 	free(reply->message);
 	free(reply->payload);
+	free(reply->log_body);
 	reply->message = NULL;
 	reply->payload = NULL;
+	reply->log_body = NULL;
+}
+
+/*
+ * emu_method_known
+ *		Is name the short name of a method we serve ("BackupService.List")?
+ */
+bool
+emu_method_known(const char *name)
+{
+	for (int i = 0; i < (int) (sizeof(methods) / sizeof(methods[0])); i++)
+		if (strcmp(methods[i].name, name) == 0)
+			return true;
+	return false;
 }

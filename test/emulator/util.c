@@ -483,3 +483,184 @@ emu_status_from_name(const char *name, grpc_status_code *code)
 	}
 	return false;
 }
+
+/*
+ * emu_wall_us
+ *		Microseconds since the Unix epoch (wall clock).
+ */
+int64_t
+emu_wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * emu_random_bytes
+ *		Fill out with random bytes from getrandom(2) (blocking until the
+ *		kernel's pool is ready, which it is long before tests run).
+ */
+void
+emu_random_bytes(void *out, size_t len)
+{
+	unsigned char *p = out;
+
+	while (len > 0)
+	{
+		ssize_t		n = getrandom(p, len, 0);
+
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			emu_fatal("getrandom failed: %s", strerror(errno));
+		}
+		p += n;
+		len -= n;
+	}
+}
+
+/*
+ * emu_base64url
+ *		Append base64url of len bytes (no padding) to out.
+ */
+void
+emu_base64url(const uint8_t *in, size_t len, EmuBuf *out)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint32_t	acc = 0;
+	int			bits = 0;
+	char		c;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		acc = (acc << 8) | in[i];
+		bits += 8;
+		while (bits >= 6)
+		{
+			bits -= 6;
+			c = alphabet[(acc >> bits) & 0x3F];
+			emu_buf_append(out, &c, 1);
+		}
+	}
+	if (bits > 0)
+	{
+		c = alphabet[(acc << (6 - bits)) & 0x3F];
+		emu_buf_append(out, &c, 1);
+	}
+}
+
+/*
+ * emu_write_port_file
+ *		Write "PORT\n" to path through a temporary file and rename(2), so a
+ *		reader never sees a partial file.  Exits 1 on failure.
+ */
+void
+emu_write_port_file(const char *path, int port)
+{
+	size_t		len = strlen(path) + 32;
+	char	   *tmp = emu_malloc(len);
+	char		text[16];
+	int			fd;
+	int			n;
+
+	snprintf(tmp, len, "%s.tmp.%d", path, (int) getpid());
+	n = snprintf(text, sizeof(text), "%d\n", port);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, n) != n || close(fd) != 0 ||
+		rename(tmp, path) != 0)
+	{
+		fprintf(stderr, "%s: could not write port file \"%s\": %s\n",
+				EMU_PROGNAME, path, strerror(errno));
+		unlink(tmp);
+		exit(1);
+	}
+	free(tmp);
+}
+
+/*
+ * emu_read_file
+ *		Whole file as a NUL-terminated string (for PEM files); exits with
+ *		EMU_EXIT_USAGE if it cannot be read.
+ */
+char *
+emu_read_file(const char *path)
+{
+	FILE	   *f = fopen(path, "rb");
+	EmuBuf		buf = {0};
+	char		chunk[4096];
+	size_t		n;
+
+	if (f == NULL)
+		emu_fatal("could not open \"%s\": %s", path, strerror(errno));
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		emu_buf_append(&buf, chunk, n);
+	if (ferror(f))
+		emu_fatal("could not read \"%s\": %s", path, strerror(errno));
+	fclose(f);
+	emu_buf_append(&buf, "", 0);
+	return buf.data;
+}
+
+/*
+ * emu_grants_parse
+ *		Parse the grant list of a principal: "*" (everything) or ids
+ *		separated by commas (folder ids and cloud ids alike).  With
+ *		allow_empty, "" grants nothing.  opt and spec name the option in
+ *		error messages.
+ */
+void
+emu_grants_parse(const char *opt, const char *spec, const char *text,
+				 bool allow_empty, EmuGrants *out)
+{
+	const char *p = text;
+
+	memset(out, 0, sizeof(*out));
+	if (strcmp(text, "*") == 0)
+	{
+		out->all = true;
+		return;
+	}
+	if (text[0] == '\0')
+	{
+		if (!allow_empty)
+			emu_fatal("%s %s: empty grant list", opt, spec);
+		return;
+	}
+	for (;;)
+	{
+		const char *comma = strchr(p, ',');
+		size_t		len = comma ? (size_t) (comma - p) : strlen(p);
+		char	   *id;
+
+		if (len == 0)
+			emu_fatal("%s %s: empty folder or cloud id", opt, spec);
+		id = emu_malloc(len + 1);
+		memcpy(id, p, len);
+		id[len] = '\0';
+		out->ids = emu_realloc(out->ids, (out->n + 1) * sizeof(char *));
+		out->ids[out->n++] = id;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+}
+
+/*
+ * emu_grants_allow
+ *		Is this folder or cloud id granted?  NULL grants (no principal was
+ *		configured at all) allow everything.
+ */
+bool
+emu_grants_allow(const EmuGrants *grants, EmuBytes id)
+{
+	if (grants == NULL || grants->all)
+		return true;
+	for (int i = 0; i < grants->n; i++)
+		if (emu_bytes_equal_str(id, grants->ids[i]))
+			return true;
+	return false;
+}

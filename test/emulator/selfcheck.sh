@@ -1,0 +1,336 @@
+#!/bin/sh
+#
+# selfcheck.sh
+#	Check the emulator's IAM, metadata, Resource Manager, latency,
+#	call-log and pre-encoding behaviour on its own, with no other part of
+#	the project: a tiny gRPC client (test/emulator/selfcheck/client), the
+#	openssl command to make keys and sign JWTs, curl for the metadata
+#	service, python3 (standard library) to read the JSON log.
+#
+# Build first: make test/emulator/redis_backup_emulator
+#              make test/emulator/selfcheck/client
+# Run:         sh test/emulator/selfcheck.sh
+# Prints one line per check ("ok N - ..." / "not ok N - ...") and finally
+# "N passed, M failed"; exits 0 when nothing failed.
+#
+# Environment: RB_EMULATOR, RB_SELFCHECK_CLIENT (program paths),
+# RB_TEST_KEEP (keep the scratch directory).
+#
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+emulator=${RB_EMULATOR:-$root/test/emulator/redis_backup_emulator}
+client=${RB_SELFCHECK_CLIENT:-$root/test/emulator/selfcheck/client}
+
+for f in "$emulator" "$client"; do
+	if [ ! -x "$f" ]; then
+		echo "selfcheck.sh: $f is missing; build it first (see the top of this file)" >&2
+		exit 2
+	fi
+done
+for cmd in openssl curl python3; do
+	if ! command -v $cmd >/dev/null 2>&1; then
+		echo "selfcheck.sh: $cmd is needed" >&2
+		exit 2
+	fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/rb_emu_selfcheck.XXXXXX")
+pids=""
+passed=0
+failed=0
+n=0
+
+cleanup()
+{
+	for pid in $pids; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in $pids; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ -z "${RB_TEST_KEEP:-}" ]; then
+		rm -rf "$tmp"
+	else
+		echo "selfcheck.sh: kept $tmp" >&2
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# check DESCRIPTION COMMAND...: run COMMAND, pass if it succeeds
+check()
+{
+	desc=$1
+	shift
+	n=$((n + 1))
+	if "$@" >"$tmp/check.out" 2>&1; then
+		passed=$((passed + 1))
+		echo "ok $n - $desc"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - $desc"
+		sed 's/^/#   /' "$tmp/check.out"
+	fi
+}
+
+# expect_prefix WANT GOT: GOT starts with WANT
+expect_prefix()
+{
+	case "$2" in
+	"$1"*) return 0 ;;
+	esac
+	echo "expected \"$1...\", got \"$2\""
+	return 1
+}
+
+# start NAME ARGS...: start an emulator, wait for its port; sets $addr
+start()
+{
+	name=$1
+	shift
+	"$emulator" --listen 127.0.0.1:0 --port-file "$tmp/$name.port" \
+		--log "$tmp/$name.log" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	pids="$pids $!"
+	i=0
+	while [ ! -s "$tmp/$name.port" ]; do
+		i=$((i + 1))
+		if [ $i -gt 100 ]; then
+			echo "selfcheck.sh: emulator $name did not start:" >&2
+			cat "$tmp/$name.err" >&2
+			exit 2
+		fi
+		sleep 0.1
+	done
+	addr=127.0.0.1:$(cat "$tmp/$name.port")
+}
+
+b64url()
+{
+	openssl base64 -A | tr '+/' '-_' | tr -d '='
+}
+
+# jwt KEYDIR HEADER_JSON PAYLOAD_JSON [SALTLEN]: a signed JWT
+jwt()
+{
+	h=$(printf '%s' "$2" | b64url)
+	p=$(printf '%s' "$3" | b64url)
+	s=$(printf '%s.%s' "$h" "$p" |
+		openssl dgst -sha256 -sign "$1/private.pem" \
+			-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:"${4:-32}" \
+			-sigopt rsa_mgf1_md:sha256 -binary | b64url)
+	printf '%s.%s.%s' "$h" "$p" "$s"
+}
+
+aud=https://iam.api.cloud.yandex.net/iam/v1/tokens
+hdr() { printf '{"typ":"JWT","alg":"%s","kid":"%s"}' "${2:-PS256}" "$1"; }
+claims() { printf '{"iss":"%s","aud":"%s","iat":%s,"exp":%s}' "$1" "$2" "$3" "$4"; }
+
+# --- keys (made here, never committed) -------------------------------------
+sh "$here/make_sa_key.sh" key-a sa-a "$tmp/key-a" >/dev/null
+sh "$here/make_sa_key.sh" key-b sa-b "$tmp/key-b" >/dev/null
+sh "$here/make_sa_key.sh" key-x sa-a "$tmp/key-x" >/dev/null	# not registered
+
+check "make_sa_key.sh writes key.json like yc" python3 - "$tmp/key-a/key.json" <<'EOF'
+import json, sys
+k = json.load(open(sys.argv[1]))
+assert list(k) == ["id", "service_account_id", "created_at", "key_algorithm",
+                   "public_key", "private_key"], list(k)
+assert k["id"] == "key-a" and k["service_account_id"] == "sa-a"
+assert k["key_algorithm"] == "RSA_2048"
+assert k["public_key"].startswith("-----BEGIN PUBLIC KEY-----\n")
+first, rest = k["private_key"].split("\n", 1)
+assert first == "PLEASE DO NOT REMOVE THIS LINE! Yandex.Cloud SA Key ID key-a", first
+assert rest.startswith("-----BEGIN PRIVATE KEY-----\n")
+EOF
+
+# --- data: a cloud from a data file ----------------------------------------
+printf 'folder\tfa\tcloud-d\tfirst\nfolder\tfb\tcloud-d\nfolder\tfc\ncloud\tcloud-empty\n' \
+	>"$tmp/clouds.tsv"
+printf 'backup\tb1\tfa\tc1\t2026-11-27T03:00:05Z\t-\t-\tAUTOMATED\n' >>"$tmp/clouds.tsv"
+
+# --- emulator 1: IAM, metadata, clouds -------------------------------------
+start e1 --data "$tmp/clouds.tsv" --generate-cloud big=250:3 --generate gen=500 \
+	--service-account sa-a=gen,big,big-f001,cloud-d,fa \
+	--service-account sa-b=other \
+	--sa-key "key-a=sa-a:$tmp/key-a/public.pem" \
+	--sa-key "key-b=sa-b:$tmp/key-b/public.pem" \
+	--token 'tok-all=*' \
+	--metadata-listen 127.0.0.1:0 --metadata-port-file "$tmp/e1.mport" \
+	--metadata-sa sa-a
+e1=$addr
+m1=127.0.0.1:$(cat "$tmp/e1.mport")
+now=$(date +%s)
+
+good=$(jwt "$tmp/key-a" "$(hdr key-a)" "$(claims sa-a $aud $now $((now + 3600)))")
+out=$("$client" iam "$e1" "$good")
+token=$(printf '%s' "$out" | cut -f2)
+check "valid JWT is exchanged for a token" expect_prefix "OK	t1.emu." "$out"
+check "expires_at is now + 43200 s" sh -c "exp=\$(printf '%s' '$out' | cut -f3); d=\$((exp - $now - 43200)); [ \$d -ge -2 ] && [ \$d -le 5 ]"
+check "issued token reads a granted folder" \
+	expect_prefix "OK	100	" "$("$client" list "$e1" "$token" gen 100)"
+check "issued token is denied another folder" \
+	expect_prefix "PERMISSION_DENIED" "$("$client" list "$e1" "$token" fc 100)"
+out2=$("$client" iam "$e1" "$good")
+check "a second exchange gives a different token" \
+	test "$(printf '%s' "$out2" | cut -f2)" != "$token"
+check "an unknown token is refused" \
+	expect_prefix "UNAUTHENTICATED	Token is invalid or has expired." \
+	"$("$client" list "$e1" t1.emu.nosuchtoken gen 100)"
+
+refuse()
+{
+	desc=$1
+	want=$2
+	got=$("$client" iam "$e1" "$3")
+	check "$desc: $want" expect_prefix "$want" "$got"
+	case "$got" in
+	*"$3"*) check "$desc: the JWT is not echoed" false ;;
+	esac
+}
+refuse "wrong key" "UNAUTHENTICATED	JWT signature is invalid" \
+	"$(jwt "$tmp/key-x" "$(hdr key-a)" "$(claims sa-a $aud $now $((now + 3600)))")"
+refuse "unregistered kid" "UNAUTHENTICATED	unknown key id" \
+	"$(jwt "$tmp/key-x" "$(hdr key-x)" "$(claims sa-a $aud $now $((now + 3600)))")"
+refuse "kid of another service account" "UNAUTHENTICATED	JWT iss is not the service account of the key" \
+	"$(jwt "$tmp/key-b" "$(hdr key-b)" "$(claims sa-a $aud $now $((now + 3600)))")"
+refuse "expired" "UNAUTHENTICATED	JWT is expired" \
+	"$(jwt "$tmp/key-a" "$(hdr key-a)" "$(claims sa-a $aud $((now - 7200)) $((now - 3600)))")"
+refuse "iat in the future" "UNAUTHENTICATED	iat is in the future" \
+	"$(jwt "$tmp/key-a" "$(hdr key-a)" "$(claims sa-a $aud $((now + 600)) $((now + 1200)))")"
+check "iat 30 s ahead (clock skew) is accepted" expect_prefix "OK	" \
+	"$("$client" iam "$e1" "$(jwt "$tmp/key-a" "$(hdr key-a)" "$(claims sa-a $aud $((now + 30)) $((now + 600)))")")"
+refuse "exp - iat > 3600" "UNAUTHENTICATED	JWT lifetime (exp - iat) exceeds 3600 seconds" \
+	"$(jwt "$tmp/key-a" "$(hdr key-a)" "$(claims sa-a $aud $now $((now + 3601)))")"
+refuse "wrong aud" "UNAUTHENTICATED	JWT aud must be" \
+	"$(jwt "$tmp/key-a" "$(hdr key-a)" "$(claims sa-a https://example.com/ $now $((now + 3600)))")"
+refuse "alg RS256" "UNAUTHENTICATED	JWT header alg must be" \
+	"$(jwt "$tmp/key-a" "$(hdr key-a RS256)" "$(claims sa-a $aud $now $((now + 3600)))")"
+refuse "PSS salt of maximum length, not 32" "UNAUTHENTICATED	JWT signature is invalid" \
+	"$(jwt "$tmp/key-a" "$(hdr key-a)" "$(claims sa-a $aud $now $((now + 3600)))" max)"
+refuse "tampered payload" "UNAUTHENTICATED	JWT signature is invalid" \
+	"$(printf '%s' "$good" | awk -F. -v p="$(claims sa-b $aud $now $((now + 3600)) | b64url)" '{print $1 "." p "." $3}')"
+refuse "not a JWT" "UNAUTHENTICATED	JWT is malformed" "abc.def"
+long=$(python3 -c 'print("a" * 8001)')
+check "JWT over 8000 characters: INVALID_ARGUMENT" expect_prefix "INVALID_ARGUMENT" \
+	"$("$client" iam "$e1" "$long")"
+check "OAuth token: INVALID_ARGUMENT" expect_prefix "INVALID_ARGUMENT" \
+	"$("$client" oauth "$e1" y0_AgAAAA)"
+
+# metadata service
+body=$(curl -s -H 'Metadata-Flavor: Google' "http://$m1/computeMetadata/v1/instance/service-accounts/default/token")
+mtoken=$(printf '%s' "$body" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["token_type"]=="Bearer" and d["expires_in"]==43200, d; print(d["access_token"])')
+check "metadata: token JSON" test -n "$mtoken"
+check "metadata token reads a granted folder" \
+	expect_prefix "OK	" "$("$client" list "$e1" "$mtoken" gen 10)"
+check "metadata: no Metadata-Flavor header: 403" test "$(curl -s -o /dev/null -w '%{http_code}' \
+	"http://$m1/computeMetadata/v1/instance/service-accounts/default/token")" = 403
+check "metadata: other path: 404" test "$(curl -s -o /dev/null -w '%{http_code}' -H 'Metadata-Flavor: Google' \
+	"http://$m1/computeMetadata/v1/instance/id")" = 404
+
+# Resource Manager
+check "FolderService.List: 250 folders in pages of 100" \
+	expect_prefix "OK	3	250	250	100,100,50" "$("$client" folders "$e1" "$token" big 100)"
+check "FolderService.List: page_size 0 means 100" \
+	expect_prefix "OK	3	250	250	100,100,50" "$("$client" folders "$e1" "$token" big 0)"
+check "FolderService.List: folders of a data-file cloud" \
+	expect_prefix "OK	1	2	2	2" "$("$client" folders "$e1" "$token" cloud-d 100)"
+check "FolderService.List: an empty cloud" \
+	expect_prefix "OK	1	0	0	0" "$("$client" folders "$e1" tok-all cloud-empty 100)"
+check "FolderService.List: cloud not granted: PERMISSION_DENIED" \
+	expect_prefix "PERMISSION_DENIED	Permission denied to cloud" "$("$client" folders "$e1" "$token" cloud-empty 100)"
+check "FolderService.List: unknown cloud: PERMISSION_DENIED" \
+	expect_prefix "PERMISSION_DENIED	Permission denied to cloud" "$("$client" folders "$e1" tok-all nosuch 100)"
+check "FolderService.List: page_size 1001: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT" "$("$client" folders "$e1" "$token" big 1001)"
+check "FolderService.List: cloud_id of 51 characters: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT" "$("$client" folders "$e1" "$token" "$(python3 -c 'print("c" * 51)')" 100)"
+check "FolderService.List: no token: UNAUTHENTICATED" \
+	expect_prefix "UNAUTHENTICATED" "$("$client" folders "$e1" - big 100)"
+check "cloud granted, folder granted: List OK" \
+	expect_prefix "OK	3	" "$("$client" list "$e1" "$token" big-f001 100)"
+check "cloud granted, folder not granted: PERMISSION_DENIED" \
+	expect_prefix "PERMISSION_DENIED" "$("$client" list "$e1" "$token" big-f002 100)"
+
+check "log: IAM lines name key and service account, never the JWT or token" \
+	python3 - "$tmp/e1.log" "$good" "$token" "$mtoken" <<'EOF'
+import json, sys
+path, jwt, token, mtoken = sys.argv[1:5]
+text = open(path).read()
+for secret in (jwt, jwt.split(".")[1], jwt.split(".")[2], token, mtoken):
+    assert secret not in text, "secret in log"
+lines = [json.loads(l) for l in text.splitlines()]
+iam = [l for l in lines if l["method"] == "IamTokenService.Create"]
+ok = [l for l in iam if l["status"] == "OK"]
+assert ok and all(l["key_id"] == "key-a" and l["service_account"] == "sa-a" for l in ok), ok
+bad = [l for l in iam if l["status"] == "UNAUTHENTICATED"]
+assert any(l.get("message") == "unknown key id" and l["key_id"] == "key-x" for l in bad)
+md = [l for l in lines if l["method"] == "metadata"]
+assert [l["http_status"] for l in md] == [200, 403, 404], md
+assert md[0]["outcome"] == "issued" and md[0]["service_account"] == "sa-a"
+assert md[1]["outcome"] == "no_flavor" and md[2]["outcome"] == "unknown_path"
+assert all(l["start_us"] <= l["end_us"] for l in lines)
+seqs = [l["seq"] for l in lines]
+assert seqs == list(range(1, len(seqs) + 1)), seqs
+EOF
+
+# --- emulator 2: token lifetime 2 s, metadata mode 404 ---------------------
+start e2 --generate gen=10 --service-account sa-a=gen \
+	--sa-key "key-a=sa-a:$tmp/key-a/public.pem" --token-lifetime 2 \
+	--metadata-listen 127.0.0.1:0 --metadata-port-file "$tmp/e2.mport" \
+	--metadata-sa sa-a --metadata-mode 404
+e2=$addr
+m2=127.0.0.1:$(cat "$tmp/e2.mport")
+now=$(date +%s)
+out=$("$client" iam "$e2" "$(jwt "$tmp/key-a" "$(hdr key-a)" "$(claims sa-a $aud $now $((now + 3600)))")")
+short=$(printf '%s' "$out" | cut -f2)
+check "--token-lifetime 2: expires_at = now + 2" sh -c "exp=\$(printf '%s' '$out' | cut -f3); [ \$((exp - $now)) -ge 1 ] && [ \$((exp - $now)) -le 4 ]"
+check "short-lived token works at first" expect_prefix "OK	" "$("$client" list "$e2" "$short" gen 10)"
+sleep 3
+check "after 3 s it is refused like an unknown token" \
+	expect_prefix "UNAUTHENTICATED	Token is invalid or has expired." "$("$client" list "$e2" "$short" gen 10)"
+check "metadata mode 404: 404" test "$(curl -s -o /dev/null -w '%{http_code}' -H 'Metadata-Flavor: Google' \
+	"http://$m2/computeMetadata/v1/instance/service-accounts/default/token")" = 404
+
+# --- emulator 3: 20 ms latency on BackupService.List, overlapping calls ----
+start e3 --generate gen=10 --token 'tok=*' \
+	--fault latency=20@method:BackupService.List \
+	--fault status=INTERNAL@method:FolderService.List
+e3=$addr
+out=$("$client" concurrent "$e3" tok gen 50)
+check "50 concurrent calls with 20 ms latency each take far less than 50 x 20 ms ($out)" \
+	sh -c "printf '%s' '$out' | awk -F'\t' '\$1 == \"OK\" && \$3 < 400 { ok = 1 } END { exit !ok }'"
+check "log: the 50 calls overlapped, each took >= 20 ms" python3 - "$tmp/e3.log" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert len(lines) == 50, len(lines)
+assert all(l["fault"] == "latency" and l["status"] == "OK" for l in lines)
+assert all(l["end_us"] - l["start_us"] >= 20000 for l in lines)
+assert max(l["start_us"] for l in lines) < min(l["end_us"] for l in lines), "no common overlap"
+EOF
+check "method-scoped fault hits only that method" \
+	expect_prefix "INTERNAL	injected INTERNAL" "$("$client" folders "$e3" tok x 10)"
+
+# --- emulators 4 and 5: normal and pre-encoded pages are identical ---------
+start e4 --data "$root/test/data/sample.tsv" --generate gen=25000 --token 'tok=*'
+e4=$addr
+start e5 --data "$root/test/data/sample.tsv" --generate gen=25000 --token 'tok=*' --preencoded 1000
+e5=$addr
+"$client" dump "$e4" tok gen 1000 "$tmp/normal.bin" >"$tmp/d1"
+"$client" dump "$e5" tok gen 1000 "$tmp/pre.bin" >"$tmp/d2"
+check "pre-encoded pages (made at start-up) are byte-identical" cmp "$tmp/normal.bin" "$tmp/pre.bin"
+check "pages: 25 of 1000" expect_prefix "OK	25	25000" "$(cat "$tmp/d2")"
+"$client" dump "$e4" tok gen 777 "$tmp/normal777.bin" >/dev/null
+"$client" dump "$e5" tok gen 777 "$tmp/pre777a.bin" >/dev/null
+"$client" dump "$e5" tok gen 777 "$tmp/pre777b.bin" >/dev/null
+check "pages cached on first use are byte-identical when served again" \
+	sh -c "cmp '$tmp/normal777.bin' '$tmp/pre777a.bin' && cmp '$tmp/normal777.bin' '$tmp/pre777b.bin'"
+"$client" dump "$e4" tok b1gq0fh8ga5u6gkp3tmn 10 "$tmp/normal_data.bin" >/dev/null
+"$client" dump "$e5" tok b1gq0fh8ga5u6gkp3tmn 10 "$tmp/pre_data.bin" >/dev/null
+"$client" dump "$e5" tok b1gq0fh8ga5u6gkp3tmn 10 "$tmp/pre_data2.bin" >/dev/null
+check "data-file pages too" \
+	sh -c "cmp '$tmp/normal_data.bin' '$tmp/pre_data.bin' && cmp '$tmp/normal_data.bin' '$tmp/pre_data2.bin'"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

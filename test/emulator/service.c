@@ -18,6 +18,13 @@
  * A successful reply may then be altered by the garbage, token_loop,
  * unknown_fields and oversize faults; latency delays any reply.
  *
+ * FolderService.List (cloud_id instead of folder_id, PERMISSION_DENIED for
+ * an unknown or ungranted cloud, page tokens up to 2000 characters bound to
+ * cloud and filter) and IamTokenService.Create (no authorization; the JWT
+ * is checked by iam.c) follow the same pattern; README.md has the details.
+ * With --preencoded, List / ListBackups pages are packed once and then
+ * served from a cache (build_listing_page).
+ *
  * Page tokens are 22 characters of base64url over 16 bytes: the offset of
  * the next backup (8 bytes, big-endian, XORed with a mask derived from the
  * method, id and hash) and a 64-bit keyed hash of the method, the folder or

@@ -1,21 +1,32 @@
 /*-------------------------------------------------------------------------
  *
  * fetch.c
- *		  The calls of one scan: its key values turned into calls, and their
- *		  replies handed out one page at a time.
+ *		  The scan engine: a scan's key values turned into calls that run
+ *		  concurrently, and their replies handed to the executor one page at
+ *		  a time, as they arrive (SQL promises no order).
  *
- * Get: one BackupService.Get per key; the Gets of the following keys are
- * started ahead of the executor, in a window that starts at one (so LIMIT 1
- * costs one call) and doubles up to RB_MAX_GETS_IN_FLIGHT.  NOT_FOUND is
- * an empty page.
+ * Each key value is a stream: one BackupService.Get, or the pages of one
+ * listing (BackupService.List, ClusterService.ListBackups) following
+ * next_page_token.  Up to max_concurrent_calls calls are in flight on the
+ * channel.  The number of streams under way starts at one and doubles each
+ * time a page is handed out, so LIMIT 1 over an IN list costs one call.
+ * A stream asks for its next page when the executor has used up its first
+ * page, and from then on as soon as a page is handed out (prefetch), so the
+ * network and the building of rows overlap while a LIMIT or a cursor that
+ * stops inside the first page costs only that page.
  *
- * Listings (BackupService.List, ClusterService.ListBackups): the pages of
- * each key in turn, following next_page_token; a token the listing has seen
- * before would list the same pages forever and is an error.
+ * Replies are decoded when they are collected, each into a memory context
+ * of its own taken from a small pool and reset when the page has been used:
+ * memory is bounded by the calls in flight, however many pages a scan
+ * reads.  Errors, retries and cancellation are per call (remote.c); a page
+ * token a listing has seen before would list the same pages forever and is
+ * an error.  Calls still in flight when the scan ends (LIMIT, error,
+ * cancel) are abandoned: cancelled, not waited for.
  *
- * Each page is decoded into a memory context of its own, reset when the
- * next page is fetched, so memory stays flat however many pages a scan
- * reads.
+ * A cloud: the keys may instead be the folders of a cloud, listed page by
+ * page with FolderService.List on the Resource Manager channel as streams
+ * need them.  A table bound to a cloud also uses that list to drop folder
+ * keys and backups of folders outside the cloud.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,38 +39,45 @@
 
 #include "redis_backup_fdw.h"
 
-/* Most Gets of a scan in flight at once. */
-#define RB_MAX_GETS_IN_FLIGHT 16
+/* A page is decoded into a context whose first block is kept across resets. */
+#define RB_PAGE_CONTEXT_KEEP (512 * 1024)
 
-struct RbFetch
+/* Longest page token of any listing, in bytes (FolderService.List: 2000). */
+#define RB_MAX_TOKEN_BYTES (2000 * MAX_MULTIBYTE_CHAR_LEN)
+
+/* A decoded reply waiting for, or in use by, the executor. */
+typedef struct RbPage
 {
-	/* what to call */
-	RbCallTarget *target;
-	RbMethod	method;
-	int			page_size;
-
-	/* key values of this (re)scan, in the database encoding */
-	char	  **keys;
-	int			nkeys;
-	int			next_key;
-
-	/* Gets started ahead: keys [next_key, gets_started) */
-	RbRemoteCall gets[RB_MAX_GETS_IN_FLIGHT];	/* by key index modulo */
-	Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest get_requests[RB_MAX_GETS_IN_FLIGHT];
-	int			gets_started;
-	int			get_window;
-
-	/* the listing in progress */
-	bool		listing;
-	char		page_token[RB_MAX_PAGE_TOKEN_LENGTH * MAX_MULTIBYTE_CHAR_LEN + 1];
-	HTAB	   *seen_tokens;	/* tokens of this listing, to catch loops */
-
-	/* the current page */
-	MemoryContext cxt;			/* the scan's */
-	MemoryContext page_cxt;		/* reset for each page */
-	ProtobufCAllocator allocator;	/* decodes into page_cxt */
+	MemoryContext cxt;			/* holds the reply; from the pool */
+	ProtobufCAllocator allocator;	/* decodes into cxt */
+	struct RbStream *stream;	/* whose page (NULL once it has ended) */
+	RbBackup  **backups;
+	size_t		nbackups;
 	RbBackup   *single;			/* a Get's reply */
-};
+	struct RbPage *next;		/* in the pool or the ready queue */
+} RbPage;
+
+/* The calls of one key value. */
+typedef struct RbStream
+{
+	int			key;			/* index into keys */
+	char	   *key_utf8;		/* as sent */
+	RbRemoteCall rc;			/* the call in flight, if in_flight */
+	union
+	{
+		RbListRequest list;
+		Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest get;
+	}			req;
+	bool		in_flight;
+	RbPage	   *page;			/* the page the call decodes into */
+	int			pages;			/* pages received */
+	bool		has_next;		/* a next page is still to be asked for */
+	bool		prefetch;		/* ask for it as soon as a page goes out */
+	char	   *page_token;		/* the next page's token */
+	HTAB	   *seen_tokens;	/* of this listing, to catch loops */
+	MemoryContext cxt;			/* the stream's own */
+	struct RbStream *next;		/* in the list of streams under way */
+} RbStream;
 
 /* Entry of seen_tokens. */
 typedef struct RbSeenToken
@@ -67,236 +85,539 @@ typedef struct RbSeenToken
 	char		token[RB_MAX_PAGE_TOKEN_LENGTH * MAX_MULTIBYTE_CHAR_LEN + 1];
 } RbSeenToken;
 
-static bool fetch_get(RbFetch *fetch, RbBackup ***backups, size_t *nbackups);
-static bool fetch_list_page(RbFetch *fetch, RbBackup ***backups,
-							size_t *nbackups);
-static char *describe_call(RbFetch *fetch, const char *key,
+/* The folders of a cloud, listed as needed. */
+typedef struct RbCloud
+{
+	RbCallTarget *target;		/* Resource Manager */
+	char	   *cloud_id;
+	char	   *cloud_utf8;
+	bool		keys_are_folders;	/* the scan lists each folder */
+	bool		skip_denied;	/* a denied folder is a WARNING */
+	bool		listed;			/* every page of folders has been read */
+	char	   *page_token;		/* of the next page of folders */
+	HTAB	   *seen_tokens;
+	HTAB	   *folders;		/* folder ids (UTF-8) seen so far */
+	char	  **folder_keys;	/* ... in order, in the database encoding */
+	int			nfolders;
+	int			folder_keys_size;
+	int			page_size;
+	MemoryContext cxt;
+} RbCloud;
+
+struct RbFetch
+{
+	/* what to call */
+	RbCallTarget *target;
+	RbMethod	method;
+	int			page_size;
+	int			max_in_flight;
+
+	/* key values of this (re)scan, in the database encoding */
+	char	  **keys;
+	int			nkeys;
+	int			next_key;
+
+	/* streams under way, and how many may be */
+	RbStream   *streams;
+	int			nstreams;
+	int			window;
+	int			in_flight;
+
+	/* pages: decoded and not yet handed out, the one in use, the pool */
+	RbPage	   *ready_head;
+	RbPage	   *ready_tail;
+	RbPage	   *current;
+	RbPage	   *pool;
+
+	RbCloud    *cloud;			/* NULL: no cloud */
+
+	MemoryContext cxt;			/* the scan's */
+	MemoryContext calls_cxt;	/* streams of this (re)scan */
+};
+
+static bool start_streams(RbFetch *fetch);
+static bool next_key(RbFetch *fetch, char **key);
+static void start_stream(RbFetch *fetch, int key);
+static void ask_next_page(RbFetch *fetch, RbStream *stream);
+static void collect(RbFetch *fetch, RbStream *stream);
+static void end_stream(RbFetch *fetch, RbStream *stream);
+static void hand_out(RbFetch *fetch, RbPage *page);
+static void release_current(RbFetch *fetch);
+static RbPage *get_page(RbFetch *fetch);
+static void put_page(RbFetch *fetch, RbPage *page);
+static char *describe_call(RbMethod method, const char *key, int page_size,
 						   const char *page_token);
-static void remember_page_token(RbFetch *fetch, const char *token,
-								const char *call_desc);
+static void check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
+							 int max_chars, const char *call_desc);
+static bool cloud_list_page(RbFetch *fetch);
+static void cloud_list_all(RbFetch *fetch);
 
 /*
  * rb_fetch_create
- *		The calls of a scan that calls method, in memory context cxt.  Makes
+ *		The engine of a scan that calls method, in memory context cxt.  Makes
  *		no call yet.
  */
 RbFetch *
 rb_fetch_create(MemoryContext cxt, RbCallTarget *target, RbMethod method,
-				int page_size)
+				int page_size, int max_concurrent_calls)
 {
 	RbFetch    *fetch = MemoryContextAllocZero(cxt, sizeof(RbFetch));
 
 	fetch->target = target;
 	fetch->method = method;
 	fetch->page_size = page_size;
+	fetch->max_in_flight = Max(max_concurrent_calls, 1);
 	fetch->cxt = cxt;
-	fetch->page_cxt = AllocSetContextCreate(cxt, "redis_backup_fdw page",
-											ALLOCSET_DEFAULT_SIZES);
-	rb_init_allocator(&fetch->allocator, fetch->page_cxt);
+	fetch->calls_cxt = AllocSetContextCreate(cxt, "redis_backup_fdw calls",
+											 ALLOCSET_SMALL_SIZES);
 	return fetch;
+}
+
+/*
+ * rb_fetch_set_cloud
+ *		Bind the scan to a cloud: its keys are the cloud's folders (listed
+ *		through target with FolderService.List), or, when keys_are_folders
+ *		is false, folder keys and backups outside the cloud are dropped.
+ *		skip_denied: a folder that answers PERMISSION_DENIED is skipped with
+ *		a WARNING instead of failing the scan.
+ */
+void
+rb_fetch_set_cloud(RbFetch *fetch, RbCallTarget *target, const char *cloud_id,
+				   bool keys_are_folders, bool skip_denied)
+{
+	RbCloud    *cloud = MemoryContextAllocZero(fetch->cxt, sizeof(RbCloud));
+
+	cloud->target = target;
+	cloud->cloud_id = MemoryContextStrdup(fetch->cxt, cloud_id);
+	cloud->cloud_utf8 = MemoryContextStrdup(fetch->cxt, rb_key_to_utf8(cloud_id));
+	cloud->keys_are_folders = keys_are_folders;
+	cloud->skip_denied = skip_denied;
+	cloud->page_size = RB_MAX_PAGE_SIZE;
+	cloud->cxt = AllocSetContextCreate(fetch->cxt, "redis_backup_fdw cloud",
+									   ALLOCSET_DEFAULT_SIZES);
+	fetch->cloud = cloud;
 }
 
 /*
  * rb_fetch_restart
  *		Start over with these key values (distinct, in the database
  *		encoding; kept, not copied).  Calls still in flight are abandoned.
+ *		The folders of a cloud, once listed, are kept for rescans.
  */
 void
 rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
 {
+	RbPage	   *page;
+
 	rb_fetch_abandon(fetch);
-	MemoryContextReset(fetch->page_cxt);
+	release_current(fetch);
+	while ((page = fetch->ready_head) != NULL)
+	{
+		fetch->ready_head = page->next;
+		put_page(fetch, page);
+	}
+	fetch->ready_tail = NULL;
+	MemoryContextReset(fetch->calls_cxt);
+	fetch->streams = NULL;
+	fetch->nstreams = 0;
+	fetch->in_flight = 0;
+	fetch->window = 1;
 	fetch->keys = keys;
 	fetch->nkeys = nkeys;
 	fetch->next_key = 0;
-	fetch->gets_started = 0;
-	fetch->get_window = 1;
-	fetch->listing = false;
 }
 
 /*
  * rb_fetch_next_page
- *		Replace the current page by the next one (possibly empty); it lives
- *		until the next call.  False when there is nothing more to call.
+ *		The next page (possibly empty) of any stream; it lives until the
+ *		next call.  False when every stream has ended.
  */
 bool
 rb_fetch_next_page(RbFetch *fetch, RbBackup ***backups, size_t *nbackups)
 {
-	MemoryContext oldcxt;
-	bool		more;
-
-	MemoryContextReset(fetch->page_cxt);
 	*backups = NULL;
 	*nbackups = 0;
+	release_current(fetch);
 
-	/* Whatever a fetch allocates is freed with its page. */
-	oldcxt = MemoryContextSwitchTo(fetch->page_cxt);
-	if (fetch->method == RB_METHOD_BACKUP_GET)
-		more = fetch_get(fetch, backups, nbackups);
-	else
-		more = fetch_list_page(fetch, backups, nbackups);
-	MemoryContextSwitchTo(oldcxt);
-	fetch->target->stats->rows += *nbackups;
-	return more;
+	for (;;)
+	{
+		RbPage	   *page = fetch->ready_head;
+		RbRemoteCall *rc;
+
+		if (page != NULL)
+		{
+			fetch->ready_head = page->next;
+			if (fetch->ready_head == NULL)
+				fetch->ready_tail = NULL;
+			hand_out(fetch, page);
+			*backups = page->backups;
+			*nbackups = page->nbackups;
+			fetch->target->stats->rows += page->nbackups;
+			return true;
+		}
+
+		if (!start_streams(fetch) && fetch->in_flight == 0)
+			return false;
+		if (fetch->in_flight == 0)
+			continue;
+
+		rc = rb_remote_wait_any(fetch->target);
+		collect(fetch, (RbStream *) rc->owner);
+	}
+}
+
+/*
+ * rb_fetch_folder_in_cloud
+ *		Is folder (UTF-8, as the API sends it) one of the bound cloud's?
+ *		True when the scan is bound to no cloud.
+ */
+bool
+rb_fetch_folder_in_cloud(RbFetch *fetch, const char *folder_utf8)
+{
+	if (fetch->cloud == NULL)
+		return true;
+	cloud_list_all(fetch);
+	return hash_search(fetch->cloud->folders, folder_utf8, HASH_FIND,
+					   NULL) != NULL;
 }
 
 /*
  * rb_fetch_abandon
- *		Give up the calls in flight.  Must not raise errors: runs from the
- *		scan's memory context callback.
+ *		Give up the calls in flight: cancelled, not waited for.  Must not
+ *		raise errors: runs from the scan's memory context callback.
  */
 void
 rb_fetch_abandon(RbFetch *fetch)
 {
-	int			i;
+	RbStream   *stream;
 
-	for (i = 0; i < RB_MAX_GETS_IN_FLIGHT; i++)
+	for (stream = fetch->streams; stream != NULL; stream = stream->next)
 	{
-		if (fetch->gets[i].call != NULL)
-			rb_call_abandon(fetch->gets[i].call);
-		fetch->gets[i].call = NULL;
+		if (stream->in_flight && stream->rc.call != NULL)
+			rb_call_abandon(stream->rc.call);
+		stream->rc.call = NULL;
+		stream->in_flight = false;
 	}
-	fetch->gets_started = fetch->next_key;
+	fetch->in_flight = 0;
 }
 
 /*
- * fetch_get
- *		BackupService.Get of the next key, starting the following ones.
+ * start_streams
+ *		Start streams for the next keys while the window allows.  False when
+ *		no stream is under way and none can start.
  */
 static bool
-fetch_get(RbFetch *fetch, RbBackup ***backups, size_t *nbackups)
+start_streams(RbFetch *fetch)
 {
-	ProtobufCMessage *reply;
-	RbRemoteCall *rc;
-	int			limit;
-	int			i;
-
-	if (fetch->next_key >= fetch->nkeys)
-		return false;
-
-	limit = Min(fetch->nkeys, fetch->next_key + fetch->get_window);
-	while (fetch->gets_started < limit)
+	while (fetch->nstreams < fetch->window &&
+		   fetch->in_flight < fetch->max_in_flight)
 	{
-		Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest *req;
+		char	   *key;
 
-		i = fetch->gets_started % RB_MAX_GETS_IN_FLIGHT;
-		req = &fetch->get_requests[i];
-		rc = &fetch->gets[i];
-		yandex__cloud__mdb__redis__v1__get_backup_request__init(req);
-		req->backup_id = MemoryContextStrdup(fetch->cxt,
-											 rb_key_to_utf8(fetch->keys[fetch->gets_started]));
-		memset(rc, 0, sizeof(RbRemoteCall));
-		rc->method = fetch->method;
-		rc->request = &req->base;
-		rc->desc = MemoryContextStrdup(fetch->cxt,
-									   describe_call(fetch, fetch->keys[fetch->gets_started], NULL));
-		rb_remote_begin(fetch->target, rc);
-		fetch->gets_started++;
+		if (!next_key(fetch, &key))
+			break;
+		start_stream(fetch, fetch->next_key - 1);
 	}
-	fetch->get_window = Min(fetch->get_window * 2, RB_MAX_GETS_IN_FLIGHT);
-
-	rc = &fetch->gets[fetch->next_key++ % RB_MAX_GETS_IN_FLIGHT];
-	if (rb_remote_finish(fetch->target, rc, &fetch->allocator, &reply) ==
-		RB_OUTCOME_REPLY)
-	{
-		fetch->single = (RbBackup *) reply;
-		*backups = &fetch->single;
-		*nbackups = 1;
-	}
-	return true;
+	return fetch->nstreams > 0;
 }
 
 /*
- * fetch_list_page
- *		The next page of the listing in progress, or the first page of the
- *		next key's listing.
+ * next_key
+ *		The next key value to start a stream for: the scan's own, or the next
+ *		folder of the cloud.  Folder keys outside a bound cloud are skipped.
  */
 static bool
-fetch_list_page(RbFetch *fetch, RbBackup ***backups, size_t *nbackups)
+next_key(RbFetch *fetch, char **key)
 {
-	RbListRequest req;
-	RbListPage	page;
-	const char *key;
-	char	   *desc;
-	ProtobufCMessage *reply;
+	RbCloud    *cloud = fetch->cloud;
 
-	if (!fetch->listing)
+	if (cloud != NULL && cloud->keys_are_folders)
 	{
-		HASHCTL		ctl;
-
-		if (fetch->next_key >= fetch->nkeys)
-			return false;
-		fetch->listing = true;
-		fetch->page_token[0] = '\0';
-
-		if (fetch->seen_tokens)
-			hash_destroy(fetch->seen_tokens);
-		ctl.keysize = sizeof(((RbSeenToken *) NULL)->token);
-		ctl.entrysize = sizeof(RbSeenToken);
-		ctl.hcxt = fetch->cxt;
-		fetch->seen_tokens = hash_create("redis_backup_fdw page tokens", 64,
-										 &ctl,
-										 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		while (fetch->next_key >= cloud->nfolders)
+		{
+			if (cloud->listed || !cloud_list_page(fetch))
+				return false;
+		}
+		fetch->keys = cloud->folder_keys;
+		fetch->nkeys = cloud->nfolders;
+		*key = fetch->keys[fetch->next_key++];
+		return true;
 	}
-	key = fetch->keys[fetch->next_key];
 
-	desc = describe_call(fetch, key, fetch->page_token);
-	reply = rb_remote_call(fetch->target, fetch->method,
-						   rb_list_request(&req, fetch->method,
-										   rb_key_to_utf8(key),
-										   fetch->page_size,
-										   fetch->page_token),
-						   desc, &fetch->allocator);
-
-	/* NOT_FOUND (an unknown cluster) lists nothing. */
-	if (reply == NULL || !rb_list_reply_page(fetch->method, reply, &page))
+	while (fetch->next_key < fetch->nkeys)
 	{
-		page.items = NULL;
-		page.n_items = 0;
-		page.next_page_token = "";
+		*key = fetch->keys[fetch->next_key++];
+		if (cloud == NULL || fetch->method != RB_METHOD_BACKUP_LIST ||
+			rb_fetch_folder_in_cloud(fetch, rb_key_to_utf8(*key)))
+			return true;
 	}
-	*backups = (RbBackup **) page.items;
-	*nbackups = page.n_items;
+	return false;
+}
 
-	if (page.next_page_token[0] == '\0')
+/*
+ * start_stream
+ *		Make the first call of key number key.
+ */
+static void
+start_stream(RbFetch *fetch, int key)
+{
+	MemoryContext oldcxt;
+	RbStream   *stream;
+
+	stream = MemoryContextAllocZero(fetch->calls_cxt, sizeof(RbStream));
+	stream->key = key;
+	stream->cxt = AllocSetContextCreate(fetch->calls_cxt,
+										"redis_backup_fdw stream",
+										ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(stream->cxt);
+	stream->key_utf8 = rb_key_to_utf8(fetch->keys[key]);
+	stream->page_token = "";
+	MemoryContextSwitchTo(oldcxt);
+
+	stream->next = fetch->streams;
+	fetch->streams = stream;
+	fetch->nstreams++;
+	ask_next_page(fetch, stream);
+}
+
+/*
+ * ask_next_page
+ *		Call for the stream's next page (its first, for a new stream).
+ */
+static void
+ask_next_page(RbFetch *fetch, RbStream *stream)
+{
+	RbRemoteCall *rc = &stream->rc;
+	MemoryContext oldcxt = MemoryContextSwitchTo(stream->cxt);
+
+	memset(rc, 0, sizeof(RbRemoteCall));
+	rc->method = fetch->method;
+	rc->owner = stream;
+	if (fetch->method == RB_METHOD_BACKUP_GET)
 	{
-		fetch->listing = false;
-		fetch->next_key++;
+		yandex__cloud__mdb__redis__v1__get_backup_request__init(&stream->req.get);
+		stream->req.get.backup_id = stream->key_utf8;
+		rc->request = &stream->req.get.base;
+		rc->desc = describe_call(fetch->method, fetch->keys[stream->key],
+								 fetch->page_size, NULL);
 	}
 	else
-		remember_page_token(fetch, page.next_page_token, desc);
-	return true;
+	{
+		rc->request = rb_list_request(&stream->req.list, fetch->method,
+									  stream->key_utf8, fetch->page_size,
+									  stream->page_token);
+		rc->desc = describe_call(fetch->method, fetch->keys[stream->key],
+								 fetch->page_size, stream->page_token);
+		rc->denied_ok = (fetch->cloud != NULL &&
+						 fetch->cloud->keys_are_folders &&
+						 fetch->cloud->skip_denied);
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	stream->has_next = false;
+	stream->page = get_page(fetch);
+	stream->page->stream = stream;
+	rb_remote_begin(fetch->target, rc);
+	stream->in_flight = true;
+	fetch->in_flight++;
+}
+
+/*
+ * collect
+ *		The stream's call has completed: queue its page for the executor
+ *		(unless the call was started again), and end a stream that has no
+ *		more pages.
+ */
+static void
+collect(RbFetch *fetch, RbStream *stream)
+{
+	RbPage	   *page = stream->page;
+	ProtobufCMessage *reply;
+	RbListPage	list;
+	RbOutcome	outcome;
+
+	outcome = rb_remote_collect(fetch->target, &stream->rc, &page->allocator,
+								&reply);
+	if (outcome == RB_OUTCOME_RETRIED)
+		return;
+	stream->in_flight = false;
+	fetch->in_flight--;
+	stream->page = NULL;
+	stream->pages++;
+
+	if (outcome == RB_OUTCOME_REPLY && fetch->method == RB_METHOD_BACKUP_GET)
+	{
+		page->single = (RbBackup *) reply;
+		page->backups = &page->single;
+		page->nbackups = 1;
+	}
+	else if (outcome == RB_OUTCOME_REPLY &&
+			 rb_list_reply_page(fetch->method, reply, &list))
+	{
+		page->backups = (RbBackup **) list.items;
+		page->nbackups = list.n_items;
+		if (list.next_page_token[0] != '\0')
+		{
+			check_page_token(&stream->seen_tokens, stream->cxt,
+							 list.next_page_token, RB_MAX_PAGE_TOKEN_LENGTH,
+							 stream->rc.desc);
+			stream->page_token = MemoryContextStrdup(stream->cxt,
+													 list.next_page_token);
+			stream->has_next = true;
+		}
+	}
+	else if (outcome == RB_OUTCOME_DENIED)
+		ereport(WARNING,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("skipping folder \"%s\" of cloud \"%s\": permission denied",
+						fetch->keys[stream->key], fetch->cloud->cloud_id),
+				 errhint("The table option skip_denied_folders is on.")));
+
+	/* NOT_FOUND and a skipped folder are empty pages. */
+	if (fetch->ready_tail != NULL)
+		fetch->ready_tail->next = page;
+	else
+		fetch->ready_head = page;
+	fetch->ready_tail = page;
+	page->next = NULL;
+
+	if (!stream->has_next)
+	{
+		page->stream = NULL;
+		end_stream(fetch, stream);
+	}
+}
+
+/*
+ * end_stream
+ *		A stream that has no more pages to ask for goes.
+ */
+static void
+end_stream(RbFetch *fetch, RbStream *stream)
+{
+	RbStream  **link;
+
+	for (link = &fetch->streams; *link != NULL; link = &(*link)->next)
+	{
+		if (*link == stream)
+		{
+			*link = stream->next;
+			break;
+		}
+	}
+	fetch->nstreams--;
+	MemoryContextDelete(stream->cxt);
+	pfree(stream);
+}
+
+/*
+ * hand_out
+ *		The executor takes page: widen the window; a stream read past its
+ *		first page asks for its next page now.
+ */
+static void
+hand_out(RbFetch *fetch, RbPage *page)
+{
+	RbStream   *stream = page->stream;
+
+	fetch->current = page;
+	fetch->window = Min(fetch->window * 2, fetch->max_in_flight);
+	if (stream != NULL && stream->prefetch && stream->has_next &&
+		!stream->in_flight)
+		ask_next_page(fetch, stream);
+}
+
+/*
+ * release_current
+ *		The executor has used up the current page: it goes back to the pool,
+ *		and a stream whose first page it was asks for its second.
+ */
+static void
+release_current(RbFetch *fetch)
+{
+	RbPage	   *page = fetch->current;
+	RbStream   *stream;
+
+	if (page == NULL)
+		return;
+	fetch->current = NULL;
+	stream = page->stream;
+	put_page(fetch, page);
+	if (stream != NULL && stream->has_next && !stream->in_flight)
+	{
+		stream->prefetch = true;
+		ask_next_page(fetch, stream);
+	}
+}
+
+/*
+ * get_page, put_page
+ *		Pages and their memory contexts are reused: a reset keeps the first
+ *		RB_PAGE_CONTEXT_KEEP bytes, so a page of ordinary size allocates
+ *		nothing from the system.
+ */
+static RbPage *
+get_page(RbFetch *fetch)
+{
+	RbPage	   *page = fetch->pool;
+
+	if (page != NULL)
+		fetch->pool = page->next;
+	else
+	{
+		page = MemoryContextAllocZero(fetch->cxt, sizeof(RbPage));
+		page->cxt = AllocSetContextCreate(fetch->cxt, "redis_backup_fdw page",
+										  RB_PAGE_CONTEXT_KEEP,
+										  RB_PAGE_CONTEXT_KEEP,
+										  ALLOCSET_DEFAULT_MAXSIZE);
+		rb_init_allocator(&page->allocator, page->cxt);
+	}
+	page->stream = NULL;
+	page->backups = NULL;
+	page->nbackups = 0;
+	page->next = NULL;
+	return page;
+}
+
+static void
+put_page(RbFetch *fetch, RbPage *page)
+{
+	MemoryContextReset(page->cxt);
+	page->stream = NULL;
+	page->next = fetch->pool;
+	fetch->pool = page;
 }
 
 /*
  * describe_call
- *		How errors name a call of this scan.
+ *		How errors name a call.
  */
 static char *
-describe_call(RbFetch *fetch, const char *key, const char *page_token)
+describe_call(RbMethod method, const char *key, int page_size,
+			  const char *page_token)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	rb_describe_call(&buf, fetch->method,
-					 psprintf("=%s", quote_literal_cstr(key)),
-					 fetch->page_size, page_token);
+	rb_describe_call(&buf, method, psprintf("=%s", quote_literal_cstr(key)),
+					 page_size, page_token);
 	return buf.data;
 }
 
 /*
- * remember_page_token
- *		Keep the next page token, refusing one that is not valid UTF-8 of
- *		at most RB_MAX_PAGE_TOKEN_LENGTH characters, or that this listing
- *		has seen before: following it would loop forever.
+ * check_page_token
+ *		Refuse a next page token that is not valid UTF-8 of at most
+ *		max_chars characters, or that this listing has seen before:
+ *		following it would loop forever.
  */
 static void
-remember_page_token(RbFetch *fetch, const char *token, const char *call_desc)
+check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
+				 int max_chars, const char *call_desc)
 {
 	int			len = strlen(token);
 	int			nchars = 0;
-	bool		found;
 	const char *p;
+	bool		found;
 
 	if (!pg_verify_mbstr(PG_UTF8, token, len, true))
 		ereport(ERROR,
@@ -306,20 +627,134 @@ remember_page_token(RbFetch *fetch, const char *token, const char *call_desc)
 				 errcontext("remote call %s", call_desc)));
 	for (p = token; *p; p++)
 		nchars += ((*p & 0xC0) != 0x80);	/* not a continuation byte */
-	if (nchars > RB_MAX_PAGE_TOKEN_LENGTH)
+	if (nchars > max_chars)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("the Managed Redis API sent an invalid next page token"),
 				 errdetail("The token is %d characters long; at most %d are valid.",
-						   nchars, RB_MAX_PAGE_TOKEN_LENGTH),
+						   nchars, max_chars),
 				 errcontext("remote call %s", call_desc)));
 
-	(void) hash_search(fetch->seen_tokens, token, HASH_ENTER, &found);
+	if (*seen == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = RB_MAX_TOKEN_BYTES + 1;
+		ctl.entrysize = ctl.keysize;
+		ctl.hcxt = cxt;
+		*seen = hash_create("redis_backup_fdw page tokens", 16, &ctl,
+							HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	(void) hash_search(*seen, token, HASH_ENTER, &found);
 	if (found)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("the Managed Redis API repeated a page token"),
 				 errdetail("Following next_page_token would list the same pages forever."),
 				 errcontext("remote call %s", call_desc)));
-	strlcpy(fetch->page_token, token, sizeof(fetch->page_token));
+}
+
+/*
+ * cloud_list_page
+ *		Read the next page of the cloud's folders.  False when there was no
+ *		page left to read.
+ */
+static bool
+cloud_list_page(RbFetch *fetch)
+{
+	RbCloud    *cloud = fetch->cloud;
+	MemoryContext oldcxt;
+	MemoryContext reply_cxt;
+	ProtobufCAllocator allocator;
+	RbListRequest req;
+	RbListPage	list;
+	ProtobufCMessage *reply;
+	char	   *desc;
+	size_t		i;
+
+	if (cloud->listed)
+		return false;
+
+	oldcxt = MemoryContextSwitchTo(cloud->cxt);
+	if (cloud->folders == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = RB_MAX_ID_LENGTH * MAX_MULTIBYTE_CHAR_LEN + 1;
+		ctl.entrysize = ctl.keysize;
+		ctl.hcxt = cloud->cxt;
+		cloud->folders = hash_create("redis_backup_fdw cloud folders", 64,
+									 &ctl,
+									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		cloud->page_token = "";
+	}
+
+	reply_cxt = AllocSetContextCreate(CurrentMemoryContext,
+									  "redis_backup_fdw folders",
+									  ALLOCSET_DEFAULT_SIZES);
+	rb_init_allocator(&allocator, reply_cxt);
+	desc = describe_call(RB_METHOD_FOLDER_LIST, cloud->cloud_id,
+						 cloud->page_size, cloud->page_token);
+	reply = rb_remote_call(cloud->target, RB_METHOD_FOLDER_LIST,
+						   rb_list_request(&req, RB_METHOD_FOLDER_LIST,
+										   cloud->cloud_utf8,
+										   cloud->page_size,
+										   cloud->page_token),
+						   desc, &allocator);
+
+	/* NOT_FOUND: no such cloud, no folders. */
+	if (reply == NULL || !rb_list_reply_page(RB_METHOD_FOLDER_LIST, reply, &list))
+	{
+		list.n_items = 0;
+		list.next_page_token = "";
+	}
+	for (i = 0; i < list.n_items; i++)
+	{
+		Yandex__Cloud__Resourcemanager__V1__Folder *folder = list.items[i];
+		bool		found;
+		int			len = strlen(folder->id);
+
+		if (len == 0 || len > RB_MAX_ID_LENGTH * MAX_MULTIBYTE_CHAR_LEN ||
+			!pg_verify_mbstr(PG_UTF8, folder->id, len, true))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+					 errmsg("the Resource Manager API sent an invalid folder id"),
+					 errcontext("remote call %s", desc)));
+		(void) hash_search(cloud->folders, folder->id, HASH_ENTER, &found);
+		if (found)
+			continue;
+		if (cloud->nfolders >= cloud->folder_keys_size)
+		{
+			cloud->folder_keys_size = Max(64, cloud->folder_keys_size * 2);
+			cloud->folder_keys = cloud->folder_keys
+				? repalloc(cloud->folder_keys,
+						   sizeof(char *) * cloud->folder_keys_size)
+				: palloc(sizeof(char *) * cloud->folder_keys_size);
+		}
+		cloud->folder_keys[cloud->nfolders++] =
+			pg_any_to_server(pstrdup(folder->id), len, PG_UTF8);
+	}
+
+	if (list.next_page_token[0] == '\0')
+		cloud->listed = true;
+	else
+	{
+		check_page_token(&cloud->seen_tokens, cloud->cxt,
+						 list.next_page_token, 2000, desc);
+		cloud->page_token = pstrdup(list.next_page_token);
+	}
+	MemoryContextDelete(reply_cxt);
+	MemoryContextSwitchTo(oldcxt);
+	return true;
+}
+
+/*
+ * cloud_list_all
+ *		Read every remaining page of the cloud's folders.
+ */
+static void
+cloud_list_all(RbFetch *fetch)
+{
+	while (cloud_list_page(fetch))
+		;
 }

@@ -278,10 +278,15 @@ extern void rb_init_allocator(ProtobufCAllocator *allocator,
 typedef struct RbFetch RbFetch;
 
 extern RbFetch *rb_fetch_create(MemoryContext cxt, RbCallTarget *target,
-								RbMethod method, int page_size);
+								RbMethod method, int page_size,
+								int max_concurrent_calls);
+extern void rb_fetch_set_cloud(RbFetch *fetch, RbCallTarget *target,
+							   const char *cloud_id, bool keys_are_folders,
+							   bool skip_denied);
 extern void rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys);
 extern bool rb_fetch_next_page(RbFetch *fetch, RbBackup ***backups,
 							   size_t *nbackups);
+extern bool rb_fetch_folder_in_cloud(RbFetch *fetch, const char *folder_utf8);
 extern void rb_fetch_abandon(RbFetch *fetch);
 
 #endif							/* REDIS_BACKUP_FDW_H */

@@ -292,6 +292,10 @@ report_status(const RbStatus *status, RbMethod method,
 														   target->server_name)));
 			break;
 		case RB_PERMISSION_DENIED:
+			if (method == RB_METHOD_FOLDER_LIST)
+				RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,
+							  errmsg("permission denied by the Resource Manager API"),
+							  errhint("Grant the token's account the role resource-manager.viewer (or viewer) on the cloud."));
 			RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,
 						  errmsg("permission denied by the Managed Redis API"),
 						  errhint("Grant the token's account a role that can view Managed Redis backups in the folder."));

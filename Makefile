@@ -5,7 +5,7 @@ EXTENSION = redis_backup_fdw
 MODULE_big = redis_backup_fdw
 # The version is written once, in the control file; the code gets it as
 # RB_VERSION (user agent) and the install script is named after it.
-EXTVERSION = $(shell sed -n "s/^default_version *= *'\\(.*\\)'/\\1/p" $(EXTENSION).control)
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\\(.*\\)'/\\1/p" $(srcdir)/$(EXTENSION).control)
 DATA = $(EXTENSION)--$(EXTVERSION).sql
 PGFILEDESC = "redis_backup_fdw - foreign data wrapper for Managed Redis backups"
 
@@ -42,7 +42,7 @@ OBJS = redis_backup_fdw.o \
 WERROR_FLAG = $(if $(filter 1 yes true,$(WERROR)),-Werror)
 VERSION_FLAG = -DRB_VERSION='"$(EXTVERSION)"'
 
-PG_CPPFLAGS = -I$(GEN) -Isrc -Isrc/client $(VERSION_FLAG)
+PG_CPPFLAGS = -I$(GEN) -I$(srcdir)/src -I$(srcdir)/src/client $(VERSION_FLAG)
 PG_CFLAGS = $(WERROR_FLAG)
 SHLIB_LINK = -lgrpc -lgpr -lprotobuf-c
 
@@ -58,8 +58,8 @@ include $(PGXS)
 $(OBJS): $(GEN)/.stamp
 
 $(GEN)/.stamp: $(addprefix proto/,$(PROTOS))
-	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -Iproto -I$(PROTO_INCLUDE) $(PROTOS) google/protobuf/timestamp.proto
+	@mkdir -p $(GEN) src/client
+	protoc-c --c_out=$(GEN) -I$(srcdir)/proto -I$(PROTO_INCLUDE) $(PROTOS) google/protobuf/timestamp.proto
 	@touch $@
 
 $(PROTO_C): $(GEN)/.stamp

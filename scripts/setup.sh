@@ -1,6 +1,13 @@
 #!/bin/bash
 # Install the Debian packages needed to build and test redis_backup_fdw, then
 # build and install the extension and build the test programs.  Idempotent.
+# The extension is installed one of two ways, chosen by $RBFDW_INSTALL:
+#   source   make, make install (the default: quick, for development)
+#   package  scripts/package.sh builds the Debian package, apt-get installs
+#            it (apt resolves its Depends) and the installed files are
+#            checked (the default with CI=true)
+# Either way the test programs (emulator, client tests) are built from source.
+# WERROR=1 in the environment compiles with -Werror (.ci/run sets it).
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit
@@ -28,11 +35,68 @@ else
     say "all ${#PACKAGES[@]} packages installed"
 fi
 
+PKG=postgresql-15-redis-backup-fdw
+if [[ ${CI:-} == true ]]; then default_install=package; else default_install=source; fi
+INSTALL=${RBFDW_INSTALL:-$default_install}
+
+# check_installed_package DEB: the package DEB is what is installed, it owns
+# the extension's files, those are this tree's, its shared library finds all
+# its libraries, and each library it links comes from a package it Depends on.
+check_installed_package() {
+    local deb=$1 libdir sharedir so version depends dep_names needed soname owners o f dep ok
+    version=$(dpkg-deb -f "$deb" Version)
+    [[ $(dpkg-query -W -f='${db:Status-Status} ${Version}' "$PKG" 2>/dev/null) == "installed $version" ]] ||
+        die "$PKG $version is not installed"
+    libdir=$("$PG_CONFIG" --pkglibdir)
+    sharedir=$("$PG_CONFIG" --sharedir)
+    so=$libdir/redis_backup_fdw.so
+    for f in "$so" "$sharedir/extension/redis_backup_fdw.control" \
+        "$sharedir/extension/redis_backup_fdw--$version.sql"; do
+        [[ $(dpkg-query -S "$f" 2>/dev/null) == "$PKG: $f" ]] || die "$f does not belong to $PKG"
+    done
+    cmp -s redis_backup_fdw.control "$sharedir/extension/redis_backup_fdw.control" ||
+        die "the installed redis_backup_fdw.control is not this tree's"
+    if ldd "$so" | grep -F 'not found'; then die "$so: libraries not found"; fi
+    depends=$(dpkg-query -W -f='${Depends}' "$PKG")
+    say "$PKG $version installed; Depends: $depends"
+    mapfile -t dep_names < <(tr ',|' '\n' <<<"$depends" | sed 's/^ *//; s/[ :(].*//')
+    mapfile -t needed < <(readelf -d "$so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+    ((${#needed[@]})) || die "$so: no NEEDED entries"
+    for soname in "${needed[@]}"; do
+        mapfile -t owners < <(dpkg-query -S "*/$soname" 2>/dev/null | sed -n 's|: /.*||p' |
+            tr ',' '\n' | sed 's/^ *//; s/:.*//' | sort -u)
+        ok=
+        for o in "${owners[@]}"; do
+            for dep in "${dep_names[@]}"; do if [[ $o == "$dep" ]]; then ok=$o; fi; done
+        done
+        [[ -n $ok ]] || die "$so needs $soname (package ${owners[*]:-unknown}), which $PKG does not depend on"
+        say "  $soname: $ok"
+    done
+}
+
 jobs=$(nproc 2>/dev/null || echo 2)
-say "make"
-make -s -j"$jobs"
-say "make install"
-make -s install >/dev/null
+case $INSTALL in
+source)
+    if [[ $(dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null) == installed ]]; then
+        say "warning: $PKG is installed; make install overwrites its files (apt-get remove $PKG, or RBFDW_INSTALL=package)"
+    fi
+    say "make"
+    make -s -j"$jobs"
+    say "make install"
+    make -s install >/dev/null
+    ;;
+package)
+    mkdir -p "$WORK"
+    bash scripts/package.sh | tee "$WORK/package.out"
+    deb=$(tail -n1 "$WORK/package.out")
+    [[ $deb == /*.deb && -f $deb ]] || die "scripts/package.sh printed no .deb path"
+    say "apt-get install $deb"
+    # --reinstall: a rebuilt package of the same version replaces the old one
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall --no-install-recommends "$deb"
+    check_installed_package "$deb"
+    ;;
+*) die "RBFDW_INSTALL=$INSTALL: use source or package" ;;
+esac
 say "make test-programs"
 make -s -j"$jobs" test-programs
 say "done"

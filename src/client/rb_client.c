@@ -276,7 +276,9 @@ rb_copy_text(char *dst, size_t dstsize, const char *src, size_t len,
  * rb_block_signals
  *		Block every signal except the synchronous ones (SIGSEGV, SIGBUS,
  *		SIGFPE, SIGILL) in the calling thread, saving the old mask.  Any
- *		thread gRPC creates meanwhile inherits this mask.
+ *		thread gRPC creates meanwhile inherits this mask, so PostgreSQL's
+ *		handlers never run on a gRPC thread (docs/grpc-in-postgres.md,
+ *		"Threads and signals").
  */
 static void
 rb_block_signals(sigset_t *old)
@@ -305,7 +307,8 @@ rb_restore_signals(const sigset_t *old)
 /*
  * rb_grpc_log
  *		gRPC log callback.  Runs on any thread, gRPC's own included: it only
- *		ever calls write(2), and by default drops the message.
+ *		ever calls write(2), and by default drops the message
+ *		(docs/grpc-in-postgres.md, "Logging").
  */
 static void
 rb_grpc_log(gpr_log_func_args *args)
@@ -337,7 +340,8 @@ rb_grpc_log(gpr_log_func_args *args)
  * rb_grpc_ensure_init
  *		Initialise gRPC on first use, with signals blocked.  Returns false and
  *		fills *status when gRPC was initialised by a parent process before a
- *		fork: gRPC does not work in such a child.
+ *		fork: gRPC does not work in such a child (docs/grpc-in-postgres.md,
+ *		"Initialisation and fork").
  */
 static bool
 rb_grpc_ensure_init(RbStatus *status)

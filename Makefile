@@ -154,3 +154,7 @@ EXTRA_CLEAN += test/fuzz/fuzz_reply test/fuzz/fuzz_reply_pbc \
 
 .PHONY: fuzz-programs
 # --- end of fuzzing targets -------------------------------------------------
+
+# --- client tests: header dependency (owned by src/client, test/client) ---
+test/client/client_test: $(wildcard test/client/*.h)
+# --- end of client tests block ----------------------------------------------

@@ -2,7 +2,8 @@
  * list_all.c
  *		The baseline of bench/scan_bench.sh: page through a folder with the
  *		client library alone (no PostgreSQL), as the FDW does, and report
- *		rows and seconds.
+ *		rows and seconds.  Pages with rb_list_request / rb_list_reply_page,
+ *		the one page API of every listing method.
  *
  *		list_all HOST:PORT TOKEN FOLDER PAGE_SIZE
  */
@@ -44,28 +45,32 @@ main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;)
 	{
-		Yandex__Cloud__Mdb__Redis__V1__ListBackupsRequest req =
-		YANDEX__CLOUD__MDB__REDIS__V1__LIST_BACKUPS_REQUEST__INIT;
-		Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *resp;
+		RbListRequest req;
+		const ProtobufCMessage *msg;
+		ProtobufCMessage *reply;
+		RbListPage page;
 		size_t		n = 0;
 
-		req.folder_id = argv[3];
-		req.page_size = atoi(argv[4]);
-		req.page_token = token;
-		resp = (Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *)
-			rb_call_unary(channel, RB_METHOD_BACKUP_LIST, &req.base, argv[2],
-						  30000, NULL, NULL, NULL, &status, &n);
+		msg = rb_list_request(&req, RB_METHOD_BACKUP_LIST, argv[3],
+							  atoi(argv[4]), token);
+		reply = rb_call_unary(channel, RB_METHOD_BACKUP_LIST, msg, argv[2],
+							  30000, NULL, NULL, NULL, &status, &n);
 		calls++;
 		bytes += n;
-		if (resp == NULL)
+		if (reply == NULL)
 		{
 			fprintf(stderr, "call: %s: %s\n", rb_code_name(status.code),
 					status.message);
 			return 1;
 		}
-		rows += (long) resp->n_backups;
-		snprintf(token, sizeof(token), "%s", resp->next_page_token);
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
+		if (!rb_list_reply_page(RB_METHOD_BACKUP_LIST, reply, &page))
+		{
+			fprintf(stderr, "call: not a page\n");
+			return 1;
+		}
+		rows += (long) page.n_items;
+		snprintf(token, sizeof(token), "%s", page.next_page_token);
+		protobuf_c_message_free_unpacked(reply, NULL);
 		if (token[0] == '\0')
 			break;
 	}

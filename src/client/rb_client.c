@@ -103,6 +103,20 @@
 #define RB_RECONNECT_MAX_BACKOFF_MS 1000
 #define RB_CONNECT_MIN_TIMEOUT_MS 20000
 
+/*
+ * gRPC's "backup poller" interval, in ms, as the text of an environment
+ * variable gRPC reads once, in grpc_init().  A connection attempt only makes
+ * progress while somebody polls: a call waiting in rb_call_wait does, but
+ * during an outage every call fails at once (the channel is in
+ * TRANSIENT_FAILURE), so between calls only gRPC's backup poller notices
+ * that a reconnect attempt succeeded, by default every 5 s: recovery would
+ * take 5 to 10 s whatever the backoff.  We set 200 ms for grpc_init() when
+ * the environment does not say otherwise, and restore the environment
+ * after; docs/grpc-in-postgres.md, "Reconnecting".
+ */
+#define RB_BACKUP_POLL_ENV "GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS"
+#define RB_BACKUP_POLL_INTERVAL_MS "200"
+
 struct RbChannel
 {
 	grpc_channel *channel;
@@ -262,7 +276,9 @@ rb_copy_text(char *dst, size_t dstsize, const char *src, size_t len,
  * rb_block_signals
  *		Block every signal except the synchronous ones (SIGSEGV, SIGBUS,
  *		SIGFPE, SIGILL) in the calling thread, saving the old mask.  Any
- *		thread gRPC creates meanwhile inherits this mask.
+ *		thread gRPC creates meanwhile inherits this mask, so PostgreSQL's
+ *		handlers never run on a gRPC thread (docs/grpc-in-postgres.md,
+ *		"Threads and signals").
  */
 static void
 rb_block_signals(sigset_t *old)
@@ -291,7 +307,8 @@ rb_restore_signals(const sigset_t *old)
 /*
  * rb_grpc_log
  *		gRPC log callback.  Runs on any thread, gRPC's own included: it only
- *		ever calls write(2), and by default drops the message.
+ *		ever calls write(2), and by default drops the message
+ *		(docs/grpc-in-postgres.md, "Logging").
  */
 static void
 rb_grpc_log(gpr_log_func_args *args)
@@ -323,13 +340,15 @@ rb_grpc_log(gpr_log_func_args *args)
  * rb_grpc_ensure_init
  *		Initialise gRPC on first use, with signals blocked.  Returns false and
  *		fills *status when gRPC was initialised by a parent process before a
- *		fork: gRPC does not work in such a child.
+ *		fork: gRPC does not work in such a child (docs/grpc-in-postgres.md,
+ *		"Initialisation and fork").
  */
 static bool
 rb_grpc_ensure_init(RbStatus *status)
 {
 	sigset_t	old;
 	const char *log;
+	bool		set_poll;
 
 	if (rb_grpc_initialized)
 	{
@@ -346,9 +365,16 @@ rb_grpc_ensure_init(RbStatus *status)
 	rb_grpc_log_stderr = (log != NULL && strcmp(log, "stderr") == 0);
 	gpr_set_log_function(rb_grpc_log);
 
+	/* see RB_BACKUP_POLL_INTERVAL_MS; a value the user set is kept */
+	set_poll = getenv(RB_BACKUP_POLL_ENV) == NULL &&
+		setenv(RB_BACKUP_POLL_ENV, RB_BACKUP_POLL_INTERVAL_MS, 0) == 0;
+
 	rb_block_signals(&old);
 	grpc_init();
 	rb_restore_signals(&old);
+
+	if (set_poll)
+		unsetenv(RB_BACKUP_POLL_ENV);
 
 	rb_grpc_initialized = true;
 	rb_grpc_init_pid = getpid();

@@ -10,7 +10,10 @@
  * every bound itself.
  *
  * rb_decode_reply() is the whole decoding of a reply's bytes, used by
- * rb_call_finish() and by the fuzz target test/fuzz/fuzz_reply.c.
+ * rb_call_finish() and by the fuzz target test/fuzz/fuzz_reply.c.  It works
+ * for any reply type from its descriptor alone: nested messages, map
+ * entries (Folder.labels) and Timestamps are walked alike.  See
+ * docs/grpc-in-postgres.md, "Memory".
  *
  *-------------------------------------------------------------------------
  */

@@ -4,7 +4,9 @@
 #	Run the client library tests against the API emulator.
 #
 # Builds nothing: expects test/emulator/redis_backup_emulator and
-# test/client/client_test to exist (make test-programs).  Creates a scratch
+# test/client/client_test to exist (make test-programs).  The emulator's path
+# and the test data go to client_test too (RB_TEST_EMULATOR, RB_TEST_DATA):
+# the outage test starts, stops and restarts an emulator of its own.  Creates a scratch
 # directory with a private CA, a server certificate for "localhost" (DNS SAN
 # only, no IP SAN) and a second, unrelated CA; starts a plaintext emulator
 # (test data, a generated folder, tokens, faults scoped with @KEY, a call
@@ -137,8 +139,12 @@ RB_TEST_SLOW=
 if [ -n "${RB_TEST_WRAPPER:-}" ]; then
 	RB_TEST_SLOW=1
 fi
+# for tests that start (and stop) an emulator of their own
+RB_TEST_EMULATOR=$emulator
+RB_TEST_DATA=$data
 export RB_TEST_PLAIN_TARGET RB_TEST_TLS_PORT RB_TEST_CA_FILE \
-	RB_TEST_OTHER_CA_FILE RB_TEST_LOG_FILE RB_TEST_SLOW
+	RB_TEST_OTHER_CA_FILE RB_TEST_LOG_FILE RB_TEST_SLOW \
+	RB_TEST_EMULATOR RB_TEST_DATA
 
 rc=0
 ${RB_TEST_WRAPPER:-} "$client_test" || rc=$?

@@ -47,8 +47,10 @@
 
 PG_MODULE_MAGIC;
 
-/* Planner's guess of the length of an array whose value it cannot see. */
+/* Planner's guesses: the length of an array whose value it cannot see,
+ * and the folders of a cloud. */
 #define RB_EST_ARRAY_LENGTH 10.0
+#define RB_EST_FOLDERS_PER_CLOUD 10.0
 
 /* Cost of one remote call, and of decoding one backup. */
 #define RB_CALL_COST 100.0
@@ -61,11 +63,12 @@ PG_MODULE_MAGIC;
  */
 #define RB_UNRUNNABLE_COST 1.0e30
 
-/* The key of a scan: a condition, the table's folder, or nothing. */
+/* The key of a scan: a condition, the table's folder or cloud, or nothing. */
 typedef struct RbScanKey
 {
 	bool		runnable;		/* false: nothing to call */
-	bool		from_clause;	/* true: key; false: the table's folder */
+	bool		from_clause;	/* true: key; false: the table's folder or cloud */
+	bool		cloud;			/* ... the folders of the table's cloud */
 	RbKeyQual	key;
 } RbScanKey;
 
@@ -105,6 +108,7 @@ enum RbFdwScanPrivateIndex
 	RbFdwScanPrivateMethod,		/* Integer: RbMethod, -1 if unrunnable */
 	RbFdwScanPrivateKeyIsArray, /* Boolean: key is col = ANY(array) */
 	RbFdwScanPrivateFolderId,	/* String: table folder_id, or "" */
+	RbFdwScanPrivateCloudId,	/* String: table cloud_id, or "" */
 	RbFdwScanPrivatePageSize,	/* Integer: page_size to ask for */
 	RbFdwScanPrivateCallText,	/* String: the call, for EXPLAIN */
 	RbFdwScanPrivateRetrievedAttrs	/* List of Integer: attnos to convert */
@@ -119,8 +123,10 @@ typedef struct RbFdwScanState
 	int			method;			/* RbMethod, -1 if unrunnable */
 	bool		key_is_array;
 	char	   *table_folder_id;	/* NULL if none */
+	char	   *table_cloud_id;	/* NULL if none */
 	char	   *table_folder_utf8;	/* ... as the API sends it */
 	bool		filter_folder;	/* drop backups of other folders */
+	bool		filter_cloud;	/* drop backups of other clouds */
 	int			page_size;
 	char	   *call_text;
 	ExprState  *key_state;
@@ -132,9 +138,11 @@ typedef struct RbFdwScanState
 	int			ncolumns;
 	RbConversionContext conversion;
 
-	/* the connection and the calls */
+	/* the connections and the calls */
 	RbConnection *conn;
 	RbCallTarget target;
+	RbConnection *rm_conn;		/* Resource Manager, for a cloud */
+	RbCallTarget rm_target;
 	RbFetch    *fetch;
 	RbCallStats stats;
 
@@ -277,7 +285,10 @@ choose_key(PlannerInfo *root, RelOptInfo *baserel, RbFdwRelationInfo *fpinfo,
 	memset(key, 0, sizeof(RbScanKey));
 	key->from_clause = rb_best_key(root, baserel, clauses, fpinfo->fields,
 								   fpinfo->natts, &key->key);
-	key->runnable = key->from_clause || fpinfo->table.folder_id != NULL;
+	key->cloud = !key->from_clause && fpinfo->table.folder_id == NULL &&
+		fpinfo->table.cloud_id != NULL;
+	key->runnable = key->from_clause || fpinfo->table.folder_id != NULL ||
+		fpinfo->table.cloud_id != NULL;
 }
 
 /*
@@ -310,7 +321,8 @@ estimate_rows(const RbScanKey *key)
 	Node	   *value;
 
 	if (!key->from_clause)
-		return rb_fields[RB_FIELD_FOLDER_ID].rows_per_key;
+		return rb_fields[RB_FIELD_FOLDER_ID].rows_per_key *
+			(key->cloud ? RB_EST_FOLDERS_PER_CLOUD : 1.0);
 
 	value = (Node *) key->key.value;
 	if (key->key.is_array)
@@ -484,12 +496,15 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 {
 	RbFdwRelationInfo *fpinfo = baserel->fdw_private;
 	const char *table_folder = fpinfo->table.folder_id;
+	const char *table_cloud = fpinfo->table.cloud_id;
 	RbScanKey	key;
 	int			method = -1;
 	List	   *fdw_exprs = NIL;
 	StringInfoData call;
 	StringInfoData value;
 	int			page_size = fpinfo->table.page_size;
+
+	List	   *fdw_private;
 
 	choose_key(root, baserel, fpinfo, scan_clauses, &key);
 
@@ -500,6 +515,12 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 		method = rb_fields[key.key.field].key_method;
 		rb_deparse_key_value(root, &key.key, &value);
 		fdw_exprs = list_make1(key.key.value);
+	}
+	else if (key.cloud)
+	{
+		/* The cloud's folders, listed while the scan runs, each a List. */
+		method = rb_fields[RB_FIELD_FOLDER_ID].key_method;
+		appendStringInfoString(&value, "=(each folder)");
 	}
 	else if (key.runnable)
 	{
@@ -520,23 +541,32 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 			limit_applies_to_scan(root, scan_clauses,
 								  key.from_clause ? &key.key : NULL))
 			page_size = (int) Min((double) page_size, ceil(root->limit_tuples));
+		if (key.cloud)
+		{
+			rb_describe_call(&call, RB_METHOD_FOLDER_LIST,
+							 psprintf("=%s", quote_literal_cstr(table_cloud)),
+							 RB_MAX_PAGE_SIZE, NULL);
+			appendStringInfoString(&call, ", then ");
+		}
 		rb_describe_call(&call, method, value.data, page_size, NULL);
 	}
+
+	/* In the order of enum RbFdwScanPrivateIndex. */
+	fdw_private = list_make4(makeInteger(method),
+							 makeBoolean(key.from_clause && key.key.is_array),
+							 makeString(table_folder ? pstrdup(table_folder) : ""),
+							 makeString(table_cloud ? pstrdup(table_cloud) : ""));
+	fdw_private = lappend(fdw_private, makeInteger(page_size));
+	fdw_private = lappend(fdw_private, makeString(call.data));
+	fdw_private = lappend(fdw_private,
+						  retrieved_attrs(root, baserel, scan_clauses,
+										  fpinfo->natts));
 
 	return make_foreignscan(tlist,
 							extract_actual_clauses(scan_clauses, false),
 							baserel->relid,
 							fdw_exprs,
-							lappend(list_make5(makeInteger(method),
-											   makeBoolean(key.from_clause &&
-														   key.key.is_array),
-											   makeString(table_folder
-														  ? pstrdup(table_folder) : ""),
-											   makeInteger(page_size),
-											   makeString(call.data)),
-									retrieved_attrs(root, baserel,
-													scan_clauses,
-													fpinfo->natts)),
+							fdw_private,
 							NIL, NIL, outer_plan);
 }
 
@@ -685,6 +715,10 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 											 RbFdwScanPrivateFolderId));
 	if (state->table_folder_id[0] == '\0')
 		state->table_folder_id = NULL;
+	state->table_cloud_id = strVal(list_nth(fsplan->fdw_private,
+											RbFdwScanPrivateCloudId));
+	if (state->table_cloud_id[0] == '\0')
+		state->table_cloud_id = NULL;
 	state->page_size = intVal(list_nth(fsplan->fdw_private,
 									   RbFdwScanPrivatePageSize));
 	state->call_text = strVal(list_nth(fsplan->fdw_private,
@@ -757,15 +791,36 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 		return;					/* fails if it is ever read */
 
 	state->fetch = rb_fetch_create(state->scan_cxt, &state->target,
-								   (RbMethod) state->method, state->page_size);
+								   (RbMethod) state->method, state->page_size,
+								   server_opts.max_concurrent_calls);
 
-	/* Release the channel however the scan ends, error or not. */
-	state->conn = rb_acquire_connection(user, &server_opts, RB_SERVICE_MDB);
+	/* Release the channels however the scan ends, error or not. */
 	state->cleanup.func = scan_cleanup;
 	state->cleanup.arg = state;
 	MemoryContextRegisterResetCallback(state->scan_cxt, &state->cleanup);
+	state->conn = rb_acquire_connection(user, &server_opts, RB_SERVICE_MDB);
 	state->target.conn = state->conn;
 	state->target.channel = rb_connection_channel(state->conn);
+
+	/* A cloud's folders come from Resource Manager. */
+	if (state->table_cloud_id != NULL)
+	{
+		RbTableOptions table_opts;
+
+		rb_get_table_options(RelationGetRelid(rel), &server_opts, &table_opts);
+		state->rm_target = state->target;
+		state->rm_target.endpoint =
+			MemoryContextStrdup(state->scan_cxt,
+								server_opts.resource_manager_endpoint);
+		state->rm_conn = rb_acquire_connection(user, &server_opts,
+											   RB_SERVICE_RESOURCE_MANAGER);
+		state->rm_target.conn = state->rm_conn;
+		state->rm_target.channel = rb_connection_channel(state->rm_conn);
+		rb_fetch_set_cloud(state->fetch, &state->rm_target,
+						   state->table_cloud_id, state->key_state == NULL,
+						   table_opts.skip_denied_folders);
+		state->filter_cloud = (state->method != RB_METHOD_BACKUP_LIST);
+	}
 }
 
 /*
@@ -783,6 +838,9 @@ scan_cleanup(void *arg)
 	if (state->conn != NULL)
 		rb_release_connection(state->conn);
 	state->conn = NULL;
+	if (state->rm_conn != NULL)
+		rb_release_connection(state->rm_conn);
+	state->rm_conn = NULL;
 }
 
 /*
@@ -806,7 +864,10 @@ redisIterateForeignScan(ForeignScanState *node)
 
 		if (state->method < 0)
 			report_no_key(state->rel, state->fields);
-		keys = compute_keys(node, state, &nkeys);
+		keys = NULL;
+		nkeys = 0;
+		if (state->key_state != NULL)
+			keys = compute_keys(node, state, &nkeys);
 		rb_fetch_restart(state->fetch, keys, nkeys);
 		state->backups = NULL;
 		state->nbackups = state->next_backup = 0;
@@ -822,6 +883,9 @@ redisIterateForeignScan(ForeignScanState *node)
 
 			if (state->filter_folder &&
 				strcmp(backup->folder_id, state->table_folder_utf8) != 0)
+				continue;
+			if (state->filter_cloud &&
+				!rb_fetch_folder_in_cloud(state->fetch, backup->folder_id))
 				continue;
 			oldcxt = MemoryContextSwitchTo(state->tuple_cxt);
 			rb_store_backup(backup, state->columns, state->ncolumns,
@@ -964,6 +1028,12 @@ redisExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyText("Folder Filter",
 							psprintf("folder_id = %s (table option)",
 									 quote_literal_cstr(state->table_folder_id)),
+							es);
+	if (state->table_cloud_id != NULL && state->method >= 0 &&
+		((ForeignScan *) node->ss.ps.plan)->fdw_exprs != NIL)
+		ExplainPropertyText("Folder Filter",
+							psprintf("folders of cloud_id = %s (table option, FolderService.List)",
+									 quote_literal_cstr(state->table_cloud_id)),
 							es);
 	if (es->verbose)
 	{

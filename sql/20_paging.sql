@@ -41,7 +41,9 @@ BEGIN;
 DECLARE c CURSOR FOR SELECT id FROM redis_backups WHERE folder_id = 'b1g-gen2500';
 FETCH 10 FROM c;
 SELECT * FROM emulator_calls();
--- Crossing into the second page makes the second call, not before.
+-- Crossing into the second page makes the second call, not before; from
+-- then on the listing asks for its next page as each page is handed out
+-- (prefetch): the third call starts while the second page is read.
 MOVE 989 FROM c;
 SELECT * FROM emulator_calls();
 FETCH 2 FROM c;

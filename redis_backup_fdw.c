@@ -545,7 +545,7 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 		{
 			rb_describe_call(&call, RB_METHOD_FOLDER_LIST,
 							 psprintf("=%s", quote_literal_cstr(table_cloud)),
-							 RB_MAX_PAGE_SIZE, NULL);
+							 page_size, NULL);
 			appendStringInfoString(&call, ", then ");
 		}
 		rb_describe_call(&call, method, value.data, page_size, NULL);

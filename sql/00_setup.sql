@@ -11,7 +11,8 @@ SELECT fdwname, fdwhandler::regproc, fdwvalidator::regproc
   FROM pg_foreign_data_wrapper WHERE fdwname = 'redis_backup_fdw';
 
 CREATE SERVER emu FOREIGN DATA WRAPPER redis_backup_fdw
-  OPTIONS (endpoint :'emulator_addr', tls 'false', timeout_ms '5000');
+  OPTIONS (endpoint :'emulator_addr', tls 'false', timeout_ms '5000',
+           resource_manager_endpoint :'emulator_addr');
 CREATE USER MAPPING FOR CURRENT_USER SERVER emu
   OPTIONS (iam_token 'regress-token');
 
@@ -46,7 +47,8 @@ CREATE FUNCTION emulator_calls()
 RETURNS TABLE (method text, arg text, page_size int, token text, status text)
 LANGUAGE sql AS $$
   SELECT l->>'method',
-         COALESCE(l->>'backup_id', l->>'cluster_id', l->>'folder_id'),
+         COALESCE(l->>'backup_id', l->>'cluster_id', l->>'folder_id',
+                  l->>'cloud_id'),
          (l->>'page_size')::int,
          CASE WHEN l->>'page_token' IS NULL THEN NULL
               WHEN l->>'page_token' = '' THEN 'first'

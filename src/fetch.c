@@ -192,7 +192,7 @@ rb_fetch_set_cloud(RbFetch *fetch, RbCallTarget *target, const char *cloud_id,
 	cloud->cloud_utf8 = MemoryContextStrdup(fetch->cxt, rb_key_to_utf8(cloud_id));
 	cloud->keys_are_folders = keys_are_folders;
 	cloud->skip_denied = skip_denied;
-	cloud->page_size = RB_MAX_PAGE_SIZE;
+	cloud->page_size = fetch->page_size;
 	cloud->cxt = AllocSetContextCreate(fetch->cxt, "redis_backup_fdw cloud",
 									   ALLOCSET_DEFAULT_SIZES);
 	fetch->cloud = cloud;

@@ -131,8 +131,13 @@ struct RbFetch
 
 	RbCloud    *cloud;			/* NULL: no cloud */
 
-	MemoryContext cxt;			/* the scan's */
-	MemoryContext calls_cxt;	/* streams of this (re)scan */
+	/*
+	 * The scan's context holds this and every RbStream: the scan's cleanup
+	 * callback abandons calls through them while the context is deleted,
+	 * after its child contexts are gone.
+	 */
+	MemoryContext cxt;
+	MemoryContext calls_cxt;	/* what streams of this (re)scan allocate */
 };
 
 static bool start_streams(RbFetch *fetch);
@@ -217,8 +222,14 @@ rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
 		put_page(fetch, page);
 	}
 	fetch->ready_tail = NULL;
+	while (fetch->streams != NULL)
+	{
+		RbStream   *stream = fetch->streams;
+
+		fetch->streams = stream->next;
+		pfree(stream);
+	}
 	MemoryContextReset(fetch->calls_cxt);
-	fetch->streams = NULL;
 	fetch->nstreams = 0;
 	fetch->in_flight = 0;
 	fetch->window = 1;
@@ -364,7 +375,7 @@ start_stream(RbFetch *fetch, int key)
 	MemoryContext oldcxt;
 	RbStream   *stream;
 
-	stream = MemoryContextAllocZero(fetch->calls_cxt, sizeof(RbStream));
+	stream = MemoryContextAllocZero(fetch->cxt, sizeof(RbStream));
 	stream->key = key;
 	stream->cxt = AllocSetContextCreate(fetch->calls_cxt,
 										"redis_backup_fdw stream",

@@ -2,7 +2,8 @@
 # Backend tests that pg_regress cannot express: cancelling from another
 # session, Ctrl-C in psql, terminating a backend mid-call, resources
 # (file descriptors, threads, memory) staying flat over many failed calls
-# and over user mapping cycles, and recovery after the service was down.
+# and over user mapping cycles, recovery after the service was down, and
+# cancel, terminate and failures with many calls in flight.
 #
 # Needs the throwaway cluster and the regress emulator: run by
 # scripts/test.sh, which exports RBFDW_EMULATOR_ADDR (and PGHOST, PGPORT).
@@ -13,6 +14,7 @@ set +e
 : "${RBFDW_EMULATOR_ADDR:?run from scripts/test.sh}"
 
 DB=rbfdw_backend
+PGLOG_START=$(wc -l <"$PGLOG")
 TMP=$(mktemp -d)
 chmod 0755 "$TMP"
 trap 'rm -rf "$TMP"' EXIT
@@ -247,6 +249,96 @@ if grep -q '^before=4$' "$TMP/outage.out" && ((down == 4)) && grep -q '^after=4$
     ok "after an outage the first query of an old session succeeds ($down queries failed while down)"
 else
     not_ok "recovery after an outage: $(tr '\n' ' ' <"$TMP/outage.out")"
+fi
+
+# --- 7, 8. cancel and terminate with 8 calls in flight ----------------------
+# Eight folders of two pages (30 ms a call) open the window; then eight
+# folders that never answer are all in flight at once (the emulator logs
+# each as HANG when it arrives).
+fan_query="SELECT count(*) FROM redis_backups WHERE folder_id = ANY (ARRAY(
+  SELECT 'b1g-fan' || i FROM generate_series(1, 8) i UNION ALL
+  SELECT 'b1g-hang' || i FROM generate_series(1, 8) i))"
+# wait_for_hangs LINE: until 8 hung calls are logged after line LINE.
+wait_for_hangs() {
+    local i n
+    for ((i = 0; i < 200; i++)); do
+        n=$(tail -n +"$(($1 + 1))" "$RBFDW_EMULATOR_LOG" | grep -c '"folder_id":"b1g-hang[1-8]".*"status":"HANG"')
+        ((n >= 8)) && return 0
+        sleep 0.05
+    done
+    return 1
+}
+q -c "ALTER SERVER emu OPTIONS (SET timeout_ms '60000')"
+for how in cancel terminate; do
+    lines=$(wc -l <"$RBFDW_EMULATOR_LOG")
+    q -c "$fan_query" >"$TMP/fan-$how.out" 2>&1 &
+    psql_pid=$!
+    hung=no
+    if wait_for_hangs "$lines"; then
+        hung=yes
+        pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE query LIKE '%b1g-hang%' AND state = 'active' AND pid <> pg_backend_pid() LIMIT 1")
+        start=$(date +%s%N)
+        if [[ $how == cancel ]]; then
+            q -c "SELECT pg_cancel_backend($pid)" >/dev/null
+        else
+            q -c "SELECT pg_terminate_backend($pid)" >/dev/null
+        fi
+        wait "$psql_pid"
+        end=$(date +%s%N)
+    else
+        kill "$psql_pid" 2>/dev/null
+        wait "$psql_pid"
+    fi
+    ms=$(((end - start) / 1000000))
+    if [[ $how == cancel ]]; then
+        expect='canceling statement due to user request'
+    else
+        expect='terminating connection due to administrator command'
+    fi
+    if [[ $hung == yes ]] && ((ms < 500)) && grep -q "$expect" "$TMP/fan-$how.out" &&
+        [[ $(q -c "SELECT count(*) FROM redis_backups WHERE folder_id = 'b1g-alpha'") == 4 ]]; then
+        ok "pg_${how}_backend with 8 calls in flight ends the query in ${ms} ms; the server stays usable"
+    else
+        not_ok "$how with 8 calls in flight: hung=$hung ${ms} ms: $(tr '\n' ' ' <"$TMP/fan-$how.out")"
+    fi
+done
+
+# --- 9. resources stay flat over failures amid calls in flight -------------
+{
+    echo '\set ON_ERROR_STOP 0'
+    fail="SELECT count(*) FROM redis_backups WHERE folder_id IN ('b1g-fan1', 'b1g-fan2', 'b1g-fan3', 'b1g-garbage');"
+    for ((i = 0; i < 5; i++)); do echo "$fail"; done
+    cat <<'SQL'
+SELECT (SELECT count(*) FROM pg_ls_dir('/proc/self/fd')) AS fds,
+  (regexp_match(pg_read_file('/proc/self/status'), 'Threads:\s+(\d+)'))[1] AS threads,
+  (regexp_match(pg_read_file('/proc/self/status'), 'VmRSS:\s+(\d+)'))[1] AS rss_kb
+\gset
+SQL
+    for ((i = 0; i < 100; i++)); do echo "$fail"; done
+    cat <<'SQL'
+SELECT format('fds=%s,%s threads=%s,%s rss_kb=%s,%s',
+  :fds, (SELECT count(*) FROM pg_ls_dir('/proc/self/fd')),
+  :threads, (regexp_match(pg_read_file('/proc/self/status'), 'Threads:\s+(\d+)'))[1],
+  :rss_kb, (regexp_match(pg_read_file('/proc/self/status'), 'VmRSS:\s+(\d+)'))[1]);
+SQL
+} >"$TMP/fanfail.sql"
+q -f "$TMP/fanfail.sql" >"$TMP/fanfail.out" 2>&1
+line=$(grep '^fds=' "$TMP/fanfail.out")
+errors=$(grep -c 'could not decode' "$TMP/fanfail.out")
+if [[ $line =~ fds=([0-9]+),([0-9]+)\ threads=([0-9]+),([0-9]+)\ rss_kb=([0-9]+),([0-9]+) ]] &&
+    ((errors == 105)) && ((BASH_REMATCH[2] <= BASH_REMATCH[1] + 2)) &&
+    ((BASH_REMATCH[4] <= BASH_REMATCH[3])) && ((BASH_REMATCH[6] - BASH_REMATCH[5] < 4096)); then
+    ok "100 failures of one listing among others in flight: descriptors, threads and memory flat ($line)"
+else
+    not_ok "failures amid calls in flight: ${line:-no result}, $errors errors"
+fi
+
+# --- 10. no backend died on a signal during all of the above ----------------
+crashes=$(tail -n +"$((PGLOG_START + 1))" "$PGLOG" | grep -c 'terminated by signal' || true)
+if ((crashes == 0)); then
+    ok "no backend died on a signal during the backend tests"
+else
+    not_ok "$crashes backends died on a signal: $(tail -n +"$((PGLOG_START + 1))" "$PGLOG" | grep -m3 'terminated by signal')"
 fi
 
 pg_psql -d postgres -qc "DROP DATABASE IF EXISTS $DB" 2>/dev/null

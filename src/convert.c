@@ -34,8 +34,8 @@
 #define RB_TIMESTAMP_MIN_SECS INT64CONST(-62135596800)
 #define RB_TIMESTAMP_MAX_SECS INT64CONST(253402300799)
 
-static char *server_string(const char *str);
-static Datum text_datum(const char *s, Oid typid, int32 typmod);
+static char *server_string(const char *str, int *len);
+static Datum text_datum(const char *s, int len, Oid typid, int32 typmod);
 static void conversion_error_callback(void *arg);
 
 /*
@@ -45,16 +45,20 @@ static void conversion_error_callback(void *arg);
  *		the client library rejects replies whose strings hold one.
  */
 static char *
-server_string(const char *str)
+server_string(const char *str, int *len)
 {
-	int			len = strlen(str);
-
-	if (!pg_verify_mbstr(PG_UTF8, str, len, true))
+	*len = strlen(str);
+	if (!pg_verify_mbstr(PG_UTF8, str, *len, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 				 errmsg("invalid UTF-8 in a backup"),
 				 errdetail("The Managed Redis API sent a string that is not valid UTF-8.")));
-	return pg_any_to_server(str, len, PG_UTF8);
+	/* In a UTF8 database it is ready (pg_any_to_server would check again). */
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return unconstify(char *, str);
+	str = pg_any_to_server(str, *len, PG_UTF8);
+	*len = strlen(str);
+	return unconstify(char *, str);
 }
 
 /*
@@ -74,13 +78,13 @@ rb_key_to_utf8(const char *value)
  *		a value too long for a varchar(n) is an error, never cut short.
  */
 static Datum
-text_datum(const char *s, Oid typid, int32 typmod)
+text_datum(const char *s, int len, Oid typid, int32 typmod)
 {
 	if (typid == VARCHAROID && typmod >= 0)
 		return DirectFunctionCall3(varcharin, CStringGetDatum(s),
 								   ObjectIdGetDatum(InvalidOid),
 								   Int32GetDatum(typmod));
-	return PointerGetDatum(cstring_to_text(s));
+	return PointerGetDatum(cstring_to_text_with_len(s, len));
 }
 
 /*
@@ -92,9 +96,11 @@ rb_string_datum(const RbBackup *backup, const RbFieldInfo *field,
 				Oid typid, int32 typmod, bool *isnull)
 {
 	const char *str = *(char *const *) ((const char *) backup + field->offset);
+	int			len;
 
+	str = server_string(str, &len);
 	*isnull = false;
-	return text_datum(server_string(str), typid, typmod);
+	return text_datum(str, len, typid, typmod);
 }
 
 /*
@@ -168,7 +174,12 @@ rb_shard_names_datum(const RbBackup *backup, const RbFieldInfo *field,
 
 	elems = palloc(sizeof(Datum) * n);
 	for (i = 0; i < n; i++)
-		elems[i] = PointerGetDatum(cstring_to_text(server_string(backup->source_shard_names[i])));
+	{
+		int			len;
+		const char *name = server_string(backup->source_shard_names[i], &len);
+
+		elems[i] = PointerGetDatum(cstring_to_text_with_len(name, len));
+	}
 	return PointerGetDatum(construct_array(elems, (int) n, TEXTOID, -1,
 										   false, TYPALIGN_INT));
 }
@@ -202,7 +213,7 @@ rb_type_datum(const RbBackup *backup, const RbFieldInfo *field,
 		s = buf;
 	}
 	*isnull = false;
-	return text_datum(s, typid, typmod);
+	return text_datum(s, strlen(s), typid, typmod);
 }
 
 /*

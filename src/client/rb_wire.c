@@ -26,6 +26,9 @@
 #define RB_WIRE_MAX_DEPTH 8
 
 static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *value);
+static const ProtobufCFieldDescriptor *field_by_id(const ProtobufCMessageDescriptor *desc,
+												   uint64_t id);
+static bool may_hold_strings(const ProtobufCMessageDescriptor *desc, int depth);
 static bool check_message(const ProtobufCMessageDescriptor *desc,
 						  const uint8_t *p, const uint8_t *end, int depth,
 						  char *why, size_t whylen);
@@ -104,9 +107,7 @@ check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 				goto malformed;
 		}
 
-		field = (key >> 3) <= UINT32_MAX
-			? protobuf_c_message_descriptor_get_field(desc, (unsigned) (key >> 3))
-			: NULL;
+		field = field_by_id(desc, key >> 3);
 		if (field != NULL)
 		{
 			if (field->type == PROTOBUF_C_TYPE_STRING &&
@@ -117,6 +118,7 @@ check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 				return false;
 			}
 			if (field->type == PROTOBUF_C_TYPE_MESSAGE &&
+				may_hold_strings(field->descriptor, 0) &&
 				!check_message(field->descriptor, p, p + len, depth + 1,
 							   why, whylen))
 				return false;
@@ -127,6 +129,46 @@ check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 
 malformed:
 	snprintf(why, whylen, "malformed %s message", desc->short_name);
+	return false;
+}
+
+/*
+ * field_by_id
+ *		The field with number id, or NULL.  Fields numbered 1, 2, 3, ...
+ *		(all of this API's) are found by index; others by protobuf-c's binary
+ *		search.
+ */
+static const ProtobufCFieldDescriptor *
+field_by_id(const ProtobufCMessageDescriptor *desc, uint64_t id)
+{
+	if (id >= 1 && id <= desc->n_fields && desc->fields[id - 1].id == id)
+		return &desc->fields[id - 1];
+	if (id > UINT32_MAX)
+		return NULL;
+	return protobuf_c_message_descriptor_get_field(desc, (unsigned) id);
+}
+
+/*
+ * may_hold_strings
+ *		Can a message of this type hold a string, itself or in a nested
+ *		message?  A Timestamp cannot: it is not walked.
+ */
+static bool
+may_hold_strings(const ProtobufCMessageDescriptor *desc, int depth)
+{
+	unsigned	i;
+
+	if (depth > RB_WIRE_MAX_DEPTH)
+		return true;
+	for (i = 0; i < desc->n_fields; i++)
+	{
+		const ProtobufCFieldDescriptor *f = &desc->fields[i];
+
+		if (f->type == PROTOBUF_C_TYPE_STRING ||
+			(f->type == PROTOBUF_C_TYPE_MESSAGE &&
+			 may_hold_strings(f->descriptor, depth + 1)))
+			return true;
+	}
 	return false;
 }
 

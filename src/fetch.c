@@ -8,8 +8,10 @@
  * Each key value is a stream: one BackupService.Get, or the pages of one
  * listing (BackupService.List, ClusterService.ListBackups) following
  * next_page_token.  Up to max_concurrent_calls calls are in flight on the
- * channel.  The number of streams under way starts at one and doubles each
- * time a page is handed out, so LIMIT 1 over an IN list costs one call.
+ * channel.  The number of streams under way starts at one and opens to
+ * the full max_concurrent_calls once the first page has been handed out, so
+ * LIMIT 1 over an IN list costs one call and a long scan waits one round
+ * trip more than the ideal, not several.
  * A stream asks for its next page when the executor has used up its first
  * page, and from then on as soon as a page is handed out (prefetch), so the
  * network and the building of rows overlap while a LIMIT or a cursor that
@@ -523,7 +525,7 @@ end_stream(RbFetch *fetch, RbStream *stream)
 
 /*
  * hand_out
- *		The executor takes page: widen the window; a stream read past its
+ *		The executor takes page: open the window; a stream read past its
  *		first page asks for its next page now.
  */
 static void
@@ -532,7 +534,7 @@ hand_out(RbFetch *fetch, RbPage *page)
 	RbStream   *stream = page->stream;
 
 	fetch->current = page;
-	fetch->window = Min(fetch->window * 2, fetch->max_in_flight);
+	fetch->window = fetch->max_in_flight;
 	if (stream != NULL && stream->prefetch && stream->has_next &&
 		!stream->in_flight)
 		ask_next_page(fetch, stream);

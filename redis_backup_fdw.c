@@ -111,6 +111,7 @@ enum RbFdwScanPrivateIndex
 	RbFdwScanPrivateCloudId,	/* String: table cloud_id, or "" */
 	RbFdwScanPrivatePageSize,	/* Integer: page_size to ask for */
 	RbFdwScanPrivateCallText,	/* String: the call, for EXPLAIN */
+	RbFdwScanPrivateSlowStart,	/* Boolean: the query may stop early */
 	RbFdwScanPrivateRetrievedAttrs	/* List of Integer: attnos to convert */
 };
 
@@ -558,6 +559,7 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							 makeString(table_cloud ? pstrdup(table_cloud) : ""));
 	fdw_private = lappend(fdw_private, makeInteger(page_size));
 	fdw_private = lappend(fdw_private, makeString(call.data));
+	fdw_private = lappend(fdw_private, makeBoolean(root->tuple_fraction > 0.0));
 	fdw_private = lappend(fdw_private,
 						  retrieved_attrs(root, baserel, scan_clauses,
 										  fpinfo->natts));
@@ -792,7 +794,9 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 
 	state->fetch = rb_fetch_create(state->scan_cxt, &state->target,
 								   (RbMethod) state->method, state->page_size,
-								   server_opts.max_concurrent_calls);
+								   server_opts.max_concurrent_calls,
+								   boolVal(list_nth(fsplan->fdw_private,
+													RbFdwScanPrivateSlowStart)));
 
 	/* Release the channels however the scan ends, error or not. */
 	state->cleanup.func = scan_cleanup;

@@ -55,8 +55,9 @@ CALL emulator_mark();
 SELECT id FROM redis_backups WHERE id = ANY ('{beta-1,beta-2}'::text[]) ORDER BY id;
 SELECT * FROM emulator_calls() ORDER BY arg;
 
--- Gets run ahead of the executor in a window that starts at one: LIMIT 1
--- over five ids makes one call, LIMIT 2 at most three.
+-- Under a LIMIT the Gets start with one call, and the rest start once its
+-- row is handed out: LIMIT 1 over five ids makes one call; LIMIT 2 makes
+-- the first alone, then starts the others (those not needed are cancelled).
 CALL emulator_mark();
 SELECT count(*) FROM (SELECT id FROM redis_backups
   WHERE id IN ('alpha-1', 'alpha-2', 'alpha-3', 'alpha-4', 'beta-1') LIMIT 1) s;
@@ -64,7 +65,7 @@ SELECT count(*) AS calls FROM emulator_calls();
 CALL emulator_mark();
 SELECT count(*) FROM (SELECT id FROM redis_backups
   WHERE id IN ('alpha-1', 'alpha-2', 'alpha-3', 'alpha-4', 'beta-1') LIMIT 2) s;
-SELECT count(*) <= 3 AS at_most_three FROM emulator_calls();
+SELECT count(*) BETWEEN 2 AND 5 AS some_calls FROM emulator_calls();
 
 -- Every condition is still checked on the rows: a Get whose backup lives in
 -- another folder yields nothing.

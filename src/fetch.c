@@ -8,10 +8,10 @@
  * Each key value is a stream: one BackupService.Get, or the pages of one
  * listing (BackupService.List, ClusterService.ListBackups) following
  * next_page_token.  Up to max_concurrent_calls calls are in flight on the
- * channel.  The number of streams under way starts at one and opens to
- * the full max_concurrent_calls once the first page has been handed out, so
- * LIMIT 1 over an IN list costs one call and a long scan waits one round
- * trip more than the ideal, not several.
+ * channel.  When the query may stop early (a LIMIT, a cursor, EXISTS), the
+ * number of streams under way starts at one and opens to the full
+ * max_concurrent_calls once the first page has been handed out, so LIMIT 1
+ * over an IN list costs one call; otherwise all start at once.
  * A stream asks for its next page when the executor has used up its first
  * page, and from then on as soon as a page is handed out (prefetch), so the
  * network and the building of rows overlap while a LIMIT or a cursor that
@@ -123,6 +123,7 @@ struct RbFetch
 	RbStream   *streams;
 	int			nstreams;
 	int			window;
+	bool		slow_start;		/* window starts at one */
 	int			in_flight;
 
 	/* pages: decoded and not yet handed out, the one in use, the pool */
@@ -162,11 +163,11 @@ static void cloud_list_all(RbFetch *fetch);
 /*
  * rb_fetch_create
  *		The engine of a scan that calls method, in memory context cxt.  Makes
- *		no call yet.
+ *		no call yet.  slow_start: the query may stop after a few rows.
  */
 RbFetch *
 rb_fetch_create(MemoryContext cxt, RbCallTarget *target, RbMethod method,
-				int page_size, int max_concurrent_calls)
+				int page_size, int max_concurrent_calls, bool slow_start)
 {
 	RbFetch    *fetch = MemoryContextAllocZero(cxt, sizeof(RbFetch));
 
@@ -174,6 +175,7 @@ rb_fetch_create(MemoryContext cxt, RbCallTarget *target, RbMethod method,
 	fetch->method = method;
 	fetch->page_size = page_size;
 	fetch->max_in_flight = Max(max_concurrent_calls, 1);
+	fetch->slow_start = slow_start;
 	fetch->cxt = cxt;
 	fetch->calls_cxt = AllocSetContextCreate(cxt, "redis_backup_fdw calls",
 											 ALLOCSET_SMALL_SIZES);
@@ -234,7 +236,7 @@ rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
 	MemoryContextReset(fetch->calls_cxt);
 	fetch->nstreams = 0;
 	fetch->in_flight = 0;
-	fetch->window = 1;
+	fetch->window = fetch->slow_start ? 1 : fetch->max_in_flight;
 	fetch->keys = keys;
 	fetch->nkeys = nkeys;
 	fetch->next_key = 0;

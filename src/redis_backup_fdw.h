@@ -279,7 +279,7 @@ typedef struct RbFetch RbFetch;
 
 extern RbFetch *rb_fetch_create(MemoryContext cxt, RbCallTarget *target,
 								RbMethod method, int page_size,
-								int max_concurrent_calls);
+								int max_concurrent_calls, bool slow_start);
 extern void rb_fetch_set_cloud(RbFetch *fetch, RbCallTarget *target,
 							   const char *cloud_id, bool keys_are_folders,
 							   bool skip_denied);

@@ -1,0 +1,80 @@
+#!/bin/bash
+# Benchmark: calls in flight at once, against an emulator that delays every
+# call by LATENCY ms (default 20), as a real endpoint costs tens of ms.
+#   folders  40 folders of 3 pages each (120 List calls):
+#            folder_id = ANY(ARRAY(SELECT ...)) from a local table
+#   ids      200 ids (200 Get calls): id = ANY(ARRAY(SELECT ...))
+#   cloud    a cloud of 100 folders (1 FolderService.List + 100 List calls)
+# each with max_concurrent_calls 1, 8 and 16; median of RUNS (default 3).
+# Pages are pre-encoded, so the single-threaded emulator adds little per call.
+# "ideal" is (calls / N) x LATENCY: N calls always in flight, no other cost.
+#
+#   bash bench/fanout_bench.sh          (after scripts/setup.sh)
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$ROOT"
+
+RUNS=${BENCH_RUNS:-3}
+LATENCY=${BENCH_LATENCY_MS:-20}
+
+bash scripts/pg.sh start >/dev/null
+gen=()
+for ((i = 1; i <= 40; i++)); do gen+=(--generate "fan-$i=3000"); done
+start_emulator emulator-fanout "${gen[@]}" --generate-cloud "cloud-100=100:10" --preencoded 1000 \
+    --fault "latency=$LATENCY" --token 'bench-token=*'
+trap 'stop_pid $EMU_PID' EXIT
+addr=127.0.0.1:$EMU_PORT
+
+pg_psql -d postgres -qtAc "SELECT 1 FROM pg_database WHERE datname = 'bench'" | grep -q 1 ||
+    pg_psql -d postgres -qc 'CREATE DATABASE bench'
+pg_psql -d bench -q -v ON_ERROR_STOP=1 -v addr="$addr" <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS redis_backup_fdw;
+DROP SERVER IF EXISTS fanout CASCADE;
+CREATE SERVER fanout FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint :'addr', resource_manager_endpoint :'addr', tls 'false',
+           max_concurrent_calls '8');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fanout OPTIONS (iam_token 'bench-token');
+CREATE FOREIGN TABLE fan_backups (id text, folder_id text) SERVER fanout;
+CREATE FOREIGN TABLE fan_cloud (id text, folder_id text) SERVER fanout
+  OPTIONS (cloud_id 'cloud-100');
+DROP TABLE IF EXISTS fan_folders, fan_ids;
+CREATE TABLE fan_folders AS SELECT 'fan-' || i AS folder_id FROM generate_series(1, 40) i;
+CREATE TABLE fan_ids AS
+  SELECT 'fan-' || (i % 40 + 1) || '-b' || lpad((i * 7)::text, 7, '0') AS id
+    FROM generate_series(0, 199) i;
+SQL
+
+declare -A QUERY=(
+    [folders]="SELECT count(*) FROM fan_backups WHERE folder_id = ANY (ARRAY(SELECT folder_id FROM fan_folders))"
+    [ids]="SELECT count(*) FROM fan_backups WHERE id = ANY (ARRAY(SELECT id FROM fan_ids))"
+    [cloud]="SELECT count(*) FROM fan_cloud"
+)
+declare -A CALLS=([folders]=120 [ids]=200 [cloud]=101)
+declare -A ROWS=([folders]=120000 [ids]=200 [cloud]=1000)
+
+seconds_of() {
+    pg_psql -d bench -qtA <<SQL
+CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
+CREATE TEMP TABLE r AS $1;
+SELECT (SELECT count FROM r) || ' ' ||
+       round(extract(epoch FROM clock_timestamp() - t0)::numeric, 3) FROM t;
+SQL
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+echo "every call delayed by $LATENCY ms, emulator $addr, median of $RUNS runs"
+printf '%-8s %5s %4s %9s %9s %9s\n' scan calls N seconds ideal "x ideal"
+for scan in folders ids cloud; do
+    for n in 1 8 16; do
+        pg_psql -d bench -qc "ALTER SERVER fanout OPTIONS (SET max_concurrent_calls '$n')"
+        secs=()
+        for ((i = 0; i < RUNS; i++)); do
+            read -r rows s < <(seconds_of "${QUERY[$scan]}")
+            [[ $rows == "${ROWS[$scan]}" ]] || die "$scan: $rows rows, expected ${ROWS[$scan]}"
+            secs+=("$s")
+        done
+        awk -v sc="$scan" -v c="${CALLS[$scan]}" -v n="$n" -v s="$(median "${secs[@]}")" -v l="$LATENCY" \
+            'BEGIN { ideal = c / n * l / 1000; printf "%-8s %5d %4d %9.3f %9.3f %9.2f\n", sc, c, n, s, ideal, s / ideal }'
+    done
+done

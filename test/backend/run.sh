@@ -304,6 +304,8 @@ for how in cancel terminate; do
 done
 
 # --- 9. resources stay flat over failures amid calls in flight -------------
+# (gRPC's own pools may add a descriptor or a thread; a leak per failure
+# would add a hundred.)
 {
     echo '\set ON_ERROR_STOP 0'
     fail="SELECT count(*) FROM redis_backups WHERE folder_id IN ('b1g-fan1', 'b1g-fan2', 'b1g-fan3', 'b1g-garbage');"
@@ -327,7 +329,7 @@ line=$(grep '^fds=' "$TMP/fanfail.out")
 errors=$(grep -c 'could not decode' "$TMP/fanfail.out")
 if [[ $line =~ fds=([0-9]+),([0-9]+)\ threads=([0-9]+),([0-9]+)\ rss_kb=([0-9]+),([0-9]+) ]] &&
     ((errors == 105)) && ((BASH_REMATCH[2] <= BASH_REMATCH[1] + 2)) &&
-    ((BASH_REMATCH[4] <= BASH_REMATCH[3])) && ((BASH_REMATCH[6] - BASH_REMATCH[5] < 4096)); then
+    ((BASH_REMATCH[4] <= BASH_REMATCH[3] + 2)) && ((BASH_REMATCH[6] - BASH_REMATCH[5] < 4096)); then
     ok "100 failures of one listing among others in flight: descriptors, threads and memory flat ($line)"
 else
     not_ok "failures amid calls in flight: ${line:-no result}, $errors errors"

@@ -630,7 +630,7 @@ report_no_key(Relation rel, const RbField *fields)
 						 cols.data)
 			 : errdetail("The table has no column for any of the fields %s.",
 						 rb_field_name_list(true)),
-			 errhint("Add a condition such as folder_id = '...', source_cluster_id = '...' or id = '...' (also IN lists, parameters and join keys), or set the table option folder_id.")));
+			 errhint("Add a condition such as folder_id = '...', source_cluster_id = '...' or id = '...' (also IN lists, parameters and join keys), or set the table option folder_id or cloud_id.")));
 }
 
 /*

@@ -7,7 +7,8 @@ DROP SERVER IF EXISTS yc CASCADE;
 -- The real service is mdb.api.cloud.yandex.net:443 over TLS; the emulator
 -- speaks plaintext on loopback.
 CREATE SERVER yc FOREIGN DATA WRAPPER redis_backup_fdw
-  OPTIONS (endpoint :'endpoint', tls 'false');
+  OPTIONS (endpoint :'endpoint', resource_manager_endpoint :'endpoint',
+           tls 'false');
 CREATE USER MAPPING FOR CURRENT_USER SERVER yc
   OPTIONS (iam_token 'demo-token');
 
@@ -67,6 +68,21 @@ SELECT b.source_cluster_id,
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT i.team, b.id
   FROM inventory i JOIN redis_backups b ON b.folder_id = i.folder_id;
+
+-- The same folders fanned out: an array of keys runs its Lists
+-- concurrently (max_concurrent_calls, default 8) instead of one per
+-- nested-loop rescan.
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT count(*) FROM redis_backups
+ WHERE folder_id = ANY (ARRAY(SELECT folder_id FROM inventory));
+
+-- Every backup of a cloud: its folders come from FolderService.List.
+DROP FOREIGN TABLE IF EXISTS cloud_backups;
+CREATE FOREIGN TABLE cloud_backups (id text, folder_id text, created_at timestamptz)
+  SERVER yc OPTIONS (cloud_id 'b1gia87mbaomkfvsleds');
+SELECT folder_id, count(*), max(created_at) AS latest
+  FROM cloud_backups GROUP BY folder_id ORDER BY folder_id;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM cloud_backups;
 
 -- A query that names no folder, cluster or id cannot run: it says so.
 \set ON_ERROR_STOP 0

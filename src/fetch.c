@@ -44,8 +44,8 @@
 /* A page is decoded into a context whose first block is kept across resets. */
 #define RB_PAGE_CONTEXT_KEEP (512 * 1024)
 
-/* Longest page token of any listing, in bytes (FolderService.List: 2000). */
-#define RB_MAX_TOKEN_BYTES (2000 * MAX_MULTIBYTE_CHAR_LEN)
+/* Longest page token of FolderService.List, in characters. */
+#define RB_MAX_FOLDER_PAGE_TOKEN_LENGTH 2000
 
 /* A decoded reply waiting for, or in use by, the executor. */
 typedef struct RbPage
@@ -80,12 +80,6 @@ typedef struct RbStream
 	MemoryContext cxt;			/* the stream's own */
 	struct RbStream *next;		/* in the list of streams under way */
 } RbStream;
-
-/* Entry of seen_tokens. */
-typedef struct RbSeenToken
-{
-	char		token[RB_MAX_PAGE_TOKEN_LENGTH * MAX_MULTIBYTE_CHAR_LEN + 1];
-} RbSeenToken;
 
 /* The folders of a cloud, listed as needed. */
 typedef struct RbCloud
@@ -654,7 +648,7 @@ check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = RB_MAX_TOKEN_BYTES + 1;
+		ctl.keysize = max_chars * MAX_MULTIBYTE_CHAR_LEN + 1;
 		ctl.entrysize = ctl.keysize;
 		ctl.hcxt = cxt;
 		*seen = hash_create("redis_backup_fdw page tokens", 16, &ctl,
@@ -755,7 +749,7 @@ cloud_list_page(RbFetch *fetch)
 	else
 	{
 		check_page_token(&cloud->seen_tokens, cloud->cxt,
-						 list.next_page_token, 2000, desc);
+						 list.next_page_token, RB_MAX_FOLDER_PAGE_TOKEN_LENGTH, desc);
 		cloud->page_token = pstrdup(list.next_page_token);
 	}
 	MemoryContextDelete(reply_cxt);

@@ -108,6 +108,13 @@ END
 $$;
 SELECT * FROM call_error_of($$SELECT count(*) FROM redis_backups
   WHERE folder_id IN ('b1g-fan1', 'b1g-fan2', 'b1g-fan3', 'b1g-garbage')$$);
+-- The page-token loop check works per listing among others.
+SELECT * FROM call_error_of($$SELECT count(*) FROM redis_backups
+  WHERE folder_id IN ('b1g-fan1', 'b1g-fan2', 'b1g-loop')$$);
+-- EXPLAIN ANALYZE counts every listing's calls, pages and rows.
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT count(*) FROM redis_backups
+   WHERE folder_id = ANY (ARRAY(SELECT folder_id FROM fan_folders));
 -- and the backend goes on.
 SELECT count(*) FROM redis_backups WHERE folder_id IN ('b1g-fan1', 'b1g-alpha');
 

@@ -30,6 +30,8 @@ OBJS = redis_backup_fdw.o \
        src/option.o \
        src/field.o \
        src/credentials.o \
+       src/jwt.o \
+       src/metadata.o \
        src/fetch.o \
        src/connection.o \
        src/pushdown.o \
@@ -44,7 +46,7 @@ VERSION_FLAG = -DRB_VERSION='"$(EXTVERSION)"'
 
 PG_CPPFLAGS = -I$(GEN) -I$(srcdir)/src -I$(srcdir)/src/client $(VERSION_FLAG)
 PG_CFLAGS = $(WERROR_FLAG)
-SHLIB_LINK = -lgrpc -lgpr -lprotobuf-c
+SHLIB_LINK = -lgrpc -lgpr -lprotobuf-c -lcrypto -lcurl
 
 EXTRA_CLEAN = $(GEN) .regress test/emulator/redis_backup_emulator \
               test/client/client_test test/emulator/*.o test/client/*.o \
@@ -54,8 +56,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# Every object needs the generated headers first.
-$(OBJS): $(GEN)/.stamp
+# Every object needs the generated headers first, and is rebuilt when a
+# header of ours changes (PGXS tracks no header dependencies).
+$(OBJS): $(GEN)/.stamp $(srcdir)/src/redis_backup_fdw.h \
+         $(srcdir)/src/client/rb_client.h $(srcdir)/src/client/rb_wire.h
 
 $(GEN)/.stamp: $(addprefix proto/,$(PROTOS))
 	@mkdir -p $(GEN) src/client
@@ -68,7 +72,10 @@ $(PROTO_C): $(GEN)/.stamp
 # scripts/test.sh exports (scripts/lib.sh, start_regress_emulators).
 REGRESS_ENV = RBFDW_EMULATOR_ADDR RBFDW_EMULATOR_LOG RBFDW_EMULATOR_TLS_ADDR \
               RBFDW_EMULATOR_TLS_IP_ADDR RBFDW_CA_FILE RBFDW_UNTRUSTED_CA_FILE \
-              RBFDW_PG_LOG
+              RBFDW_PG_LOG RBFDW_METADATA_ADDR RBFDW_SHORT_ADDR \
+              RBFDW_SHORT_METADATA_ADDR RBFDW_IAM_BEHIND_ADDR RBFDW_IAM_AHEAD_ADDR \
+              RBFDW_SA_KEY_FILE RBFDW_SA_KEY_UNKNOWN_FILE RBFDW_SA_KEY_FORGED_FILE \
+              RBFDW_SA_KEY_HANG_FILE
 installcheck: | .regress regress-env
 .regress:
 	@mkdir -p .regress

@@ -130,6 +130,7 @@ typedef struct RbFdwScanState
 	bool		filter_cloud;	/* drop backups of other clouds */
 	int			page_size;
 	char	   *call_text;
+	char	   *credentials;	/* the credential source, for EXPLAIN */
 	ExprState  *key_state;
 
 	/* the table */
@@ -728,6 +729,13 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	attrs = (List *) list_nth(fsplan->fdw_private,
 							  RbFdwScanPrivateRetrievedAttrs);
 
+	table = GetForeignTable(RelationGetRelid(rel));
+	server = GetForeignServer(table->serverid);
+	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	user = GetUserMapping(userid, server->serverid);
+	state->credentials = rb_describe_user_mapping_credentials(user);
+
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
@@ -762,11 +770,6 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 		state->filter_folder = (state->method != RB_METHOD_BACKUP_LIST);
 	}
 
-	table = GetForeignTable(RelationGetRelid(rel));
-	server = GetForeignServer(table->serverid);
-	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	user = GetUserMapping(userid, server->serverid);
 	rb_get_server_options(server, &server_opts);
 
 	state->scan_cxt = AllocSetContextCreate(estate->es_query_cxt,
@@ -780,7 +783,7 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 											 ALLOCSET_SMALL_SIZES);
 
 	state->target.creds = rb_get_credentials(user, &server_opts,
-											 state->scan_cxt);
+											 state->scan_cxt, &state->stats);
 	state->target.server_name = MemoryContextStrdup(state->scan_cxt,
 													server->servername);
 	state->target.endpoint = MemoryContextStrdup(state->scan_cxt,
@@ -1047,6 +1050,7 @@ redisExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		rb_get_server_options(GetForeignServer(fsplan->fs_server), &opts);
 		ExplainPropertyText("Transport",
 							opts.tls ? "TLS" : "plaintext (tls 'false')", es);
+		ExplainPropertyText("Credentials", state->credentials, es);
 	}
 	if (es->analyze)
 	{
@@ -1055,6 +1059,9 @@ redisExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Pages", NULL, state->stats.pages, es);
 		ExplainPropertyInteger("Rows Decoded", NULL, state->stats.rows, es);
 		ExplainPropertyInteger("Bytes Received", NULL, state->stats.bytes, es);
+		if (state->stats.token_exchanges > 0)
+			ExplainPropertyInteger("Token Exchanges", NULL,
+								   state->stats.token_exchanges, es);
 	}
 }
 

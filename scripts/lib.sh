@@ -121,6 +121,28 @@ make_tls() {
     openssl verify -CAfile "$d/ca.pem" "$d/server.pem" >/dev/null
 }
 
+# make_sa_keys: test service-account keys in $WORK/keys (made anew each
+# time, never committed), readable by postgres: good/ (key id kid-regress of
+# sa-regress, registered with the emulators), unknown/ (an unregistered key
+# id), forged/ (id kid-regress but another private key) and hang/ (key id
+# kid-hang, whose exchange the short-lived emulator never answers).
+make_sa_keys() {
+    local k=$WORK/keys d
+    rm -rf "$k"
+    mkdir -p "$k"
+    sh "$ROOT/test/emulator/make_sa_key.sh" kid-regress sa-regress "$k/good" >/dev/null
+    sh "$ROOT/test/emulator/make_sa_key.sh" kid-unknown sa-regress "$k/unknown" >/dev/null
+    sh "$ROOT/test/emulator/make_sa_key.sh" kid-regress sa-regress "$k/forged" >/dev/null
+    sh "$ROOT/test/emulator/make_sa_key.sh" kid-hang sa-regress "$k/hang" >/dev/null
+    for d in "$k" "$k"/*; do chown postgres "$d" 2>/dev/null || true; done
+    chown postgres "$k"/*/key.json 2>/dev/null || true
+    chmod 0700 "$k"
+    export RBFDW_SA_KEY_FILE=$k/good/key.json
+    export RBFDW_SA_KEY_UNKNOWN_FILE=$k/unknown/key.json
+    export RBFDW_SA_KEY_FORGED_FILE=$k/forged/key.json
+    export RBFDW_SA_KEY_HANG_FILE=$k/hang/key.json
+}
+
 # start_regress_emulators: the emulators the regression tests run against,
 # plaintext and TLS, with the arguments in test/regress.args (one a line,
 # blank and #-comment lines ignored); their pids are added to EMU_PIDS and
@@ -134,9 +156,31 @@ start_regress_emulators() {
         [[ -z $line || $line == \#* ]] || args+=("$line")
     done <"$ROOT/test/regress.args"
     make_tls
-    start_emulator emulator "${args[@]}"
+    make_sa_keys
+    local iam=(--service-account 'sa-regress=*' --service-account 'sa-vm=*'
+        --sa-key "kid-regress=sa-regress:$WORK/keys/good/public.pem")
+    start_emulator emulator "${args[@]}" "${iam[@]}" \
+        --metadata-listen 127.0.0.1:0 --metadata-port-file "$WORK/emulator-metadata.port" \
+        --metadata-sa sa-vm
     EMU_PIDS+=("$EMU_PID")
     plain_port=$EMU_PORT
+    export RBFDW_METADATA_ADDR=127.0.0.1:$(<"$WORK/emulator-metadata.port")
+    # Tokens that live 6 s, and a metadata service with no service account.
+    start_emulator emulator-short "${iam[@]}" --token-lifetime 6 --generate b1g-short=40 \
+        --fault hang@kid-hang \
+        --metadata-listen 127.0.0.1:0 --metadata-port-file "$WORK/emulator-short-metadata.port" \
+        --metadata-sa sa-vm --metadata-mode 404
+    EMU_PIDS+=("$EMU_PID")
+    export RBFDW_SHORT_ADDR=127.0.0.1:$EMU_PORT
+    export RBFDW_SHORT_METADATA_ADDR=127.0.0.1:$(<"$WORK/emulator-short-metadata.port")
+    # IAM whose clock runs 10 minutes behind (a fresh JWT is issued in its
+    # future) and 2 hours ahead (a fresh JWT has expired).
+    start_emulator emulator-iam-behind "${iam[@]}" --jwt-clock-offset -600
+    EMU_PIDS+=("$EMU_PID")
+    export RBFDW_IAM_BEHIND_ADDR=127.0.0.1:$EMU_PORT
+    start_emulator emulator-iam-ahead "${iam[@]}" --jwt-clock-offset 7200
+    EMU_PIDS+=("$EMU_PID")
+    export RBFDW_IAM_AHEAD_ADDR=127.0.0.1:$EMU_PORT
     start_emulator emulator-tls "${args[@]}" \
         --tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server.key"
     EMU_PIDS+=("$EMU_PID")

@@ -16,6 +16,8 @@ PACKAGES=(
     build-essential make pkg-config ca-certificates openssl procps
     postgresql-15 postgresql-server-dev-15
     libgrpc-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler
+    libssl-dev libcurl4-openssl-dev # JWT signatures, the VM metadata service
+    curl python3 # the emulator self-check and test keys (make_sa_key.sh)
     clang libclang-rt-14-dev # the fuzz target: libFuzzer, ASan, UBSan
 )
 

@@ -48,7 +48,7 @@ RETURNS TABLE (method text, arg text, page_size int, token text, status text)
 LANGUAGE sql AS $$
   SELECT l->>'method',
          COALESCE(l->>'backup_id', l->>'cluster_id', l->>'folder_id',
-                  l->>'cloud_id'),
+                  l->>'cloud_id', l->>'key_id'),
          (l->>'page_size')::int,
          CASE WHEN l->>'page_token' IS NULL THEN NULL
               WHEN l->>'page_token' = '' THEN 'first'

@@ -46,6 +46,8 @@ typedef enum RbOptionType
 	RB_OPT_INT,					/* between min and max */
 	RB_OPT_ID,					/* a folder id: 1..50 characters */
 	RB_OPT_TOKEN,				/* a bearer token; never echoed back */
+	RB_OPT_KEY,					/* a service account key (JSON); secret */
+	RB_OPT_KEY_FILE,			/* a server file holding one; privileged */
 	RB_OPT_FIELD				/* a Backup field name */
 } RbOptionType;
 
@@ -72,6 +74,9 @@ static const RbOption valid_options[] = {
 	{"max_attempts", ForeignServerRelationId, RB_OPT_INT, 1, 10},
 	{"max_concurrent_calls", ForeignServerRelationId, RB_OPT_INT, 1, 64},
 	{"iam_token", UserMappingRelationId, RB_OPT_TOKEN},
+	{"service_account_key", UserMappingRelationId, RB_OPT_KEY},
+	{"service_account_key_file", UserMappingRelationId, RB_OPT_KEY_FILE},
+	{"instance_service_account", UserMappingRelationId, RB_OPT_BOOL},
 	{"folder_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
 	{"cloud_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
 	{"skip_denied_folders", ForeignTableRelationId, RB_OPT_BOOL, 0, 0, true},
@@ -184,6 +189,7 @@ check_option_value(const RbOption *opt, DefElem *def)
 				break;
 			}
 		case RB_OPT_FILE:
+		case RB_OPT_KEY_FILE:
 
 			/*
 			 * Like file_fdw's filename: the backend reads the file, so only
@@ -199,6 +205,11 @@ check_option_value(const RbOption *opt, DefElem *def)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("option \"%s\" must be an absolute path",
 								def->defname)));
+			if (opt->type == RB_OPT_KEY_FILE)
+				rb_check_service_account_key(def->defname, value, true);
+			break;
+		case RB_OPT_KEY:
+			rb_check_service_account_key(def->defname, value, false);
 			break;
 		case RB_OPT_INT:
 			(void) int_option(def, opt->context);
@@ -241,7 +252,7 @@ check_option_value(const RbOption *opt, DefElem *def)
 /*
  * check_option_combination
  *		Options that exclude each other: a table is one folder's or one
- *		cloud's backups.
+ *		cloud's backups; a user mapping has one credential.
  */
 static void
 check_option_combination(List *options, Oid catalog)
@@ -250,6 +261,8 @@ check_option_combination(List *options, Oid catalog)
 	bool		cloud = false;
 	ListCell   *lc;
 
+	if (catalog == UserMappingRelationId)
+		rb_check_credential_options(options);
 	if (catalog != ForeignTableRelationId)
 		return;
 	foreach(lc, options)

@@ -109,15 +109,47 @@ extern int	rb_import_option_names(const char ***names);
  * ------------------------------------------------------------------------
  */
 typedef struct RbCredentials RbCredentials;
+struct RbCallStats;
 
 extern RbCredentials *rb_get_credentials(UserMapping *user,
 										 const RbServerOptions *opts,
-										 MemoryContext cxt);
+										 MemoryContext cxt,
+										 struct RbCallStats *stats);
 extern const char *rb_credentials_token(RbCredentials *creds);
 extern const char *rb_credentials_token_if_any(RbCredentials *creds);
 extern bool rb_credentials_rejected(RbCredentials *creds, const char *token);
 extern char *rb_credentials_hint(RbCredentials *creds, const char *server_name);
 extern const char *rb_credentials_source(RbCredentials *creds);
+extern char *rb_describe_user_mapping_credentials(UserMapping *user);
+extern void rb_check_credential_options(List *options);
+extern void rb_check_service_account_key(const char *option,
+										 const char *value, bool file);
+
+/* ------------------------------------------------------------------------
+ * in jwt.c: service-account keys and the JWT signed with them
+ * ------------------------------------------------------------------------
+ */
+typedef struct RbServiceAccountKey
+{
+	char	   *id;				/* key id: the JWT's kid */
+	char	   *service_account_id; /* the JWT's iss */
+	char	   *private_key_pem;	/* from "-----BEGIN" on */
+} RbServiceAccountKey;
+
+extern bool rb_parse_service_account_key(const char *json,
+										 RbServiceAccountKey *key,
+										 const char **why);
+extern char *rb_make_jwt(const RbServiceAccountKey *key, int64 now,
+						 const char **why);
+extern bool rb_json_string_fields(const char *json, int n,
+								  const char *const *names, char **values);
+
+/* ------------------------------------------------------------------------
+ * in metadata.c: the VM's metadata service
+ * ------------------------------------------------------------------------
+ */
+extern long rb_metadata_get_token(const char *address, int timeout_ms,
+								  char **body, const char **why);
 
 /* ------------------------------------------------------------------------
  * in connection.c
@@ -219,6 +251,7 @@ typedef struct RbCallStats
 	uint64		pages;			/* replies decoded */
 	uint64		rows;			/* backups decoded */
 	uint64		bytes;			/* serialized reply bytes received */
+	uint64		token_exchanges;	/* tokens obtained for the scan */
 } RbCallStats;
 
 /* What a remote call needs besides its request. */
@@ -241,6 +274,8 @@ typedef struct RbRemoteCall
 	const ProtobufCMessage *request;	/* kept by the caller until done */
 	const char *desc;			/* how errors name the call */
 	bool		denied_ok;		/* PERMISSION_DENIED is an outcome */
+	bool		refusal_ok;		/* any refusal by the service is one */
+	RbStatus	refusal;		/* ... the refusal */
 	RbCall	   *call;			/* the attempt in flight, or NULL */
 	const char *token;			/* ... and the token it carries */
 	int			attempt;		/* attempts started */
@@ -253,6 +288,7 @@ typedef enum RbOutcome
 	RB_OUTCOME_REPLY,			/* a decoded reply */
 	RB_OUTCOME_NOT_FOUND,		/* NOT_FOUND: nothing */
 	RB_OUTCOME_DENIED,			/* PERMISSION_DENIED, when denied_ok */
+	RB_OUTCOME_REFUSED,			/* a refusal, when refusal_ok: rc->refusal */
 	RB_OUTCOME_RETRIED			/* started again; wait for it */
 } RbOutcome;
 
@@ -268,6 +304,7 @@ extern ProtobufCMessage *rb_remote_call(RbCallTarget *target, RbMethod method,
 										const ProtobufCMessage *request,
 										const char *call_desc,
 										ProtobufCAllocator *allocator);
+extern void rb_backoff_sleep(int attempt);
 extern void rb_init_allocator(ProtobufCAllocator *allocator,
 							  MemoryContext cxt);
 

@@ -26,7 +26,6 @@
 static bool interrupt_pending(void *arg);
 static bool remote_wait(RbCall *call, RbStatus *status);
 static bool status_is_retryable(RbCode code);
-static void backoff_sleep(int attempt);
 static void report_status(const RbStatus *status, RbMethod method,
 						  const char *call_desc, const RbCallTarget *target)
 			pg_attribute_noreturn();
@@ -77,13 +76,13 @@ status_is_retryable(RbCode code)
 }
 
 /*
- * backoff_sleep
+ * rb_backoff_sleep
  *		Sleep before retry number attempt (1 for the first retry):
  *		exponential backoff with full jitter over its upper half.
  *		Interruptible.
  */
-static void
-backoff_sleep(int attempt)
+void
+rb_backoff_sleep(int attempt)
 {
 	int64		cap = RB_BACKOFF_INITIAL_MS;
 	long		ms;
@@ -166,7 +165,8 @@ rb_remote_wait_any(RbCallTarget *target)
  *		RESOURCE_EXHAUSTED with attempts left, after a backoff; or a token
  *		the service rejected, once, when the credentials can get a fresh
  *		one) is started again: RB_OUTCOME_RETRIED.  PERMISSION_DENIED is
- *		returned when rc->denied_ok; any other failure is raised.
+ *		returned when rc->denied_ok, any status the service sends (but those
+ *		retried) when rc->refusal_ok; any other failure is raised.
  */
 RbOutcome
 rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
@@ -183,6 +183,12 @@ rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 	{
 		target->stats->pages++;
 		return RB_OUTCOME_REPLY;
+	}
+	if (rc->refusal_ok && (int) status.code < RB_LOCAL_GAVE_UP &&
+		!status_is_retryable(status.code))
+	{
+		rc->refusal = status;
+		return RB_OUTCOME_REFUSED;
 	}
 	if (status.code == RB_NOT_FOUND)
 		return RB_OUTCOME_NOT_FOUND;
@@ -203,7 +209,7 @@ rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 	elog(DEBUG1, "redis_backup_fdw: %s: %s, retrying (attempt %d of %d)",
 		 rb_method_name(rc->method), rb_code_name(status.code),
 		 rc->attempt + 1, target->max_attempts);
-	backoff_sleep(rc->attempt);
+	rb_backoff_sleep(rc->attempt);
 	rb_remote_begin(target, rc);
 	return RB_OUTCOME_RETRIED;
 }

@@ -140,7 +140,8 @@ usage(FILE *out, int code)
 			"       [--token TOKEN=GRANTS]... [--log FILE] [--port-file FILE]\n"
 			"       [--tls-cert PEMFILE --tls-key PEMFILE] [--fault SPEC]...\n"
 			"       [--service-account SA_ID=GRANTS]... [--sa-key KEY_ID=SA_ID:PUBLIC_PEM]...\n"
-			"       [--token-lifetime SECONDS] [--metadata-listen HOST:PORT]\n"
+			"       [--token-lifetime SECONDS] [--jwt-clock-offset SECONDS]\n"
+			"       [--metadata-listen HOST:PORT]\n"
 			"       [--metadata-port-file FILE] [--metadata-sa SA_ID]\n"
 			"       [--metadata-mode ok|404|500|garbage|slow]\n"
 			"       [--preencoded PAGE_SIZE] [--preencoded-max-mb MB]\n"
@@ -258,6 +259,8 @@ parse_args(int argc, char **argv, EmuOptions *opts)
 			emu_iam_add_sa_key(val);
 		else if (strcmp(opt, "--token-lifetime") == 0)
 			emu_iam_set_token_lifetime(val);
+		else if (strcmp(opt, "--jwt-clock-offset") == 0)
+			emu_iam_set_jwt_clock_offset(val);
 		else if (strcmp(opt, "--metadata-listen") == 0)
 			opts->metadata_listen = val;
 		else if (strcmp(opt, "--metadata-port-file") == 0)

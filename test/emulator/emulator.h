@@ -270,6 +270,7 @@ extern void emu_json_field_str(EmuBuf *buf, const char *name,
 extern void emu_iam_add_service_account(const char *spec);
 extern void emu_iam_add_sa_key(const char *spec);
 extern void emu_iam_set_token_lifetime(const char *arg);
+extern void emu_iam_set_jwt_clock_offset(const char *arg);
 extern int64_t emu_iam_token_lifetime(void);
 extern void emu_iam_check_config(const char *metadata_sa);
 extern bool emu_iam_strict(void);

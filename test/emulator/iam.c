@@ -84,6 +84,9 @@ typedef struct IssuedToken
 	struct IssuedToken *next;
 } IssuedToken;
 
+/* --jwt-clock-offset: seconds added to the clock of the JWT time checks */
+static int64_t jwt_clock_offset = 0;
+
 static ServiceAccount *service_accounts;
 static int	nservice_accounts;
 static SaKey *sa_keys;
@@ -211,6 +214,24 @@ emu_iam_set_token_lifetime(const char *arg)
 		emu_fatal("--token-lifetime %s: expected 1..%lld seconds", arg,
 				  (long long) MAX_TOKEN_LIFETIME);
 	token_lifetime = v;
+}
+
+/*
+ * emu_iam_set_jwt_clock_offset
+ *		--jwt-clock-offset SECONDS: the JWT time checks (iat, exp) see the
+ *		clock SECONDS ahead (negative: behind), so tests can present a JWT
+ *		that is expired or issued in the future.
+ */
+void
+emu_iam_set_jwt_clock_offset(const char *arg)
+{
+	char	   *end;
+	long long	v;
+
+	v = strtoll(arg, &end, 10);
+	if (arg[0] == '\0' || *end != '\0' || v < -86400 * 365 || v > 86400 * 365)
+		emu_fatal("--jwt-clock-offset %s: expected -31536000..31536000 seconds", arg);
+	jwt_clock_offset = v;
 }
 
 int64_t
@@ -1079,7 +1100,7 @@ emu_iam_verify_jwt(const char *jwt, size_t len, char *kid, size_t kid_size,
 		err = "JWT has no numeric exp";
 		goto done;
 	}
-	now = (double) emu_wall_us() / 1e6;
+	now = (double) emu_wall_us() / 1e6 + (double) jwt_clock_offset;
 	if (iat > now + JWT_CLOCK_SKEW)
 		err = "iat is in the future";
 	else if (exp <= now)

@@ -1,0 +1,199 @@
+--
+-- Credentials: a ready-made IAM token, a service account's authorized key
+-- (inline or in a file) exchanged for tokens with IamTokenService.Create,
+-- or the VM's service account from the metadata service; tokens cached and
+-- refreshed; secrets never shown.
+--
+\getenv emulator_addr RBFDW_EMULATOR_ADDR
+\getenv metadata_addr RBFDW_METADATA_ADDR
+\getenv short_addr RBFDW_SHORT_ADDR
+\getenv short_metadata_addr RBFDW_SHORT_METADATA_ADDR
+\getenv iam_behind_addr RBFDW_IAM_BEHIND_ADDR
+\getenv iam_ahead_addr RBFDW_IAM_AHEAD_ADDR
+\getenv key_file RBFDW_SA_KEY_FILE
+\getenv unknown_key_file RBFDW_SA_KEY_UNKNOWN_FILE
+\getenv forged_key_file RBFDW_SA_KEY_FORGED_FILE
+\getenv pg_log RBFDW_PG_LOG
+-- The key as psql users load it (made by the test scripts, never committed).
+\set key `cat "$RBFDW_SA_KEY_FILE"`
+\set forged_key `cat "$RBFDW_SA_KEY_FORGED_FILE"`
+
+-- Everything, at every log level, goes to the server log from here on; it
+-- is searched for secrets at the end.
+SET log_min_messages = debug5;
+SELECT count(*) AS log_lines_before FROM regexp_split_to_table(pg_read_file(:'pg_log'), E'\n') \gset
+
+-- The SQLSTATE, message and detail of a failing statement (loopback
+-- addresses, whose ports differ in every run, as ADDRESS).
+CREATE FUNCTION detail_of(stmt text)
+RETURNS TABLE (code text, message text, detail text)
+LANGUAGE plpgsql AS $$
+DECLARE c text; m text; d text;
+BEGIN
+  EXECUTE stmt;
+  RETURN QUERY SELECT 'ok', '', '';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS c = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+  RETURN QUERY SELECT c, m, regexp_replace(d, '127\.0\.0\.1:[0-9]+', 'ADDRESS', 'g');
+END
+$$;
+
+CREATE SERVER creds FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint :'emulator_addr', iam_endpoint :'emulator_addr',
+           metadata_address :'metadata_addr', tls 'false', max_attempts '1');
+CREATE FOREIGN TABLE creds_backups (id text, folder_id text) SERVER creds;
+
+-- Keys are checked when the user mapping is made: 22023, never quoting them.
+SELECT sqlstate_of(stmt) AS result FROM (VALUES
+  ($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds OPTIONS (service_account_key 'not json')$$),
+  ($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds OPTIONS (service_account_key '{"id": "k1"}')$$),
+  ($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds OPTIONS (service_account_key
+     '{"id": "k1", "service_account_id": "sa1", "private_key": "no pem here"}')$$),
+  ($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds OPTIONS (service_account_key
+     '{"id": "k1", "service_account_id": "sa1", "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}')$$),
+  ($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds OPTIONS (service_account_key_file 'relative/key.json')$$),
+  ($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds OPTIONS (service_account_key_file '/nonexistent/key.json')$$),
+  ($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds OPTIONS (instance_service_account 'maybe')$$)
+) AS t(stmt);
+
+-- Exactly one credential: two or more are refused, naming the options.
+SELECT sqlstate_of(format($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (iam_token 'x', service_account_key %L)$$, :'key'));
+SELECT sqlstate_of($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (iam_token 'x', instance_service_account 'true')$$);
+-- instance_service_account 'false' is no credential.
+CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (iam_token 'regress-token', instance_service_account 'false');
+SELECT sqlstate_of($$ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (SET instance_service_account 'true')$$);
+DROP USER MAPPING FOR CURRENT_USER SERVER creds;
+
+-- A key file is a server file: only for superusers and pg_read_server_files.
+CREATE ROLE regress_rbfdw_keyless;
+GRANT USAGE ON FOREIGN SERVER creds TO regress_rbfdw_keyless;
+SET ROLE regress_rbfdw_keyless;
+SELECT sqlstate_of(format($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (service_account_key_file %L)$$, :'key_file'));
+RESET ROLE;
+DROP OWNED BY regress_rbfdw_keyless;
+DROP ROLE regress_rbfdw_keyless;
+
+-- An inline key: one exchange (checked by the emulator: signature, kid,
+-- iss, aud, iat, exp), then the token is reused.
+CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (service_account_key :'key');
+CALL emulator_mark();
+SELECT count(*) FROM creds_backups WHERE folder_id = 'b1g-alpha';
+SELECT count(*) FROM creds_backups WHERE folder_id = 'b1g-beta';
+SELECT method, arg, status FROM emulator_calls();
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT id FROM creds_backups WHERE id = 'alpha-1';
+
+-- ALTER USER MAPPING drops the cached token: the key file is read and
+-- exchanged anew; EXPLAIN ANALYZE counts the exchange.
+ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (DROP service_account_key, ADD service_account_key_file :'key_file');
+CALL emulator_mark();
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT id FROM creds_backups WHERE id = 'alpha-1';
+SELECT method, arg, status FROM emulator_calls();
+
+-- A call refused UNAUTHENTICATED with a cached token: the token is dropped,
+-- a fresh one obtained and the call retried, once (the emulator refuses
+-- every second call for b1g-reauth).
+CALL emulator_mark();
+SELECT count(*) FROM creds_backups WHERE folder_id = 'b1g-reauth';
+SELECT count(*) FROM creds_backups WHERE folder_id = 'b1g-reauth';
+SELECT method, arg, status FROM emulator_calls();
+-- A ready-made iam_token is not retried.
+ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (DROP service_account_key_file, ADD iam_token 'regress-token');
+CALL emulator_mark();
+SELECT sqlstate_of($$SELECT count(*) FROM creds_backups WHERE folder_id = 'b1g-reauth'$$);
+SELECT method, arg, status FROM emulator_calls();
+
+-- IAM refusing the JWT is 28000 naming the key: another private key under
+-- the registered key id, an unregistered key id, a JWT issued in IAM's
+-- future, and one already expired for IAM.
+ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (DROP iam_token, ADD service_account_key :'forged_key');
+SELECT * FROM detail_of('SELECT count(*) FROM creds_backups WHERE folder_id = ''b1g-alpha''');
+ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (DROP service_account_key, ADD service_account_key_file :'unknown_key_file');
+SELECT * FROM detail_of('SELECT count(*) FROM creds_backups WHERE folder_id = ''b1g-alpha''');
+ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (DROP service_account_key_file, ADD service_account_key :'key');
+ALTER SERVER creds OPTIONS (SET iam_endpoint :'iam_behind_addr');
+SELECT * FROM detail_of('SELECT count(*) FROM creds_backups WHERE folder_id = ''b1g-alpha''');
+ALTER SERVER creds OPTIONS (SET iam_endpoint :'iam_ahead_addr');
+SELECT * FROM detail_of('SELECT count(*) FROM creds_backups WHERE folder_id = ''b1g-alpha''');
+ALTER SERVER creds OPTIONS (SET iam_endpoint :'emulator_addr');
+
+-- The VM's service account, from the metadata service.
+ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (DROP service_account_key, ADD instance_service_account 'true');
+CALL emulator_mark();
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT id FROM creds_backups WHERE id = 'beta-1';
+SELECT method, arg, status FROM emulator_calls();
+-- No service account attached: the metadata service answers 404.
+ALTER SERVER creds OPTIONS (SET metadata_address :'short_metadata_addr');
+SELECT * FROM detail_of('SELECT count(*) FROM creds_backups WHERE folder_id = ''b1g-alpha''');
+-- Nothing answers there: retried as calls are, then 08006.
+ALTER SERVER creds OPTIONS (SET metadata_address '127.0.0.1:1');
+SELECT * FROM detail_of('SELECT count(*) FROM creds_backups WHERE folder_id = ''b1g-alpha''');
+DROP SERVER creds CASCADE;
+
+-- Tokens that live 6 s (an emulator issuing them so): a query after the
+-- refresh point makes exactly one new exchange.
+CREATE SERVER short FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint :'short_addr', iam_endpoint :'short_addr', tls 'false',
+           page_size '1');
+CREATE USER MAPPING FOR CURRENT_USER SERVER short
+  OPTIONS (service_account_key :'key');
+CREATE FOREIGN TABLE short_backups (id text, folder_id text) SERVER short;
+SELECT count(*) FROM short_backups WHERE id = 'b1g-short-b0000000';
+SELECT pg_sleep(5);
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT count(*) FROM short_backups WHERE id IN ('b1g-short-b0000001', 'b1g-short-b0000002');
+-- A cursor reading one backup a page across an expiry: each call takes the
+-- current token; no error.
+SELECT regexp_replace(log_path, 'emulator\.log$', 'emulator-short.log') AS short_log
+  FROM emulator \gset
+SELECT count(*) FILTER (WHERE line <> '') AS short_log_lines
+  FROM regexp_split_to_table(pg_read_file(:'short_log'), E'\n') line \gset
+BEGIN;
+DECLARE c CURSOR FOR SELECT id FROM short_backups WHERE folder_id = 'b1g-short';
+FETCH 3 FROM c;
+SELECT pg_sleep(7);
+MOVE 30 FROM c;
+FETCH ALL FROM c;
+COMMIT;
+-- Its calls, from the short-lived emulator's log: all OK, and the token was
+-- exchanged anew on the way.
+SELECT l->>'method' AS method, l->>'status' AS status, count(*)
+  FROM (SELECT line::jsonb AS l
+          FROM regexp_split_to_table(pg_read_file(:'short_log'), E'\n')
+               WITH ORDINALITY AS t(line, n)
+         WHERE n > :short_log_lines AND line <> '') c
+ GROUP BY 1, 2 ORDER BY 1, 2;
+-- statement_timeout and cancel interrupt a token exchange like any call
+-- (the exchange for key kid-hang never gets an answer).
+\set hang_key `cat "$RBFDW_SA_KEY_HANG_FILE"`
+ALTER USER MAPPING FOR CURRENT_USER SERVER short
+  OPTIONS (SET service_account_key :'hang_key');
+SET statement_timeout = '300ms';
+SELECT clock_timestamp() AS started \gset
+SELECT count(*) FROM short_backups WHERE id = 'b1g-short-b0000000';
+RESET statement_timeout;
+SELECT clock_timestamp() - :'started' < interval '1.3 s' AS interrupted_at_once;
+DROP SERVER short CASCADE;
+
+-- No secret in the server log of all of the above (log_min_messages was
+-- debug5): neither the private key, nor a JWT, nor an issued token.
+RESET log_min_messages;
+SELECT count(*) FILTER (WHERE line LIKE '%' || split_part(:'key'::json->>'private_key', E'\n', 3) || '%') AS key_lines,
+       count(*) FILTER (WHERE line LIKE '%eyJ0eXAiOiJKV1Qi%') AS jwt_lines,
+       count(*) FILTER (WHERE line LIKE '%t1.emu.%') AS token_lines,
+       count(*) > :log_lines_before + 100 AS logged_at_debug5
+  FROM regexp_split_to_table(pg_read_file(:'pg_log'), E'\n') line;

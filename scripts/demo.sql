@@ -1,5 +1,6 @@
 -- The redis_backup_fdw demo, run by scripts/demo.sh against the emulator
--- serving test/data/sample.tsv.  psql variable :endpoint is its host:port.
+-- serving test/data/sample.tsv.  psql variable :endpoint is its host:port,
+-- :key a service account's authorized key (as `yc iam key create` writes it).
 
 CREATE EXTENSION IF NOT EXISTS redis_backup_fdw;
 DROP SERVER IF EXISTS yc CASCADE;
@@ -8,9 +9,14 @@ DROP SERVER IF EXISTS yc CASCADE;
 -- speaks plaintext on loopback.
 CREATE SERVER yc FOREIGN DATA WRAPPER redis_backup_fdw
   OPTIONS (endpoint :'endpoint', resource_manager_endpoint :'endpoint',
-           tls 'false');
+           iam_endpoint :'endpoint', tls 'false');
+
+-- Credentials that keep working: the service account's key.  IAM tokens are
+-- obtained from it (a signed JWT exchanged with IamTokenService.Create) and
+-- refreshed before they expire.  (An IAM token pasted with
+-- OPTIONS (iam_token '...') works too, for at most 12 hours.)
 CREATE USER MAPPING FOR CURRENT_USER SERVER yc
-  OPTIONS (iam_token 'demo-token');
+  OPTIONS (service_account_key :'key');
 
 -- One table with every field of a backup.
 DROP FOREIGN TABLE IF EXISTS redis_backups;
@@ -68,6 +74,10 @@ SELECT b.source_cluster_id,
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT i.team, b.id
   FROM inventory i JOIN redis_backups b ON b.folder_id = i.folder_id;
+
+-- Where the token came from, never the token itself.
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT id FROM redis_backups WHERE id = 'c9q8ml2bk4r1gvs0ftjd:stream_20261127T092645';
 
 -- The same folders fanned out: an array of keys runs its Lists
 -- concurrently (max_concurrent_calls, default 8) instead of one per

@@ -99,7 +99,8 @@ TEST_LIBS = -lgrpc -lgpr -lprotobuf-c -lpthread
 EMULATOR_SRCS = $(sort $(wildcard test/emulator/*.c))
 CLIENT_TEST_SRCS = $(sort $(wildcard test/client/*.c))
 
-test-programs: test/emulator/redis_backup_emulator test/client/client_test
+test-programs: test/emulator/redis_backup_emulator test/client/client_test \
+               test/emulator/selfcheck/client
 
 test/emulator/redis_backup_emulator: $(EMULATOR_SRCS) $(wildcard test/emulator/*.h) $(PROTO_C) $(GEN)/.stamp
 	$(CC) $(TEST_CFLAGS) -o $@ $(EMULATOR_SRCS) $(PROTO_C) $(TEST_LIBS) -lcrypto -lm

@@ -65,6 +65,11 @@ else
     say "SKIP client tests: test/client/run.sh does not exist yet"
 fi
 
+# --- the emulator's own check (IAM, metadata, clouds, latency, pages) -------
+if ((!$#)) && [[ -f test/emulator/selfcheck.sh ]]; then
+    run_suite emulator test/emulator/selfcheck.sh
+fi
+
 # --- fuzzing of reply decoding, bounded ------------------------------------
 if ((!$#)) && [[ -f test/fuzz/run.sh ]]; then
     run_suite fuzz test/fuzz/run.sh # 30 s; a longer run: test/fuzz/README.md

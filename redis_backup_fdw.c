@@ -130,7 +130,8 @@ typedef struct RbFdwScanState
 	bool		filter_cloud;	/* drop backups of other clouds */
 	int			page_size;
 	char	   *call_text;
-	char	   *credentials;	/* the credential source, for EXPLAIN */
+	Oid			userid;			/* whose user mapping, for EXPLAIN */
+	Oid			serverid;
 	ExprState  *key_state;
 
 	/* the table */
@@ -733,11 +734,13 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	server = GetForeignServer(table->serverid);
 	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
 	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	user = GetUserMapping(userid, server->serverid);
-	state->credentials = rb_describe_user_mapping_credentials(user);
+	state->userid = userid;
+	state->serverid = server->serverid;
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+
+	user = GetUserMapping(userid, server->serverid);
 
 	state->rel = rel;
 	state->fields = rb_map_columns(rel);
@@ -1050,7 +1053,10 @@ redisExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		rb_get_server_options(GetForeignServer(fsplan->fs_server), &opts);
 		ExplainPropertyText("Transport",
 							opts.tls ? "TLS" : "plaintext (tls 'false')", es);
-		ExplainPropertyText("Credentials", state->credentials, es);
+		ExplainPropertyText("Credentials",
+							rb_describe_credentials_of(state->userid,
+													   state->serverid),
+							es);
 	}
 	if (es->analyze)
 	{

@@ -43,6 +43,9 @@ CREATE SERVER creds FOREIGN DATA WRAPPER redis_backup_fdw
            metadata_address :'metadata_addr', tls 'false', max_attempts '1');
 CREATE FOREIGN TABLE creds_backups (id text, folder_id text) SERVER creds;
 
+-- EXPLAIN needs no user mapping; VERBOSE says there is none.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM creds_backups WHERE id = 'alpha-1';
+
 -- Keys are checked when the user mapping is made: 22023, never quoting them.
 SELECT sqlstate_of(stmt) AS result FROM (VALUES
   ($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds OPTIONS (service_account_key 'not json')$$),

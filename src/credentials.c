@@ -225,15 +225,26 @@ rb_credentials_source(RbCredentials *creds)
 }
 
 /*
- * rb_describe_user_mapping_credentials
- *		The credential source of a user mapping, for EXPLAIN: never a secret.
+ * rb_describe_credentials_of
+ *		The credential source of a user's user mapping for a server (its own
+ *		or PUBLIC's), for EXPLAIN: never a secret; "none" without one.
  */
 char *
-rb_describe_user_mapping_credentials(UserMapping *user)
+rb_describe_credentials_of(Oid userid, Oid serverid)
 {
+	HeapTuple	tp;
 	char	   *value;
-	RbCredentialSource source = credential_option(user, &value);
+	RbCredentialSource source;
 
+	tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userid),
+						 ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+							 ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		return pstrdup("none (no user mapping)");
+	ReleaseSysCache(tp);
+	source = credential_option(GetUserMapping(userid, serverid), &value);
 	return describe(source, value);
 }
 

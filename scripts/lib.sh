@@ -125,7 +125,9 @@ make_tls() {
 # time, never committed), readable by postgres: good/ (key id kid-regress of
 # sa-regress, registered with the emulators), unknown/ (an unregistered key
 # id), forged/ (id kid-regress but another private key) and hang/ (key id
-# kid-hang, whose exchange the short-lived emulator never answers).
+# kid-hang, whose exchange the short-lived emulator never answers),
+# rotated/ (key id kid-rotated, registered too) and slot.json (a copy of
+# good/key.json that a test overwrites with rotated/key.json).
 make_sa_keys() {
     local k=$WORK/keys d
     rm -rf "$k"
@@ -134,6 +136,9 @@ make_sa_keys() {
     sh "$ROOT/test/emulator/make_sa_key.sh" kid-unknown sa-regress "$k/unknown" >/dev/null
     sh "$ROOT/test/emulator/make_sa_key.sh" kid-regress sa-regress "$k/forged" >/dev/null
     sh "$ROOT/test/emulator/make_sa_key.sh" kid-hang sa-regress "$k/hang" >/dev/null
+    sh "$ROOT/test/emulator/make_sa_key.sh" kid-rotated sa-regress "$k/rotated" >/dev/null
+    cp "$k/good/key.json" "$k/slot.json"
+    chown postgres "$k/slot.json" 2>/dev/null || true
     for d in "$k" "$k"/*; do chown postgres "$d" 2>/dev/null || true; done
     chown postgres "$k"/*/key.json 2>/dev/null || true
     chmod 0700 "$k"
@@ -141,6 +146,8 @@ make_sa_keys() {
     export RBFDW_SA_KEY_UNKNOWN_FILE=$k/unknown/key.json
     export RBFDW_SA_KEY_FORGED_FILE=$k/forged/key.json
     export RBFDW_SA_KEY_HANG_FILE=$k/hang/key.json
+    export RBFDW_SA_KEY_ROTATED_FILE=$k/rotated/key.json
+    export RBFDW_SA_KEY_SLOT_FILE=$k/slot.json
 }
 
 # start_regress_emulators: the emulators the regression tests run against,
@@ -158,7 +165,8 @@ start_regress_emulators() {
     make_tls
     make_sa_keys
     local iam=(--service-account 'sa-regress=*' --service-account 'sa-vm=*'
-        --sa-key "kid-regress=sa-regress:$WORK/keys/good/public.pem")
+        --sa-key "kid-regress=sa-regress:$WORK/keys/good/public.pem"
+        --sa-key "kid-rotated=sa-regress:$WORK/keys/rotated/public.pem")
     start_emulator emulator "${args[@]}" "${iam[@]}" \
         --metadata-listen 127.0.0.1:0 --metadata-port-file "$WORK/emulator-metadata.port" \
         --metadata-sa sa-vm

@@ -47,6 +47,7 @@ SELECT * FROM emulator_calls();
 MOVE 989 FROM c;
 SELECT * FROM emulator_calls();
 FETCH 2 FROM c;
+SELECT pg_sleep(0.3);  -- the prefetch is in flight: let it be answered (logged)
 SELECT * FROM emulator_calls();
 COMMIT;
 

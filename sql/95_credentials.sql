@@ -191,11 +191,29 @@ SELECT l->>'method' AS method, l->>'status' AS status, count(*)
                WITH ORDINALITY AS t(line, n)
          WHERE n > :short_log_lines AND line <> '') c
  GROUP BY 1, 2 ORDER BY 1, 2;
+-- A key file is read whenever a token is needed: rotated in place, the
+-- next exchange (once the cached token is due) uses the new key.
+\getenv slot_file RBFDW_SA_KEY_SLOT_FILE
+ALTER USER MAPPING FOR CURRENT_USER SERVER short
+  OPTIONS (DROP service_account_key, ADD service_account_key_file :'slot_file');
+SELECT count(*) FROM short_backups WHERE id = 'b1g-short-b0000000';
+\! cp "$RBFDW_SA_KEY_ROTATED_FILE" "$RBFDW_SA_KEY_SLOT_FILE"
+SELECT count(*) FILTER (WHERE line <> '') AS short_log_lines
+  FROM regexp_split_to_table(pg_read_file(:'short_log'), E'\n') line \gset
+SELECT pg_sleep(5);
+SELECT count(*) FROM short_backups WHERE id = 'b1g-short-b0000000';
+SELECT l->>'method' AS method, l->>'key_id' AS key_id, l->>'status' AS status
+  FROM (SELECT line::jsonb AS l
+          FROM regexp_split_to_table(pg_read_file(:'short_log'), E'\n')
+               WITH ORDINALITY AS t(line, n)
+         WHERE n > :short_log_lines AND line <> '') c
+ WHERE l->>'method' = 'IamTokenService.Create';
+
 -- statement_timeout and cancel interrupt a token exchange like any call
 -- (the exchange for key kid-hang never gets an answer).
 \set hang_key `cat "$RBFDW_SA_KEY_HANG_FILE"`
 ALTER USER MAPPING FOR CURRENT_USER SERVER short
-  OPTIONS (SET service_account_key :'hang_key');
+  OPTIONS (DROP service_account_key_file, ADD service_account_key :'hang_key');
 SET statement_timeout = '300ms';
 SELECT clock_timestamp() AS started \gset
 SELECT count(*) FROM short_backups WHERE id = 'b1g-short-b0000000';

@@ -182,10 +182,14 @@ start_regress_emulators() {
     export RBFDW_SHORT_ADDR=127.0.0.1:$EMU_PORT
     export RBFDW_SHORT_METADATA_ADDR=127.0.0.1:$(<"$WORK/emulator-short-metadata.port")
     # IAM whose clock runs 10 minutes behind (a fresh JWT is issued in its
-    # future) and 2 hours ahead (a fresh JWT has expired).
-    start_emulator emulator-iam-behind "${iam[@]}" --jwt-clock-offset -600
+    # future) and 2 hours ahead (a fresh JWT has expired); the first also
+    # has a metadata service that takes 30 s to answer.
+    start_emulator emulator-iam-behind "${iam[@]}" --jwt-clock-offset -600 \
+        --metadata-listen 127.0.0.1:0 --metadata-port-file "$WORK/emulator-slow-metadata.port" \
+        --metadata-sa sa-vm --metadata-mode slow
     EMU_PIDS+=("$EMU_PID")
     export RBFDW_IAM_BEHIND_ADDR=127.0.0.1:$EMU_PORT
+    export RBFDW_SLOW_METADATA_ADDR=127.0.0.1:$(<"$WORK/emulator-slow-metadata.port")
     start_emulator emulator-iam-ahead "${iam[@]}" --jwt-clock-offset 7200
     EMU_PIDS+=("$EMU_PID")
     export RBFDW_IAM_AHEAD_ADDR=127.0.0.1:$EMU_PORT

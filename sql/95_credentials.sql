@@ -153,6 +153,15 @@ SELECT method, arg, status FROM emulator_calls();
 -- No service account attached: the metadata service answers 404.
 ALTER SERVER creds OPTIONS (SET metadata_address :'short_metadata_addr');
 SELECT * FROM detail_of('SELECT count(*) FROM creds_backups WHERE folder_id = ''b1g-alpha''');
+-- A metadata service that takes 30 s to answer: statement_timeout (and
+-- cancel) interrupt the request at once.
+\getenv slow_metadata_addr RBFDW_SLOW_METADATA_ADDR
+ALTER SERVER creds OPTIONS (SET metadata_address :'slow_metadata_addr');
+SET statement_timeout = '300ms';
+SELECT clock_timestamp() AS started \gset
+SELECT count(*) FROM creds_backups WHERE folder_id = 'b1g-alpha';
+RESET statement_timeout;
+SELECT clock_timestamp() - :'started' < interval '1.3 s' AS interrupted_at_once;
 -- Nothing answers there: retried as calls are, then 08006.
 ALTER SERVER creds OPTIONS (SET metadata_address '127.0.0.1:1');
 SELECT * FROM detail_of('SELECT count(*) FROM creds_backups WHERE folder_id = ''b1g-alpha''');

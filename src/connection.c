@@ -18,11 +18,8 @@
  */
 #include "postgres.h"
 
-#include <sys/stat.h>
-
 #include "access/xact.h"
 #include "miscadmin.h"
-#include "storage/fd.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -69,7 +66,6 @@ static void invalidation_callback(Datum arg, int cacheid, uint32 hashvalue);
 static void xact_callback(XactEvent event, void *arg);
 static RbChannel *open_channel(const RbServerOptions *opts,
 							   RbService service);
-static char *read_ca_file(const char *path);
 
 /*
  * rb_acquire_connection
@@ -266,7 +262,15 @@ open_channel(const RbServerOptions *opts, RbService service)
 	char	   *ca_pem = NULL;
 
 	if (opts->tls && opts->ca_file != NULL)
-		ca_pem = read_ca_file(opts->ca_file);
+	{
+		ca_pem = rb_read_server_file(opts->ca_file, "CA file",
+									 RB_MAX_CA_FILE_SIZE);
+		if (!rb_ca_pem_is_valid(ca_pem))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("CA file \"%s\" holds no PEM certificate",
+							opts->ca_file)));
+	}
 
 	memset(&copts, 0, sizeof(copts));
 	copts.target = endpoint;
@@ -283,50 +287,6 @@ open_channel(const RbServerOptions *opts, RbService service)
 				 errdetail("%s: %s", rb_code_name(status.code),
 						   status.message)));
 	return channel;
-}
-
-/*
- * read_ca_file
- *		The PEM text of the server option ca_file.
- */
-static char *
-read_ca_file(const char *path)
-{
-	FILE	   *f;
-	struct stat st;
-	char	   *buf;
-	size_t		n;
-
-	f = AllocateFile(path, "r");
-	if (f == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open CA file \"%s\": %m", path)));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-		st.st_size > RB_MAX_CA_FILE_SIZE)
-	{
-		FreeFile(f);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("CA file \"%s\" is not a regular file of at most %d bytes",
-						path, RB_MAX_CA_FILE_SIZE)));
-	}
-	buf = palloc(st.st_size + 1);
-	n = fread(buf, 1, st.st_size, f);
-	if (ferror(f))
-	{
-		FreeFile(f);
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read CA file \"%s\": %m", path)));
-	}
-	FreeFile(f);
-	buf[n] = '\0';
-	if (!rb_ca_pem_is_valid(buf))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("CA file \"%s\" holds no PEM certificate", path)));
-	return buf;
 }
 
 /*

@@ -28,13 +28,11 @@
  */
 #include "postgres.h"
 
-#include <sys/stat.h>
 #include <time.h>
 
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
-#include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -103,7 +101,6 @@ static void exchange_key(RbCredentials *creds, RbTokenEntry *entry);
 static void ask_metadata(RbCredentials *creds, RbTokenEntry *entry);
 static void store_token(RbTokenEntry *entry, const char *token,
 						TimestampTz expires_at);
-static char *read_key_file(const char *path);
 static char *describe(RbCredentialSource source, const char *value);
 
 /*
@@ -295,7 +292,12 @@ rb_check_service_account_key(const char *option, const char *value,
 {
 	RbServiceAccountKey key;
 	const char *why;
-	char	   *json = file ? read_key_file(value) : unconstify(char *, value);
+	char	   *json;
+
+	json = file
+		? rb_read_server_file(value, "service account key file",
+							  RB_MAX_KEY_FILE_SIZE)
+		: unconstify(char *, value);
 
 	if (!rb_parse_service_account_key(json, &key, &why))
 		ereport(ERROR,
@@ -484,7 +486,8 @@ exchange_key(RbCredentials *creds, RbTokenEntry *entry)
 	oldcxt = MemoryContextSwitchTo(cxt);
 
 	json = creds->source == RB_CRED_KEY_FILE
-		? read_key_file(creds->value) : creds->value;
+		? rb_read_server_file(creds->value, "service account key file",
+							  RB_MAX_KEY_FILE_SIZE) : creds->value;
 	if (!rb_parse_service_account_key(json, &key, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
@@ -650,46 +653,4 @@ store_token(RbTokenEntry *entry, const char *token, TimestampTz expires_at)
 	entry->token = MemoryContextStrdup(TopMemoryContext, token);
 	entry->obtained_at = now;
 	entry->refresh_at = refresh_at;
-}
-
-/*
- * read_key_file
- *		The text of a service account key file.
- */
-static char *
-read_key_file(const char *path)
-{
-	FILE	   *f;
-	struct stat st;
-	char	   *buf;
-	size_t		n;
-
-	f = AllocateFile(path, "r");
-	if (f == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open service account key file \"%s\": %m",
-						path)));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-		st.st_size > RB_MAX_KEY_FILE_SIZE)
-	{
-		FreeFile(f);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("service account key file \"%s\" is not a regular file of at most %d bytes",
-						path, RB_MAX_KEY_FILE_SIZE)));
-	}
-	buf = palloc(st.st_size + 1);
-	n = fread(buf, 1, st.st_size, f);
-	if (ferror(f))
-	{
-		FreeFile(f);
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read service account key file \"%s\": %m",
-						path)));
-	}
-	FreeFile(f);
-	buf[n] = '\0';
-	return buf;
 }

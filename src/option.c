@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <sys/stat.h>
 
 #include "access/reloptions.h"
 #include "catalog/pg_attribute.h"
@@ -24,6 +25,7 @@
 #include "commands/defrem.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 
@@ -402,4 +404,46 @@ rb_import_option_names(const char ***names)
 			(*names)[n++] = o->name;
 	}
 	return n;
+}
+
+/*
+ * rb_read_server_file
+ *		The text of a file named by a file option (ca_file,
+ *		service_account_key_file): what names it in messages; a file that is
+ *		not regular or larger than max_size bytes is refused (22023).
+ */
+char *
+rb_read_server_file(const char *path, const char *what, int max_size)
+{
+	FILE	   *f;
+	struct stat st;
+	char	   *buf;
+	size_t		n;
+
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open %s \"%s\": %m", what, path)));
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+		st.st_size > max_size)
+	{
+		FreeFile(f);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" is not a regular file of at most %d bytes",
+						what, path, max_size)));
+	}
+	buf = palloc(st.st_size + 1);
+	n = fread(buf, 1, st.st_size, f);
+	if (ferror(f))
+	{
+		FreeFile(f);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read %s \"%s\": %m", what, path)));
+	}
+	FreeFile(f);
+	buf[n] = '\0';
+	return buf;
 }

@@ -103,6 +103,8 @@ extern void rb_get_server_options(ForeignServer *server, RbServerOptions *opts);
 extern void rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 								 RbTableOptions *opts);
 extern int	rb_import_option_names(const char ***names);
+extern char *rb_read_server_file(const char *path, const char *what,
+								 int max_size);
 
 /* ------------------------------------------------------------------------
  * in credentials.c: where the IAM token of each call comes from

@@ -292,7 +292,8 @@ open_channel(const RbServerOptions *opts, RbService service)
 /*
  * invalidation_callback
  *		Retire channels made from a changed or dropped server or user
- *		mapping.  hashvalue 0 means everything changed.
+ *		mapping, and drop their cached tokens.  hashvalue 0 means everything
+ *		changed.
  */
 static void
 invalidation_callback(Datum arg, int cacheid, uint32 hashvalue)
@@ -300,6 +301,9 @@ invalidation_callback(Datum arg, int cacheid, uint32 hashvalue)
 	HASH_SEQ_STATUS scan;
 	RbConnectionEntry *entry;
 
+	/* A token is only ever obtained for a user mapping that has an entry. */
+	if (hashvalue == 0)
+		rb_credentials_forget(InvalidOid);
 	hash_seq_init(&scan, ConnectionHash);
 	while ((entry = (RbConnectionEntry *) hash_seq_search(&scan)) != NULL)
 	{
@@ -311,6 +315,7 @@ invalidation_callback(Datum arg, int cacheid, uint32 hashvalue)
 		{
 			if (entry->current != NULL)
 				retire(entry->current);
+			rb_credentials_forget(entry->key.umid);
 			/* the next scan of this user mapping, if any, starts afresh */
 			(void) hash_search(ConnectionHash, &entry->key, HASH_REMOVE,
 							   NULL);

@@ -21,8 +21,9 @@
  * a refresh.  A call refused UNAUTHENTICATED with a token from the cache
  * drops it and is retried once with a fresh one (remote.c asks
  * rb_credentials_rejected).  ALTER/DROP of the server or user mapping
- * drops the cached token.  Tokens, keys and JWTs never reach a message or
- * the log.
+ * drops the cached token (connection.c's invalidation, which retires the
+ * channels, calls rb_credentials_forget).  Tokens, keys and JWTs never
+ * reach a message or the log.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,12 +31,9 @@
 
 #include <time.h>
 
-#include "catalog/pg_foreign_server.h"
-#include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -86,8 +84,6 @@ typedef struct RbTokenEntry
 	char	   *token;			/* in TopMemoryContext; NULL: none */
 	TimestampTz obtained_at;
 	TimestampTz refresh_at;		/* get a new one from then on */
-	uint32		server_hashvalue;
-	uint32		mapping_hashvalue;
 } RbTokenEntry;
 
 static HTAB *TokenCache = NULL;
@@ -95,7 +91,6 @@ static HTAB *TokenCache = NULL;
 static RbCredentialSource credential_option(UserMapping *user, char **value);
 static RbTokenEntry *cache_entry(RbCredentials *creds);
 static void forget_token(RbTokenEntry *entry);
-static void invalidation_callback(Datum arg, int cacheid, uint32 hashvalue);
 static void obtain_token(RbCredentials *creds, RbTokenEntry *entry);
 static void exchange_key(RbCredentials *creds, RbTokenEntry *entry);
 static void ask_metadata(RbCredentials *creds, RbTokenEntry *entry);
@@ -383,22 +378,10 @@ cache_entry(RbCredentials *creds)
 		ctl.entrysize = sizeof(RbTokenEntry);
 		TokenCache = hash_create("redis_backup_fdw tokens", 8, &ctl,
 								 HASH_ELEM | HASH_BLOBS);
-		CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
-									  invalidation_callback, (Datum) 0);
-		CacheRegisterSyscacheCallback(USERMAPPINGOID,
-									  invalidation_callback, (Datum) 0);
 	}
 	entry = hash_search(TokenCache, &creds->user.umid, HASH_ENTER, &found);
 	if (!found)
-	{
 		entry->token = NULL;
-		entry->server_hashvalue =
-			GetSysCacheHashValue1(FOREIGNSERVEROID,
-								  ObjectIdGetDatum(creds->user.serverid));
-		entry->mapping_hashvalue =
-			GetSysCacheHashValue1(USERMAPPINGOID,
-								  ObjectIdGetDatum(creds->user.umid));
-	}
 	return entry;
 }
 
@@ -417,27 +400,27 @@ forget_token(RbTokenEntry *entry)
 }
 
 /*
- * invalidation_callback
- *		ALTER or DROP of a server or user mapping drops its cached tokens.
+ * rb_credentials_forget
+ *		Drop the cached token of user mapping umid (InvalidOid: of all).
+ *		connection.c calls this when ALTER or DROP of a server or user
+ *		mapping retires its channels: one invalidation for both.  Must not
+ *		raise errors: runs from a syscache callback.
  */
-static void
-invalidation_callback(Datum arg, int cacheid, uint32 hashvalue)
+void
+rb_credentials_forget(Oid umid)
 {
 	HASH_SEQ_STATUS scan;
 	RbTokenEntry *entry;
 
+	if (TokenCache == NULL)
+		return;
 	hash_seq_init(&scan, TokenCache);
 	while ((entry = hash_seq_search(&scan)) != NULL)
 	{
-		if (hashvalue == 0 ||
-			(cacheid == FOREIGNSERVEROID &&
-			 entry->server_hashvalue == hashvalue) ||
-			(cacheid == USERMAPPINGOID &&
-			 entry->mapping_hashvalue == hashvalue))
-		{
-			forget_token(entry);
-			(void) hash_search(TokenCache, &entry->umid, HASH_REMOVE, NULL);
-		}
+		if (OidIsValid(umid) && entry->umid != umid)
+			continue;
+		forget_token(entry);
+		(void) hash_search(TokenCache, &entry->umid, HASH_REMOVE, NULL);
 	}
 }
 

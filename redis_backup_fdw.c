@@ -107,8 +107,6 @@ enum RbFdwScanPrivateIndex
 {
 	RbFdwScanPrivateMethod,		/* Integer: RbMethod, -1 if unrunnable */
 	RbFdwScanPrivateKeyIsArray, /* Boolean: key is col = ANY(array) */
-	RbFdwScanPrivateFolderId,	/* String: table folder_id, or "" */
-	RbFdwScanPrivateCloudId,	/* String: table cloud_id, or "" */
 	RbFdwScanPrivatePageSize,	/* Integer: page_size to ask for */
 	RbFdwScanPrivateCallText,	/* String: the call, for EXPLAIN */
 	RbFdwScanPrivateSlowStart,	/* Boolean: the query may stop early */
@@ -130,6 +128,7 @@ typedef struct RbFdwScanState
 	bool		filter_cloud;	/* drop backups of other clouds */
 	int			page_size;
 	char	   *call_text;
+	bool		tls;			/* for EXPLAIN VERBOSE */
 	Oid			userid;			/* whose user mapping, for EXPLAIN */
 	Oid			serverid;
 	ExprState  *key_state;
@@ -555,13 +554,11 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	}
 
 	/* In the order of enum RbFdwScanPrivateIndex. */
-	fdw_private = list_make4(makeInteger(method),
+	fdw_private = list_make5(makeInteger(method),
 							 makeBoolean(key.from_clause && key.key.is_array),
-							 makeString(table_folder ? pstrdup(table_folder) : ""),
-							 makeString(table_cloud ? pstrdup(table_cloud) : ""));
-	fdw_private = lappend(fdw_private, makeInteger(page_size));
-	fdw_private = lappend(fdw_private, makeString(call.data));
-	fdw_private = lappend(fdw_private, makeBoolean(root->tuple_fraction > 0.0));
+							 makeInteger(page_size),
+							 makeString(call.data),
+							 makeBoolean(root->tuple_fraction > 0.0));
 	fdw_private = lappend(fdw_private,
 						  retrieved_attrs(root, baserel, scan_clauses,
 										  fpinfo->natts));
@@ -704,6 +701,7 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	ForeignServer *server;
 	UserMapping *user;
 	RbServerOptions server_opts;
+	RbTableOptions table_opts;
 	RangeTblEntry *rte;
 	Oid			userid;
 	List	   *attrs;
@@ -715,14 +713,6 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	state->method = intVal(list_nth(fsplan->fdw_private, RbFdwScanPrivateMethod));
 	state->key_is_array = boolVal(list_nth(fsplan->fdw_private,
 										   RbFdwScanPrivateKeyIsArray));
-	state->table_folder_id = strVal(list_nth(fsplan->fdw_private,
-											 RbFdwScanPrivateFolderId));
-	if (state->table_folder_id[0] == '\0')
-		state->table_folder_id = NULL;
-	state->table_cloud_id = strVal(list_nth(fsplan->fdw_private,
-											RbFdwScanPrivateCloudId));
-	if (state->table_cloud_id[0] == '\0')
-		state->table_cloud_id = NULL;
 	state->page_size = intVal(list_nth(fsplan->fdw_private,
 									   RbFdwScanPrivatePageSize));
 	state->call_text = strVal(list_nth(fsplan->fdw_private,
@@ -730,8 +720,14 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	attrs = (List *) list_nth(fsplan->fdw_private,
 							  RbFdwScanPrivateRetrievedAttrs);
 
+	/* The options the plan was made with (ALTER invalidates plans). */
 	table = GetForeignTable(RelationGetRelid(rel));
 	server = GetForeignServer(table->serverid);
+	rb_get_server_options(server, &server_opts);
+	rb_get_table_options(table->relid, &server_opts, &table_opts);
+	state->table_folder_id = table_opts.folder_id;
+	state->table_cloud_id = table_opts.cloud_id;
+	state->tls = server_opts.tls;
 	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
 	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	state->userid = userid;
@@ -773,8 +769,6 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 		state->filter_folder = (state->method != RB_METHOD_BACKUP_LIST);
 	}
 
-	rb_get_server_options(server, &server_opts);
-
 	state->scan_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											"redis_backup_fdw scan",
 											ALLOCSET_SMALL_SIZES);
@@ -815,9 +809,6 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	/* A cloud's folders come from Resource Manager. */
 	if (state->table_cloud_id != NULL)
 	{
-		RbTableOptions table_opts;
-
-		rb_get_table_options(RelationGetRelid(rel), &server_opts, &table_opts);
 		state->rm_target = state->target;
 		state->rm_target.endpoint =
 			MemoryContextStrdup(state->scan_cxt,
@@ -1047,12 +1038,8 @@ redisExplainForeignScan(ForeignScanState *node, ExplainState *es)
 							es);
 	if (es->verbose)
 	{
-		ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
-		RbServerOptions opts;
-
-		rb_get_server_options(GetForeignServer(fsplan->fs_server), &opts);
 		ExplainPropertyText("Transport",
-							opts.tls ? "TLS" : "plaintext (tls 'false')", es);
+							state->tls ? "TLS" : "plaintext (tls 'false')", es);
 		ExplainPropertyText("Credentials",
 							rb_describe_credentials_of(state->userid,
 													   state->serverid),

@@ -207,16 +207,6 @@ rb_credentials_hint(RbCredentials *creds, const char *server_name)
 }
 
 /*
- * rb_credentials_source
- *		The credential source, for EXPLAIN VERBOSE: never a secret.
- */
-const char *
-rb_credentials_source(RbCredentials *creds)
-{
-	return creds->description;
-}
-
-/*
  * rb_describe_credentials_of
  *		The credential source of a user's user mapping for a server (its own
  *		or PUBLIC's), for EXPLAIN: never a secret; "none" without one.

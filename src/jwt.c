@@ -35,7 +35,7 @@
 #define RB_JWT_LIFETIME_S 3600
 #define RB_PSS_SALT_LENGTH 32
 
-/* The top-level string fields wanted from a JSON object. */
+/* The top-level string or number fields wanted from a JSON object. */
 typedef struct RbJsonFields
 {
 	int			nfields;
@@ -236,9 +236,10 @@ base64url(const unsigned char *data, size_t len)
 
 /*
  * rb_json_string_fields
- *		The top-level string fields names[0..n) of a JSON object into
- *		values (NULL where absent).  False when json is not a valid JSON
- *		object.  Errors are codes, never messages quoting the input.
+ *		The top-level fields names[0..n) of a JSON object into values, as
+ *		text: strings unescaped, numbers as written (NULL where absent or of
+ *		another type).  False when json is not a valid JSON object.  Errors
+ *		are codes, never messages quoting the input.
  */
 bool
 rb_json_string_fields(const char *json, int n, const char *const *names,

@@ -122,7 +122,6 @@ extern const char *rb_credentials_token_if_any(RbCredentials *creds);
 extern bool rb_credentials_rejected(RbCredentials *creds, const char *token);
 extern void rb_credentials_forget(Oid umid);
 extern char *rb_credentials_hint(RbCredentials *creds, const char *server_name);
-extern const char *rb_credentials_source(RbCredentials *creds);
 extern char *rb_describe_credentials_of(Oid userid, Oid serverid);
 extern void rb_check_credential_options(List *options);
 extern void rb_check_service_account_key(const char *option,

@@ -25,7 +25,6 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
-#include "commands/explain.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "mb/pg_wchar.h"
@@ -43,6 +42,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "compat.h"
 #include "redis_backup_fdw.h"
 
 PG_MODULE_MAGIC;
@@ -200,8 +200,7 @@ static bool limit_applies_to_scan(PlannerInfo *root, List *scan_clauses,
 								  RbKeyQual *key);
 static List *retrieved_attrs(PlannerInfo *root, RelOptInfo *baserel,
 							 List *scan_clauses, int natts);
-static void report_no_key(Relation rel, const RbField *fields)
-			pg_attribute_noreturn();
+pg_noreturn static void report_no_key(Relation rel, const RbField *fields);
 static void scan_cleanup(void *arg);
 static char **compute_keys(ForeignScanState *node, RbFdwScanState *state,
 						   int *nkeys);
@@ -387,9 +386,9 @@ redisGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 	cost_scan(&fpinfo->base_key, baserel->rows, &startup_cost, &total_cost);
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-									 startup_cost, total_cost, NIL,
-									 baserel->lateral_relids, NULL, NIL));
+			 rb_create_foreignscan_path(root, baserel, baserel->rows,
+										startup_cost, total_cost,
+										baserel->lateral_relids));
 
 	/* Join conditions that are not equivalence classes. */
 	foreach(lc, baserel->joininfo)
@@ -431,9 +430,9 @@ redisGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 								 estimate_rows(&cand->key)));
 		cost_scan(&cand->key, rows, &startup_cost, &total_cost);
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, rows,
-										 startup_cost, total_cost, NIL,
-										 cand->required_outer, NULL, NIL));
+				 rb_create_foreignscan_path(root, baserel, rows,
+											startup_cost, total_cost,
+											cand->required_outer));
 	}
 }
 
@@ -702,7 +701,6 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	UserMapping *user;
 	RbServerOptions server_opts;
 	RbTableOptions table_opts;
-	RangeTblEntry *rte;
 	Oid			userid;
 	List	   *attrs;
 	ListCell   *lc;
@@ -728,8 +726,7 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	state->table_folder_id = table_opts.folder_id;
 	state->table_cloud_id = table_opts.cloud_id;
 	state->tls = server_opts.tls;
-	rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	userid = rb_scan_user(fsplan, estate);
 	state->userid = userid;
 	state->serverid = server->serverid;
 

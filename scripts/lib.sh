@@ -7,18 +7,61 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=${RBFDW_WORK:-/tmp/rbfdw}
 [[ $WORK == /* ]] || WORK=$PWD/$WORK
 PGPORT=${RBFDW_PGPORT:-54329}
-PGBIN=/usr/lib/postgresql/15/bin
 PGDATA=$WORK/pgdata
 PGLOG=$WORK/postgresql.log
 EMULATOR=$ROOT/test/emulator/redis_backup_emulator
-export PG_CONFIG=$PGBIN/pg_config
+
+# The versions of PostgreSQL the extension builds against.
+SUPPORTED_PG_VERSIONS=(15 16 17 18)
+
+say() { echo "${0##*/}: $*"; }
+die() { echo "${0##*/}: error: $*" >&2; exit 1; }
+
+# installed_pg_version: the newest supported PostgreSQL major version whose
+# server is installed (/usr/lib/postgresql/N/bin/postgres), or nothing.
+installed_pg_version() {
+    local d v newest=
+    for d in /usr/lib/postgresql/*/bin/postgres; do
+        v=${d#/usr/lib/postgresql/}
+        v=${v%%/*}
+        [[ " ${SUPPORTED_PG_VERSIONS[*]} " == *" $v "* ]] || continue
+        if [[ -z $newest ]] || ((v > newest)); then newest=$v; fi
+    done
+    echo "$newest"
+}
+
+# release_pg_version: the PostgreSQL major version this Debian release
+# ships, the one its "postgresql" package depends on (apt's lists must be
+# there: setup.sh updates them first when they are not).
+release_pg_version() {
+    apt-cache depends postgresql 2>/dev/null |
+        sed -n 's/^ *Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n1
+}
+
+# The PostgreSQL the scripts use: $RBFDW_PG_VERSION if set, else the newest
+# installed, else (setup.sh, on a machine without one) the release's.
+PG_VERSION=${RBFDW_PG_VERSION:-$(installed_pg_version)}
+if [[ -n $PG_VERSION && " ${SUPPORTED_PG_VERSIONS[*]} " != *" $PG_VERSION "* ]]; then
+    die "PostgreSQL $PG_VERSION is not supported (RBFDW_PG_VERSION=${RBFDW_PG_VERSION:-unset}); supported: ${SUPPORTED_PG_VERSIONS[*]}"
+fi
+
+# set_pg_version N: use PostgreSQL N (sets PG_VERSION, PGBIN, PG_CONFIG).
+set_pg_version() {
+    PG_VERSION=$1
+    PGBIN=/usr/lib/postgresql/$PG_VERSION/bin
+    export PG_CONFIG=$PGBIN/pg_config
+}
+if [[ -n $PG_VERSION ]]; then set_pg_version "$PG_VERSION"; else PGBIN= PG_CONFIG=; fi
+
+# need_pg: stop unless the chosen PostgreSQL's server is installed.
+need_pg() {
+    [[ -n $PG_VERSION && -x $PGBIN/postgres ]] ||
+        die "PostgreSQL${PG_VERSION:+ $PG_VERSION} is not installed: run bash scripts/setup.sh first"
+}
 
 # gRPC honours http(s)_proxy/grpc_proxy; never send loopback traffic there.
 export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 export NO_PROXY=$no_proxy
-
-say() { echo "${0##*/}: $*"; }
-die() { echo "${0##*/}: error: $*" >&2; exit 1; }
 
 # Run a command as the postgres OS user (from / so its cwd is readable).
 as_pg() { (cd / && runuser -u postgres -- "$@"); }
@@ -206,6 +249,19 @@ start_regress_emulators() {
     export RBFDW_UNTRUSTED_CA_FILE=$WORK/tls/untrusted-ca.pem
     export RBFDW_PG_LOG=$PGLOG
     export PGHOST=$WORK PGPORT PGUSER=postgres
+}
+
+# regress_results FILE: the names of the tests pg_regress's output FILE
+# reports, one a line, each followed by a space and "ok" or "failed".  Both
+# formats are read: 15's "test NAME ... ok|FAILED|failed (ignored)  N ms"
+# and the TAP lines of 16 and later, "ok N - NAME  N ms" and
+# "not ok N - NAME  N ms" (+ instead of - in a parallel group).
+regress_results() {
+    sed -nE \
+        -e 's/^(test +| +)?([^ ]+) +\.\.\. +(ok|failed \(ignored\)).*/\2 ok/p' \
+        -e 's/^(test +| +)?([^ ]+) +\.\.\. +FAILED.*/\2 failed/p' \
+        -e 's/^ok +[0-9]+ +[-+] +([^ ]+) .*/\1 ok/p' \
+        -e 's/^not ok +[0-9]+ +[-+] +([^ ]+) .*/\1 failed/p' "$1"
 }
 
 # base_pg_conf: the settings of a throwaway cluster (scripts/pg.sh,

@@ -1,10 +1,13 @@
 #!/bin/bash
-# Build the Debian package postgresql-15-redis-backup-fdw (debian/) with
-# `dpkg-buildpackage -us -uc -b`, from a copy of the source tree, and put it
-# in $RBFDW_DEB_DIR (default $RBFDW_WORK/deb, i.e. /tmp/rbfdw/deb).  Installs
-# the build dependencies of debian/control first (as root; `apt-get update`
-# only if something is missing, like setup.sh).  Does not install the package.
-# The last line printed is the path of the .deb.
+# Build the Debian packages postgresql-N-redis-backup-fdw (debian/), one for
+# each PostgreSQL version in debian/pgversions that this Debian release
+# supports, with `dpkg-buildpackage -us -uc -b` from a copy of the source
+# tree whose debian/control is made anew from debian/control.in
+# (`pg_buildext updatecontrol`), and put them in $RBFDW_DEB_DIR (default
+# $RBFDW_WORK/deb, i.e. /tmp/rbfdw/deb).  Installs the build dependencies
+# first (as root; `apt-get update` only if something is missing, like
+# setup.sh).  Does not install the packages.  The last line printed is the
+# path of the .deb for the PostgreSQL the scripts use (scripts/lib.sh).
 #   bash scripts/package.sh
 #   WERROR=1 bash scripts/package.sh       # compile with -Werror (.ci/run does)
 #   RBFDW_DEB_DIR=/srv/debs bash scripts/package.sh
@@ -16,7 +19,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit
 
-PKG=postgresql-15-redis-backup-fdw
+need_pg
+PKG=postgresql-$PG_VERSION-redis-backup-fdw
 OUT=${RBFDW_DEB_DIR:-$WORK/deb}
 [[ $OUT == /* ]] || OUT=$PWD/$OUT
 BUILD=$WORK/deb-build
@@ -31,24 +35,13 @@ apt_install() {
     apt-get install -y -q --no-install-recommends "$@"
 }
 
-tools=(build-essential dpkg-dev debhelper ca-certificates)
+tools=(build-essential dpkg-dev debhelper ca-certificates postgresql-server-dev-all)
 missing=()
 for p in "${tools[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
     [[ $status == installed ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-
-# Build-Depends of debian/control, installed by apt from the file itself.
-if ! unmet=$(dpkg-checkbuilddeps debian/control 2>&1); then
-    [[ $(id -u) == 0 ]] || die "$unmet; run as root"
-    say "installing the build dependencies (${unmet##*: })"
-    if [[ -z $updated ]]; then apt-get update -q; updated=1; fi
-    apt-get build-dep -y -q --no-install-recommends "$ROOT"
-    dpkg-checkbuilddeps debian/control
-else
-    say "build dependencies installed"
-fi
 
 # --- one version everywhere ------------------------------------------------
 # redis_backup_fdw.control's default_version is the version.  debian/changelog
@@ -91,6 +84,22 @@ else
     tar -C "$ROOT" --exclude=./.git -cf - . | tar -C "$src" -xf -
 fi
 
+# debian/control for the PostgreSQL versions of this release, then its
+# Build-Depends, installed by apt from the file itself.
+(cd "$src" && pg_buildext updatecontrol) || die "pg_buildext updatecontrol failed"
+grep -q "^Package: $PKG\$" "$src/debian/control" ||
+    die "debian/control has no $PKG: is PostgreSQL $PG_VERSION supported by this release and in debian/pgversions?"
+
+if ! unmet=$((cd "$src" && dpkg-checkbuilddeps debian/control) 2>&1); then
+    [[ $(id -u) == 0 ]] || die "$unmet; run as root"
+    say "installing the build dependencies (${unmet##*: })"
+    if [[ -z $updated ]]; then apt-get update -q; updated=1; fi
+    apt-get build-dep -y -q --no-install-recommends "$src"
+    (cd "$src" && dpkg-checkbuilddeps debian/control)
+else
+    say "build dependencies installed"
+fi
+
 # --- build -----------------------------------------------------------------
 log=$BUILD/build.log
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -108,9 +117,9 @@ deb_name=${PKG}_${version}_${arch}.deb
 
 # --- what the package holds ------------------------------------------------
 contents=$(dpkg-deb -c "$BUILD/$deb_name" | awk '{print $NF}')
-for f in ./usr/lib/postgresql/15/lib/redis_backup_fdw.so \
-    ./usr/share/postgresql/15/extension/redis_backup_fdw.control \
-    "./usr/share/postgresql/15/extension/redis_backup_fdw--$version.sql" \
+for f in "./usr/lib/postgresql/$PG_VERSION/lib/redis_backup_fdw.so" \
+    "./usr/share/postgresql/$PG_VERSION/extension/redis_backup_fdw.control" \
+    "./usr/share/postgresql/$PG_VERSION/extension/redis_backup_fdw--$version.sql" \
     ./usr/share/doc/$PKG/copyright; do
     grep -qxF "$f" <<<"$contents" || die "$deb_name lacks $f"
 done

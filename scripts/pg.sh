@@ -1,5 +1,5 @@
 #!/bin/bash
-# Throwaway PostgreSQL 15 cluster for tests and the demo.
+# Throwaway PostgreSQL cluster (the version lib.sh chooses) for tests and the demo.
 #   scripts/pg.sh start|stop|status
 # Data in $RBFDW_WORK/pgdata (default /tmp/rbfdw), run as the postgres OS user,
 # port $RBFDW_PGPORT (default 54329), Unix socket only, in $RBFDW_WORK;
@@ -28,7 +28,7 @@ postmaster_pid() {
 }
 
 init_cluster() {
-    if [[ -f $PGDATA/PG_VERSION && $(<"$PGDATA/PG_VERSION") == 15 &&
+    if [[ -f $PGDATA/PG_VERSION && $(<"$PGDATA/PG_VERSION") == "$PG_VERSION" &&
         -f $PGDATA/postgresql.conf && $(stat -c %U "$PGDATA") == postgres ]]; then
         return 0
     fi
@@ -63,7 +63,7 @@ start() {
     touch "$PGLOG"
     chown postgres: "$PGLOG"
     chmod 0644 "$PGLOG"
-    say "starting PostgreSQL 15 (port $PGPORT, socket dir $WORK, log $PGLOG)"
+    say "starting PostgreSQL $PG_VERSION (port $PGPORT, socket dir $WORK, log $PGLOG)"
     if ! pg_ctl -l "$PGLOG" -w -t 60 start >/dev/null; then
         tail -n 20 "$PGLOG" >&2
         die "PostgreSQL failed to start"
@@ -87,7 +87,10 @@ status() {
 }
 
 case ${1:-} in
-start | stop | status) "$1" ;;
+start | stop | status)
+    need_pg
+    "$1"
+    ;;
 *)
     echo "usage: $0 start|stop|status" >&2
     exit 2

@@ -1,6 +1,9 @@
 #!/bin/bash
 # Install the Debian packages needed to build and test redis_backup_fdw, then
 # build and install the extension and build the test programs.  Idempotent.
+# The PostgreSQL it installs and builds for is $RBFDW_PG_VERSION if set (15,
+# 16, 17 or 18), else the newest one installed, else the one this Debian
+# release ships (12: 15, 13: 17, sid: 18).
 # The extension is installed one of two ways, chosen by $RBFDW_INSTALL:
 #   source   make, make install (the default: quick, for development)
 #   package  scripts/package.sh builds the Debian package, apt-get installs
@@ -11,14 +14,32 @@
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit
+export DEBIAN_FRONTEND=noninteractive
+updated=
+
+# No PostgreSQL yet and none asked for: the release's (its "postgresql"
+# package says which), from apt's lists, fetched if there are none.
+if [[ -z $PG_VERSION ]]; then
+    if [[ -z $(release_pg_version) ]]; then
+        [[ $(id -u) == 0 ]] || die "PostgreSQL is not installed; run as root"
+        apt-get update -q
+        updated=1
+    fi
+    version=$(release_pg_version)
+    [[ -n $version ]] || die "apt knows no \"postgresql\" package: set RBFDW_PG_VERSION"
+    [[ " ${SUPPORTED_PG_VERSIONS[*]} " == *" $version "* ]] ||
+        die "this release's PostgreSQL is $version; supported: ${SUPPORTED_PG_VERSIONS[*]} (set RBFDW_PG_VERSION)"
+    set_pg_version "$version"
+fi
+say "PostgreSQL $PG_VERSION"
 
 PACKAGES=(
     build-essential make pkg-config ca-certificates openssl procps
-    postgresql-15 postgresql-server-dev-15
+    "postgresql-$PG_VERSION" "postgresql-server-dev-$PG_VERSION"
     libgrpc-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler
     libssl-dev libcurl4-openssl-dev # JWT signatures, the VM metadata service
     curl python3 # the emulator self-check and test keys (make_sa_key.sh)
-    clang libclang-rt-14-dev # the fuzz target: libFuzzer, ASan, UBSan
+    clang libclang-rt-dev # the fuzz target: libFuzzer, ASan, UBSan
 )
 
 missing=()
@@ -30,14 +51,13 @@ done
 if ((${#missing[@]})); then
     [[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}); run as root"
     say "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
+    if [[ -z $updated ]]; then apt-get update -q; fi
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
     say "all ${#PACKAGES[@]} packages installed"
 fi
 
-PKG=postgresql-15-redis-backup-fdw
+PKG=postgresql-$PG_VERSION-redis-backup-fdw
 if [[ ${CI:-} == true ]]; then default_install=package; else default_install=source; fi
 INSTALL=${RBFDW_INSTALL:-$default_install}
 

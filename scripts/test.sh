@@ -98,10 +98,8 @@ if [[ -f test/regress.args && ${#sql_files[@]} -gt 0 ]]; then
     : >"$PGLOG" # the server appends; start each run with an empty log
     rc=0
     make installcheck PGHOST="$WORK" PGPORT="$PGPORT" PGUSER=postgres "${regress_make_args[@]}" 2>&1 | tee "$out" || rc=$?
-    # PG15 pg_regress: "test NAME ... ok|FAILED|failed (ignored)  N ms"
-    result_re='^(test +| +)?[^ ]+ +\.\.\. +'
-    p=$(grep -cE "$result_re(ok|failed \(ignored\))" "$out" || true)
-    f=$(grep -cE "${result_re}FAILED" "$out" || true)
+    p=$(regress_results "$out" | grep -c ' ok$' || true)
+    f=$(regress_results "$out" | grep -c ' failed$' || true)
     if ((p + f < ${#sql_files[@]})); then
         say "only $((p + f)) of ${#sql_files[@]} regression tests reported a result"
         f=$((${#sql_files[@]} - p))

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Run the pg_regress suite (sql/*.sql, make installcheck) against a separate
-# throwaway PostgreSQL 15 cluster whose postmaster, and so every backend, runs
-# under valgrind memcheck; report memcheck errors.
+# throwaway PostgreSQL cluster (the version scripts/lib.sh chooses) whose
+# postmaster, and so every backend, runs under valgrind memcheck; report
+# memcheck errors.
 #   bash scripts/valgrind.sh              # the whole suite
 #   bash scripts/valgrind.sh NAME...      # only these tests (sql/NAME.sql)
 #
@@ -47,6 +48,7 @@ die() { echo "${0##*/}: error: $*" >&2; exit 2; } # 1 means memcheck errors
     die "the valgrind work dir must differ from the normal one ($WORK)"
 [[ $PGPORT != "$_normal_port" ]] || die "the valgrind port must differ from the normal one ($PGPORT)"
 case $WORK in / | /tmp | /var/tmp | /root | /home) die "work dir $WORK: use a dedicated directory" ;; esac
+need_pg
 command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind)"
 
 VGDIR=$WORK/vg
@@ -106,7 +108,7 @@ chown postgres: "$WORK"
 chmod 0755 "$WORK"
 as_pg test -x "$WORK" || die "$WORK is not accessible to the postgres user"
 stop_server # a previous run's, if it was left behind
-if ! [[ -f $PGDATA/PG_VERSION && $(<"$PGDATA/PG_VERSION") == 15 &&
+if ! [[ -f $PGDATA/PG_VERSION && $(<"$PGDATA/PG_VERSION") == "$PG_VERSION" &&
     $(stat -c %U "$PGDATA") == postgres ]]; then
     rm -rf "$PGDATA"
     say "initdb $PGDATA"
@@ -155,7 +157,7 @@ touch "$PGLOG"
 chown postgres: "$PGLOG"
 chmod 0644 "$PGLOG"
 : >"$PGLOG"
-say "starting PostgreSQL 15 under valgrind (port $PGPORT, socket dir $WORK, logs $VGDIR)"
+say "starting PostgreSQL $PG_VERSION under valgrind (port $PGPORT, socket dir $WORK, logs $VGDIR)"
 PG_STARTED=1
 if ! pg_ctl -p "$WRAPPER" -l "$PGLOG" -w -t 300 start >/dev/null; then
     tail -n 20 "$PGLOG" >&2
@@ -174,9 +176,8 @@ rc=0
 make installcheck PGHOST="$WORK" PGPORT="$PGPORT" PGUSER=postgres \
     REGRESS_OPTS="--inputdir=. --outputdir=$OUTDIR --dbname=contrib_regression" \
     "${regress_make_args[@]}" 2>&1 | tee "$out" || rc=$?
-result_re='^(test +| +)?[^ ]+ +\.\.\. +'
-p=$(grep -cE "$result_re(ok|failed \(ignored\))" "$out" || true)
-differed=$(grep -E "${result_re}FAILED" "$out" | sed -E "s/^(test +| +)?([^ ]+) .*/\2/" | xargs || true)
+p=$(regress_results "$out" | grep -c ' ok$' || true)
+differed=$(regress_results "$out" | sed -n 's/ failed$//p' | xargs || true)
 
 stop_server
 PG_STARTED=0

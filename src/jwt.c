@@ -29,6 +29,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/json.h"
 
+#include "compat.h"
 #include "redis_backup_fdw.h"
 
 #define RB_JWT_AUDIENCE "https://iam.api.cloud.yandex.net/iam/v1/tokens"
@@ -46,10 +47,10 @@ typedef struct RbJsonFields
 } RbJsonFields;
 
 static bool json_string_fields(const char *json, RbJsonFields *fields);
-static void fields_object_start(void *state);
-static void fields_object_end(void *state);
-static void fields_field_start(void *state, char *fname, bool isnull);
-static void fields_scalar(void *state, char *token, JsonTokenType tokentype);
+static RB_JSON_ACTION fields_object_start(void *state);
+static RB_JSON_ACTION fields_object_end(void *state);
+static RB_JSON_ACTION fields_field_start(void *state, char *fname, bool isnull);
+static RB_JSON_ACTION fields_scalar(void *state, char *token, JsonTokenType tokentype);
 static EVP_PKEY *load_private_key(const char *pem);
 static int	no_password(char *buf, int size, int rwflag, void *u);
 static char *base64url(const unsigned char *data, size_t len);
@@ -218,7 +219,7 @@ base64url(const unsigned char *data, size_t len)
 	int			n;
 	int			i;
 
-	n = pg_b64_encode((const char *) data, len, out, enclen);
+	n = rb_b64_encode(data, len, out, enclen);
 	if (n < 0)
 		elog(ERROR, "base64 encoding failed");
 	while (n > 0 && out[n - 1] == '=')
@@ -279,40 +280,40 @@ json_string_fields(const char *json, RbJsonFields *fields)
 	sem.object_field_start = fields_field_start;
 	sem.scalar = fields_scalar;
 
-	lex = makeJsonLexContextCstringLen(unconstify(char *, json), strlen(json),
-									   GetDatabaseEncoding(), true);
+	lex = rb_json_lex_context(json, strlen(json), GetDatabaseEncoding());
 	return pg_parse_json(lex, &sem) == JSON_SUCCESS;
 }
 
-static void
+static RB_JSON_ACTION
 fields_object_start(void *state)
 {
 	((RbJsonFields *) state)->depth++;
+	RB_JSON_ACTION_DONE;
 }
 
-static void
+static RB_JSON_ACTION
 fields_object_end(void *state)
 {
 	((RbJsonFields *) state)->depth--;
+	RB_JSON_ACTION_DONE;
 }
 
-static void
+static RB_JSON_ACTION
 fields_field_start(void *state, char *fname, bool isnull)
 {
 	RbJsonFields *fields = state;
 	int			i;
 
 	fields->current = -1;
-	if (fields->depth != 1)
-		return;
-	for (i = 0; i < fields->nfields; i++)
+	for (i = 0; fields->depth == 1 && i < fields->nfields; i++)
 	{
 		if (strcmp(fname, fields->names[i]) == 0)
 			fields->current = i;
 	}
+	RB_JSON_ACTION_DONE;
 }
 
-static void
+static RB_JSON_ACTION
 fields_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	RbJsonFields *fields = state;
@@ -321,4 +322,5 @@ fields_scalar(void *state, char *token, JsonTokenType tokentype)
 		(tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER))
 		fields->values[fields->current] = token;
 	fields->current = -1;
+	RB_JSON_ACTION_DONE;
 }

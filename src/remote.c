@@ -17,6 +17,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "compat.h"
 #include "redis_backup_fdw.h"
 
 /* Backoff of retries: 100 ms, doubled each time, at most 5 s. */
@@ -26,9 +27,9 @@
 static bool interrupt_pending(void *arg);
 static bool remote_wait(RbCall *call, RbStatus *status);
 static bool status_is_retryable(RbCode code);
-static void report_status(const RbStatus *status, RbMethod method,
-						  const char *call_desc, const RbCallTarget *target)
-			pg_attribute_noreturn();
+pg_noreturn static void report_status(const RbStatus *status, RbMethod method,
+									  const char *call_desc,
+									  const RbCallTarget *target);
 static char *redact(const char *text, const char *secret);
 static void *context_alloc(void *data, size_t size);
 static void context_free(void *data, void *pointer);

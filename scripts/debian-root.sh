@@ -8,7 +8,8 @@
 # sid, ...).  The root is made with `debootstrap --variant=minbase` from that
 # mirror once and kept as a tarball in $RBFDW_ROOTS (default
 # /var/cache/redis_backup_fdw/roots; remade when older than
-# $RBFDW_ROOT_MAX_AGE_DAYS, default 7); each run unpacks a fresh copy, puts
+# $RBFDW_ROOT_MAX_AGE_DAYS, default 7); each run unpacks a fresh copy (its
+# own: runs may overlap, each with its own RBFDW_PGPORT), puts
 # the tree in it as a clean clone would have it (the files git knows, plus
 # untracked files it does not ignore) at /src/redis_backup_fdw, runs COMMAND
 # there and deletes the copy.  Downloaded .debs are kept per suite in
@@ -37,7 +38,7 @@ CACHE=${RBFDW_ROOTS:-/var/cache/redis_backup_fdw/roots}
 MAX_AGE_DAYS=${RBFDW_ROOT_MAX_AGE_DAYS:-7}
 TARBALL=$CACHE/$SUITE.tar.gz
 DEBS=$CACHE/$SUITE-debs
-RUN=$CACHE/run-$SUITE
+RUN=$CACHE/run-$SUITE-$$
 
 # mirror: the URI of the machine's Debian archive (deb822 sources first,
 # then the one-line format).
@@ -76,9 +77,14 @@ if [[ ! -s $TARBALL ]] || [[ -n $(find "$TARBALL" -mtime +"$MAX_AGE_DAYS" 2>/dev
 fi
 
 # --- a fresh copy with this tree in it ---------------------------------------
-# A copy left by a run that was killed may still be in use by its processes:
-# those die with their PID namespace, so only the files are left to remove.
-rm -rf "$RUN"
+# Copies left by runs that were killed: their processes died with their PID
+# namespaces, so only the files are left to remove.
+for d in "$CACHE"/run-"$SUITE"-*; do
+    [[ -d $d ]] || continue
+    pid=${d##*-}
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && continue
+    rm -rf "$d"
+done
 mkdir -p "$RUN"
 tar -C "$RUN" -xzf "$TARBALL"
 echo 'Acquire::Check-Valid-Until "false";' >"$RUN/etc/apt/apt.conf.d/99rbfdw-snapshot-mirror"

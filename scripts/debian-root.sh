@@ -20,6 +20,9 @@
 # process it left (PostgreSQL, emulators) is killed with it and the mounts
 # vanish.  The exit status is the command's.
 #
+# RBFDW_ROOT_RESULTS=DIR copies the tree's pg_regress output (.regress:
+# results/, regression.diffs) to DIR/SUITE before the copy is deleted.
+#
 # What is done to the root that a user's machine would not need: apt is told
 # not to check Release files' Valid-Until (the mirror may be a dated
 # snapshot, whose sid Release file has expired).  The environment passed in
@@ -106,7 +109,7 @@ fi
 envs=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
 while IFS='=' read -r name _; do
     [[ $name == CI || $name == WERROR || $name == RBFDW_* ]] || continue
-    [[ $name == RBFDW_ROOTS || $name == RBFDW_ROOT_MAX_AGE_DAYS ]] && continue
+    [[ $name == RBFDW_ROOTS || $name == RBFDW_ROOT_* ]] && continue
     envs+=("$name=${!name}")
 done < <(env)
 
@@ -122,5 +125,11 @@ unshare --mount --pid --fork --propagation private -- /bin/bash -c '
     mount --bind "$debs" "$r/var/cache/apt/archives"
     exec chroot "$r" /usr/bin/env -i "$@"
 ' rbfdw-root "$RUN" "$DEBS" "${envs[@]}" /bin/bash -c 'cd /src/redis_backup_fdw && exec "$@"' rbfdw-cmd "$@" || rc=$?
+if [[ -n ${RBFDW_ROOT_RESULTS:-} && -d $src/.regress ]]; then
+    rm -rf "${RBFDW_ROOT_RESULTS:?}/$SUITE"
+    mkdir -p "$RBFDW_ROOT_RESULTS/$SUITE"
+    cp -a "$src/.regress/." "$RBFDW_ROOT_RESULTS/$SUITE/"
+    say "pg_regress output copied to $RBFDW_ROOT_RESULTS/$SUITE"
+fi
 rm -rf "$RUN"
 exit "$rc"

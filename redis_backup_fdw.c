@@ -59,7 +59,8 @@ PG_MODULE_MAGIC;
 /*
  * Cost of a scan that cannot run.  Far above disable_cost (1e10), which
  * enable_* = off adds to the paths it disables: a path that cannot run is
- * never chosen over one that can, whatever enable_* says.
+ * never chosen over one that can, whatever enable_* says (18 compares
+ * disabled nodes first: see rb_create_foreignscan_path).
  */
 #define RB_UNRUNNABLE_COST 1.0e30
 
@@ -388,7 +389,8 @@ redisGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	add_path(baserel, (Path *)
 			 rb_create_foreignscan_path(root, baserel, baserel->rows,
 										startup_cost, total_cost,
-										baserel->lateral_relids));
+										baserel->lateral_relids,
+										fpinfo->base_key.runnable));
 
 	/* Join conditions that are not equivalence classes. */
 	foreach(lc, baserel->joininfo)
@@ -432,7 +434,7 @@ redisGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 		add_path(baserel, (Path *)
 				 rb_create_foreignscan_path(root, baserel, rows,
 											startup_cost, total_cost,
-											cand->required_outer));
+											cand->required_outer, true));
 	}
 }
 

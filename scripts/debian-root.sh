@@ -75,7 +75,7 @@ if [[ ! -s $TARBALL ]] || [[ -n $(find "$TARBALL" -mtime +"$MAX_AGE_DAYS" 2>/dev
         tail -n 20 "$CACHE/$SUITE-debootstrap.log" >&2
         die "debootstrap failed; log $CACHE/$SUITE-debootstrap.log"
     fi
-    tar -C "$RUN" -czf "$TARBALL.new" . && mv -f "$TARBALL.new" "$TARBALL"
+    tar -C "$RUN" -czf "$TARBALL.$$" . && mv -f "$TARBALL.$$" "$TARBALL"
     rm -rf "$RUN"
 fi
 

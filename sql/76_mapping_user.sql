@@ -14,10 +14,10 @@ CREATE USER MAPPING FOR regress_rbfdw_owner SERVER emu
 CREATE USER MAPPING FOR regress_rbfdw_caller SERVER emu
   OPTIONS (iam_token 'limited-token');
 
-CREATE VIEW beta_backups AS
+CREATE VIEW regress_owner_view AS
   SELECT id FROM redis_backups WHERE folder_id = 'b1g-beta';
-ALTER VIEW beta_backups OWNER TO regress_rbfdw_owner;
-GRANT SELECT ON beta_backups TO regress_rbfdw_caller;
+ALTER VIEW regress_owner_view OWNER TO regress_rbfdw_owner;
+GRANT SELECT ON regress_owner_view TO regress_rbfdw_caller;
 
 CREATE FUNCTION beta_backup_count() RETURNS bigint
 LANGUAGE sql SECURITY DEFINER
@@ -34,7 +34,7 @@ SELECT method, arg, status FROM emulator_calls();
 -- Through the owner's view, the owner's mapping: the rows.
 CALL emulator_mark();
 SET ROLE regress_rbfdw_caller;
-SELECT id FROM beta_backups ORDER BY id;
+SELECT id FROM regress_owner_view ORDER BY id;
 RESET ROLE;
 SELECT method, arg, status FROM emulator_calls();
 
@@ -58,18 +58,18 @@ SELECT method, arg, status FROM emulator_calls();
 
 -- A view owned by the caller, read by the superuser: the caller's mapping,
 -- which is denied, though the superuser's own mapping could read it.
-CREATE VIEW caller_beta_backups AS
+CREATE VIEW regress_caller_view AS
   SELECT id FROM redis_backups WHERE folder_id = 'b1g-beta';
-ALTER VIEW caller_beta_backups OWNER TO regress_rbfdw_caller;
+ALTER VIEW regress_caller_view OWNER TO regress_rbfdw_caller;
 CALL emulator_mark();
-SELECT sqlstate_of('SELECT * FROM caller_beta_backups') ~ '^42501' AS view_owner_denied;
+SELECT sqlstate_of('SELECT * FROM regress_caller_view') ~ '^42501' AS view_owner_denied;
 SELECT method, arg, status FROM emulator_calls();
 
 -- EXPLAIN VERBOSE names the mapping's credential source of the role the
 -- scan runs as (both are iam_token here).
-EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM beta_backups;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM regress_owner_view;
 
-DROP VIEW beta_backups, caller_beta_backups;
+DROP VIEW regress_owner_view, regress_caller_view;
 DROP FUNCTION beta_backup_count();
 DROP OWNED BY regress_rbfdw_owner, regress_rbfdw_caller;
 DROP ROLE regress_rbfdw_owner, regress_rbfdw_caller;

@@ -14,7 +14,8 @@
  *   17  create_foreignscan_path() takes fdw_restrictinfo;
  *       makeJsonLexContextCstringLen() takes the context to fill (NULL: a
  *       new one).
- *   18  create_foreignscan_path() takes disabled_nodes; ExplainState and
+ *   18  create_foreignscan_path() takes disabled_nodes, and the planner
+ *       compares paths by their count of disabled nodes before their cost; ExplainState and
  *       the ExplainProperty*() functions moved to commands/explain_state.h
  *       and commands/explain_format.h; pg_attribute_noreturn() gave way to
  *       pg_noreturn, written before the declaration; pg_b64_encode() takes
@@ -50,20 +51,32 @@
 #endif
 
 /*
+ * A path that cannot run (no key to call with) must never be chosen over
+ * one that can, whatever enable_* says.  Before 18 its cost does that (the
+ * caller passes a cost far above the disable_cost that enable_* = off
+ * adds).  From 18 on, enable_* = off counts a disabled node instead, and a
+ * path with fewer disabled nodes wins whatever its cost: so a path that
+ * cannot run also counts as this many disabled nodes, more than any plan
+ * that can run has.
+ */
+#define RB_UNRUNNABLE_DISABLED_NODES 1000000
+
+/*
  * rb_create_foreignscan_path
  *		create_foreignscan_path() with what a plain scan of ours passes: no
- *		target, pathkeys, outer plan, extra restrictions or private data,
- *		and (18) no disabled nodes.
+ *		target, pathkeys, outer plan, extra restrictions or private data.
+ *		runnable is false for a path that has nothing to call.
  */
 static inline ForeignPath *
 rb_create_foreignscan_path(PlannerInfo *root, RelOptInfo *rel, double rows,
 						   Cost startup_cost, Cost total_cost,
-						   Relids required_outer)
+						   Relids required_outer, bool runnable)
 {
 #if PG_VERSION_NUM >= 180000
-	return create_foreignscan_path(root, rel, NULL, rows, 0, startup_cost,
-								   total_cost, NIL, required_outer, NULL,
-								   NIL, NIL);
+	return create_foreignscan_path(root, rel, NULL, rows,
+								   runnable ? 0 : RB_UNRUNNABLE_DISABLED_NODES,
+								   startup_cost, total_cost, NIL,
+								   required_outer, NULL, NIL, NIL);
 #elif PG_VERSION_NUM >= 170000
 	return create_foreignscan_path(root, rel, NULL, rows, startup_cost,
 								   total_cost, NIL, required_outer, NULL,

@@ -7,6 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit
 
 bash scripts/setup.sh
+need_pg
 bash scripts/pg.sh start
 
 if [[ -z $(pg_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'demo'") ]]; then

@@ -53,8 +53,14 @@ set_pg_version() {
 }
 if [[ -n $PG_VERSION ]]; then set_pg_version "$PG_VERSION"; else PGBIN= PG_CONFIG=; fi
 
-# need_pg: stop unless the chosen PostgreSQL's server is installed.
+# need_pg: make sure the chosen PostgreSQL's server is installed, else stop.
+# A script that sourced this file before setup.sh installed PostgreSQL
+# calls it after setup.sh to pick up the version just installed.
 need_pg() {
+    if [[ -z $PG_VERSION ]]; then
+        PG_VERSION=$(installed_pg_version)
+        [[ -z $PG_VERSION ]] || set_pg_version "$PG_VERSION"
+    fi
     [[ -n $PG_VERSION && -x $PGBIN/postgres ]] ||
         die "PostgreSQL${PG_VERSION:+ $PG_VERSION} is not installed: run bash scripts/setup.sh first"
 }

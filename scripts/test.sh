@@ -54,6 +54,7 @@ run_suite() {
 }
 
 bash scripts/setup.sh
+need_pg
 bash scripts/pg.sh start
 
 # --- client tests ----------------------------------------------------------

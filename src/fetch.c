@@ -204,8 +204,15 @@ rb_fetch_set_cloud(RbFetch *fetch, RbCallTarget *target, const char *cloud_id,
 /*
  * rb_fetch_restart
  *		Start over with these key values (distinct, in the database
- *		encoding; kept, not copied).  Calls still in flight are abandoned.
- *		The folders of a cloud, once listed, are kept for rescans.
+ *		encoding; kept, not copied).  The folders of a cloud, once listed,
+ *		are kept for rescans.
+ *
+ * What the previous (re)scan left is dropped: calls still in flight (a
+ * page asked for ahead, other keys) are abandoned, so that their outcome,
+ * CANCELLED or not, never reaches this scan; the page in use and the pages
+ * waiting go back to the pool, and no stream asks for another page on the
+ * way (a rescan after an early stop, such as LIMIT or EXISTS, must not
+ * start a call for a stream that is about to go).
  */
 void
 rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
@@ -213,7 +220,11 @@ rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
 	RbPage	   *page;
 
 	rb_fetch_abandon(fetch);
-	release_current(fetch);
+	if (fetch->current != NULL)
+	{
+		put_page(fetch, fetch->current);
+		fetch->current = NULL;
+	}
 	while ((page = fetch->ready_head) != NULL)
 	{
 		fetch->ready_head = page->next;
@@ -225,6 +236,9 @@ rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
 		RbStream   *stream = fetch->streams;
 
 		fetch->streams = stream->next;
+		/* the page an abandoned call would have decoded into */
+		if (stream->page != NULL)
+			put_page(fetch, stream->page);
 		pfree(stream);
 	}
 	MemoryContextReset(fetch->calls_cxt);

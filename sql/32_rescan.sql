@@ -66,6 +66,23 @@ FETCH 1 FROM c;
 FETCH ALL FROM c;
 COMMIT;
 
+-- Pages stay pooled across rescans: the page an abandoned call would have
+-- filled goes back to the pool, so a scan's page contexts do not grow with
+-- its rescans (each rescan here stops with its third page asked for ahead).
+CREATE FUNCTION page_contexts(after int) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$
+  SELECT count(*) FROM pg_backend_memory_contexts
+   WHERE name = 'redis_backup_fdw page'
+$$;
+SELECT max(pages) <= 4 AS pages_bounded, count(*) AS rescans, min(rows) AS rows
+  FROM (SELECT g,
+               (SELECT count(*)
+                  FROM (SELECT id FROM paged_backups
+                         WHERE folder_id = 'b1g-gen2500' LIMIT 3 + 0 * g) s) AS rows,
+               page_contexts(g) AS pages
+          FROM generate_series(1, 40) g) r;
+DROP FUNCTION page_contexts(int);
+
 -- The backend is still usable, and a plain scan reads everything.
 SELECT count(*) FROM paged_backups WHERE folder_id = 'b1g-alpha';
 DROP FOREIGN TABLE paged_backups, alpha_cloud_paged;

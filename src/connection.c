@@ -14,6 +14,10 @@
  * are closed once no scan uses them, at the latest when the transaction
  * ends.
  *
+ * One table, services[], says of each service which server option gives
+ * its endpoint and how messages name it (remote.c and fetch.c name the
+ * service a failed call went to).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -39,13 +43,18 @@ typedef struct RbServiceInfo
 } RbServiceInfo;
 
 static const RbServiceInfo services[] = {
-	[RB_SERVICE_MDB] = {"the Managed Redis API", "endpoint",
-	offsetof(RbServerOptions, endpoint)},
-	[RB_SERVICE_IAM] = {"the IAM API", "iam_endpoint",
-	offsetof(RbServerOptions, iam_endpoint)},
-	[RB_SERVICE_RESOURCE_MANAGER] = {"the Resource Manager API",
-		"resource_manager_endpoint",
-	offsetof(RbServerOptions, resource_manager_endpoint)},
+	[RB_SERVICE_MDB] = {
+		"the Managed Redis API", "endpoint",
+		offsetof(RbServerOptions, endpoint)
+	},
+	[RB_SERVICE_IAM] = {
+		"the IAM API", "iam_endpoint",
+		offsetof(RbServerOptions, iam_endpoint)
+	},
+	[RB_SERVICE_RESOURCE_MANAGER] = {
+		"the Resource Manager API", "resource_manager_endpoint",
+		offsetof(RbServerOptions, resource_manager_endpoint)
+	},
 };
 
 /* A channel, and the scans using it. */

@@ -378,11 +378,12 @@ report_status(const RbStatus *status, const char *call_desc,
  * redact
  *		text with every whole occurrence of secret replaced: a server that
  *		echoes the token in its error message must not put it in ours.  An
- *		occurrence is whole when it is not part of a longer word, that is,
- *		no ASCII letter or digit adjoins it where the secret itself begins
- *		or ends with one (as a regular expression's \m and \M would see
- *		it): the text around it is never cut into, and a short secret that
- *		happens to be part of a word leaves the word alone.
+ *		occurrence is whole when it is not part of a longer word: where the
+ *		secret begins (ends) with an ASCII letter or digit, the character
+ *		before (after) it is not one.  So the text around it is never cut
+ *		into, and a secret that happens to be part of a word leaves the word
+ *		alone; anything else next to it (quotes, spaces, '=', '-', '.')
+ *		still has it cut out.
  */
 static char *
 redact(const char *text, const char *secret)

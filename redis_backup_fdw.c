@@ -780,10 +780,12 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 
 	state->target.creds = rb_get_credentials(user, &server_opts,
 											 state->scan_cxt, &state->stats);
+	state->target.service = RB_SERVICE_MDB;
 	state->target.server_name = MemoryContextStrdup(state->scan_cxt,
 													server->servername);
-	state->target.endpoint = MemoryContextStrdup(state->scan_cxt,
-												 server_opts.endpoint);
+	state->target.endpoint =
+		MemoryContextStrdup(state->scan_cxt,
+							rb_service_endpoint(&server_opts, RB_SERVICE_MDB));
 	state->target.timeout_ms = server_opts.timeout_ms;
 	state->target.max_attempts = server_opts.max_attempts;
 	state->target.stats = &state->stats;
@@ -809,9 +811,11 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	if (state->table_cloud_id != NULL)
 	{
 		state->rm_target = state->target;
+		state->rm_target.service = RB_SERVICE_RESOURCE_MANAGER;
 		state->rm_target.endpoint =
 			MemoryContextStrdup(state->scan_cxt,
-								server_opts.resource_manager_endpoint);
+								rb_service_endpoint(&server_opts,
+													RB_SERVICE_RESOURCE_MANAGER));
 		state->rm_conn = rb_acquire_connection(user, &server_opts,
 											   RB_SERVICE_RESOURCE_MANAGER);
 		state->rm_target.conn = state->rm_conn;

@@ -175,8 +175,11 @@ make_tls() {
 # sa-regress, registered with the emulators), unknown/ (an unregistered key
 # id), forged/ (id kid-regress but another private key) and hang/ (key id
 # kid-hang, whose exchange the short-lived emulator never answers),
-# rotated/ (key id kid-rotated, registered too) and slot.json (a copy of
-# good/key.json that a test overwrites with rotated/key.json).
+# rotated/ (key id kid-rotated, registered too), slot.json (a copy of
+# good/key.json that a test overwrites with rotated/key.json), rsa512/ and
+# rsa1024/ (keys too small for IAM, ids kid-rsa512 and kid-rsa1024),
+# swap.json (a copy of good/key.json that a test replaces with a FIFO) and
+# fifo (a FIFO, where a key file must not be).
 make_sa_keys() {
     local k=$WORK/keys d
     rm -rf "$k"
@@ -186,8 +189,12 @@ make_sa_keys() {
     sh "$ROOT/test/emulator/make_sa_key.sh" kid-regress sa-regress "$k/forged" >/dev/null
     sh "$ROOT/test/emulator/make_sa_key.sh" kid-hang sa-regress "$k/hang" >/dev/null
     sh "$ROOT/test/emulator/make_sa_key.sh" kid-rotated sa-regress "$k/rotated" >/dev/null
+    sh "$ROOT/test/emulator/make_sa_key.sh" kid-rsa512 sa-regress "$k/rsa512" 512 >/dev/null
+    sh "$ROOT/test/emulator/make_sa_key.sh" kid-rsa1024 sa-regress "$k/rsa1024" 1024 >/dev/null
     cp "$k/good/key.json" "$k/slot.json"
-    chown postgres "$k/slot.json" 2>/dev/null || true
+    cp "$k/good/key.json" "$k/swap.json"
+    mkfifo -m 0600 "$k/fifo"
+    chown postgres "$k/slot.json" "$k/swap.json" "$k/fifo" 2>/dev/null || true
     for d in "$k" "$k"/*; do chown postgres "$d" 2>/dev/null || true; done
     chown postgres "$k"/*/key.json 2>/dev/null || true
     chmod 0700 "$k"
@@ -197,6 +204,10 @@ make_sa_keys() {
     export RBFDW_SA_KEY_HANG_FILE=$k/hang/key.json
     export RBFDW_SA_KEY_ROTATED_FILE=$k/rotated/key.json
     export RBFDW_SA_KEY_SLOT_FILE=$k/slot.json
+    export RBFDW_SA_KEY_RSA512_FILE=$k/rsa512/key.json
+    export RBFDW_SA_KEY_RSA1024_FILE=$k/rsa1024/key.json
+    export RBFDW_SA_KEY_SWAP_FILE=$k/swap.json
+    export RBFDW_SA_KEY_FIFO=$k/fifo
 }
 
 # start_regress_emulators: the emulators the regression tests run against,

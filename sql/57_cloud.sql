@@ -46,6 +46,30 @@ SELECT * FROM call_error_of('SELECT folder_id, count(*) FROM part_cloud GROUP BY
 -- ... skipped with a warning naming it with skip_denied_folders.
 ALTER FOREIGN TABLE part_cloud OPTIONS (ADD skip_denied_folders 'true');
 SELECT folder_id, count(*) FROM part_cloud GROUP BY 1 ORDER BY 1;
+-- A narrower query skips what the whole cloud's scan skips: folders the
+-- query names, and backups and clusters the API refuses to show.
+SELECT folder_id, count(*) FROM part_cloud
+ WHERE folder_id IN ('cloud-part-f000', 'cloud-part-f002') GROUP BY 1 ORDER BY 1;
+SELECT folder_id, count(*) FROM part_cloud
+ WHERE folder_id = 'cloud-part-f002' GROUP BY 1 ORDER BY 1;
+SELECT id FROM part_cloud
+ WHERE id IN ('cloud-part-f001-b0000000', 'cloud-part-f002-b0000000') ORDER BY 1;
+CREATE FOREIGN TABLE part_cloud_clusters (id text, source_cluster_id text)
+  SERVER part OPTIONS (cloud_id 'cloud-part', skip_denied_folders 'true');
+SELECT id, source_cluster_id FROM part_cloud_clusters
+ WHERE source_cluster_id IN ('cloud-part-f000-c1', 'cloud-part-f002-c1') ORDER BY 1;
+-- A join key too (each rescan).
+SELECT f, (SELECT count(*) FROM part_cloud WHERE folder_id = v.f) AS backups
+  FROM (VALUES ('cloud-part-f002'), ('cloud-part-f001')) v(f);
+-- Without the option they are errors, as the whole cloud's scan is.
+ALTER FOREIGN TABLE part_cloud_clusters OPTIONS (SET skip_denied_folders 'false');
+SELECT * FROM call_error_of($$SELECT id FROM part_cloud_clusters
+  WHERE source_cluster_id IN ('cloud-part-f000-c1', 'cloud-part-f002-c1')$$);
+ALTER FOREIGN TABLE part_cloud OPTIONS (SET skip_denied_folders 'false');
+SELECT * FROM call_error_of($$SELECT id FROM part_cloud
+  WHERE id IN ('cloud-part-f001-b0000000', 'cloud-part-f002-b0000000')$$);
+ALTER FOREIGN TABLE part_cloud OPTIONS (SET skip_denied_folders 'true');
+DROP FOREIGN TABLE part_cloud_clusters;
 
 -- folder_id and cloud_id exclude each other.
 CREATE FOREIGN TABLE both_options (id text) SERVER emu

@@ -66,6 +66,59 @@ CREATE FOREIGN TABLE good_table (b text OPTIONS (field 'id'))
   SERVER good OPTIONS (folder_id 'b1gq0fh8ga5u6gkp3tmn', page_size '1000');
 DROP SERVER good CASCADE;
 
+-- Endpoints are host:port and nothing else (a host name, an IPv4 address
+-- or an IPv6 address in brackets), by the client's own rule: no gRPC target
+-- scheme, URI, user part or second port.
+SELECT sqlstate_of(format('CREATE SERVER endpoints FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (%I %L); DROP SERVER endpoints',
+                          option, value)) AS result, option, value
+  FROM (VALUES ('endpoint', 'unix:/tmp/x:1'), ('endpoint', 'unix-abstract:x:1'),
+               ('endpoint', 'ipv4:127.0.0.1:1'), ('endpoint', 'dns:///h:443'),
+               ('endpoint', 'https://h:443'), ('endpoint', 'h:443:1'),
+               ('iam_endpoint', 'unix:/tmp/x:1'),
+               ('resource_manager_endpoint', 'dns:///h:443'),
+               ('metadata_address', 'user@host:80'),
+               ('metadata_address', 'host/path:80'), ('endpoint', '-h:443'),
+               ('endpoint', 'h-.example:443'), ('endpoint', 'a..b:443'),
+               ('endpoint', 'h.:443'), ('endpoint', '999.1.1.1:443'),
+               ('endpoint', '1.2.3:443'), ('endpoint', '[::1:443'),
+               ('endpoint', '[h]:443'), ('endpoint', '::1:443'),
+               ('endpoint', 'localhost:443'), ('endpoint', '127.0.0.1:1'),
+               ('endpoint', '[::1]:443'), ('endpoint', '[2001:db8::10]:8443'),
+               ('endpoint', 'my_host-2.example.com:443'),
+               ('metadata_address', '169.254.169.254:80')) AS t(option, value);
+
+-- Integer options, one rule (PostgreSQL's integer input, plain form):
+-- white space around and a sign are taken ...
+SELECT sqlstate_of(format('CREATE SERVER ints FOREIGN DATA WRAPPER redis_backup_fdw OPTIONS (%I %L); DROP SERVER ints',
+                          option, value)) AS result, option, value
+  FROM (VALUES ('max_attempts', '8 '), ('max_attempts', ' 8'), ('max_attempts', '+4'),
+               ('max_attempts', E'\t+4\n'), ('max_attempts', '04'),
+               ('timeout_ms', '86400000'), ('page_size', ' -0 '),
+               ('max_attempts', '1_0'), ('max_attempts', '0x8'), ('max_attempts', '8 8'),
+               ('max_attempts', ' '), ('max_attempts', '+'), ('max_attempts', '--1'),
+               ('max_attempts', '1e1'), ('max_attempts', '8.0'),
+               ('timeout_ms', '4294967297'), ('timeout_ms', '86400001')) AS t(option, value);
+-- ... and mean the same number: pages of 3, from ' 3 '.
+CREATE FOREIGN TABLE spaced_page (id text) SERVER emu
+  OPTIONS (folder_id 'b1g-alpha', page_size ' 3 ');
+CALL emulator_mark();
+SELECT count(*) FROM spaced_page;
+SELECT method, arg, page_size, token FROM emulator_calls();
+DROP FOREIGN TABLE spaced_page;
+
+-- Boolean options are read as the validator reads them: what CREATE takes,
+-- a scan takes ('no', 'yes', 'off', 'on', ...).
+\getenv emulator_addr RBFDW_EMULATOR_ADDR
+CREATE SERVER bools FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint :'emulator_addr', tls 'no',
+           resource_manager_endpoint :'emulator_addr');
+CREATE USER MAPPING FOR CURRENT_USER SERVER bools
+  OPTIONS (iam_token 'regress-token', instance_service_account 'no');
+CREATE FOREIGN TABLE bools_cloud (id text) SERVER bools
+  OPTIONS (cloud_id 'cloud-alpha', skip_denied_folders 'yes');
+SELECT count(*) FROM bools_cloud;
+DROP SERVER bools CASCADE;
+
 -- ca_file reads a server file: only for superusers and members of
 -- pg_read_server_files.
 CREATE ROLE regress_rbfdw_user;

@@ -26,7 +26,7 @@ $$;
 \x on
 
 -- UNAUTHENTICATED: 28000, with a hint about the user mapping.
-ALTER USER MAPPING FOR CURRENT_USER SERVER emu OPTIONS (SET iam_token 'wrong');
+ALTER USER MAPPING FOR CURRENT_USER SERVER emu OPTIONS (SET iam_token 'wrong-token');
 SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-alpha'$$);
 ALTER USER MAPPING FOR CURRENT_USER SERVER emu OPTIONS (SET iam_token 'regress-token');
 SELECT count(*) FROM redis_backups WHERE folder_id = 'b1g-alpha';
@@ -122,6 +122,32 @@ SET statement_timeout = '500ms';
 SELECT * FROM redis_backups WHERE folder_id = 'b1g-hang';
 RESET statement_timeout;
 SELECT clock_timestamp() - started < interval '1.5 s' AS prompt FROM timing;
+
+-- Errors name the service called: IAM for a token exchange, Resource
+-- Manager for a cloud's folders (messages and hints; gRPC's own words for
+-- a refused connection, which differ between its versions, left out).
+\set key `cat "$RBFDW_SA_KEY_FILE"`
+\x on
+CREATE SERVER emu_services FOREIGN DATA WRAPPER redis_backup_fdw
+  OPTIONS (endpoint :'emulator_addr', tls 'false', max_attempts '1',
+           iam_endpoint '127.0.0.1:1', resource_manager_endpoint '127.0.0.1:1');
+CREATE USER MAPPING FOR CURRENT_USER SERVER emu_services
+  OPTIONS (service_account_key :'key');
+CREATE FOREIGN TABLE services_backups (id text, folder_id text) SERVER emu_services;
+SELECT code, message, hint, context
+  FROM error_of($$SELECT * FROM services_backups WHERE folder_id = 'b1g-alpha'$$);
+ALTER USER MAPPING FOR CURRENT_USER SERVER emu_services
+  OPTIONS (DROP service_account_key, ADD iam_token 'regress-token');
+CREATE FOREIGN TABLE services_cloud (id text) SERVER emu_services
+  OPTIONS (cloud_id 'cloud-alpha');
+SELECT code, message, hint, context FROM error_of($$SELECT * FROM services_cloud$$);
+ALTER SERVER emu_services OPTIONS (SET resource_manager_endpoint :'emulator_addr');
+ALTER FOREIGN TABLE services_cloud OPTIONS (SET cloud_id 'cloud-loop');
+SELECT * FROM error_of($$SELECT * FROM services_cloud$$);
+ALTER FOREIGN TABLE services_cloud OPTIONS (SET cloud_id 'cloud-garbage');
+SELECT * FROM error_of($$SELECT * FROM services_cloud$$);
+DROP SERVER emu_services CASCADE;
+\x off
 
 -- The backend is still usable after all of the above.
 SELECT count(*) FROM redis_backups WHERE folder_id IN ('b1g-alpha', 'b1g-beta');

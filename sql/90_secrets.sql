@@ -47,6 +47,24 @@ SELECT regexp_replace(all_error_text($$SELECT * FROM redis_backups WHERE folder_
                       'request id [0-9a-f-]+', 'request id <id>') AS error;
 RESET ROLE;
 
+-- Only whole occurrences are cut out: a token that is part of a longer
+-- word of the message leaves the message as it is (the emulator answers
+-- b1g-invalid "injected INVALID_ARGUMENT" whatever the token) ...
+ALTER USER MAPPING FOR regress_rbfdw_echo SERVER emu OPTIONS (SET iam_token 'INVALID_ARG');
+SET ROLE regress_rbfdw_echo;
+SELECT regexp_replace(all_error_text($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-invalid'$$),
+                      'request id [0-9a-f-]+', 'request id <id>') AS error;
+RESET ROLE;
+-- ... and one that is a whole word is cut out.
+ALTER USER MAPPING FOR regress_rbfdw_echo SERVER emu OPTIONS (SET iam_token 'INVALID_ARGUMENT');
+SET ROLE regress_rbfdw_echo;
+SELECT regexp_replace(all_error_text($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-invalid'$$),
+                      'request id [0-9a-f-]+', 'request id <id>') AS error;
+RESET ROLE;
+-- Tokens too short to be real are refused (22023, the value not quoted).
+SELECT sqlstate_of(format($$ALTER USER MAPPING FOR regress_rbfdw_echo SERVER emu OPTIONS (SET iam_token %L)$$, t))
+  FROM (VALUES ('t'), ('tok'), ('1234567'), ('12345678')) AS v(t);
+
 -- The server log and the emulator's log hold no token, though every test
 -- so far sent one with each call.
 SELECT pg_read_file(:'pg_log') LIKE '%regress-token%' AS token_in_server_log,

@@ -59,6 +59,60 @@ SELECT sqlstate_of(stmt) AS result FROM (VALUES
   ($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds OPTIONS (instance_service_account 'maybe')$$)
 ) AS t(stmt);
 
+-- A statement's outcome, rolled back either way: 'accepted', or the
+-- SQLSTATE, message and detail of its error.
+CREATE FUNCTION outcome_of(stmt text)
+RETURNS TABLE (code text, message text, detail text)
+LANGUAGE plpgsql AS $$
+DECLARE c text; m text; d text;
+BEGIN
+  EXECUTE stmt;
+  RAISE EXCEPTION 'accepted' USING ERRCODE = 'RB001';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS c = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+  IF c = 'RB001' THEN
+    RETURN QUERY SELECT 'accepted', '', '';
+  ELSE
+    RETURN QUERY SELECT c, m, d;
+  END IF;
+END
+$$;
+
+-- An RSA key IAM cannot take (under 2048 bits) is refused when the user
+-- mapping is made, naming the key id.
+\set rsa512_key `cat "$RBFDW_SA_KEY_RSA512_FILE"`
+\set rsa1024_key `cat "$RBFDW_SA_KEY_RSA1024_FILE"`
+\getenv rsa1024_key_file RBFDW_SA_KEY_RSA1024_FILE
+SELECT * FROM outcome_of(format($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (service_account_key %L)$$, :'rsa512_key'));
+SELECT * FROM outcome_of(format($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (service_account_key %L)$$, :'rsa1024_key'));
+SELECT * FROM outcome_of(format($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (service_account_key_file %L)$$, :'rsa1024_key_file'));
+
+-- The key id and the service account id are checked: a string of 1 to 50
+-- letters, digits, hyphens and underscores (the good key with one field
+-- changed).  Messages never quote what is refused.
+SELECT v.what, o.code, o.message, o.detail,
+       coalesce(position(nullif(v.value #>> '{}', '') IN o.message || o.detail) > 0,
+                false) AS quoted
+  FROM (VALUES ('id with a quote and a backslash', 'id', to_jsonb(E'kid"\\x'::text)),
+               ('id with a newline', 'id', to_jsonb(E'kid\nINJECTED'::text)),
+               ('id with a control character', 'id', to_jsonb(E'kid\x01'::text)),
+               ('id of 60000 characters', 'id', to_jsonb(repeat('k', 60000))),
+               ('id of 51 characters', 'id', to_jsonb(repeat('k', 51))),
+               ('id that is a number', 'id', '12345'::jsonb),
+               ('empty id', 'id', to_jsonb(''::text)),
+               ('id that is not ASCII', 'id', to_jsonb('kïd'::text)),
+               ('service account id with a space', 'service_account_id', to_jsonb('sa regress'::text)),
+               ('service account id that is an object', 'service_account_id', '{"a": 1}'::jsonb),
+               ('id of 50 characters', 'id', to_jsonb(repeat('k', 50))),
+               ('id with hyphens and underscores', 'id', to_jsonb('aje-KEY_0'::text))
+       ) AS v(what, field, value),
+       LATERAL outcome_of(format($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+                                   OPTIONS (service_account_key %L)$$,
+                                 jsonb_set(:'key'::jsonb, ARRAY[v.field], v.value)::text)) o;
+
 -- Exactly one credential: two or more are refused, naming the options.
 SELECT sqlstate_of(format($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
   OPTIONS (iam_token 'x', service_account_key %L)$$, :'key'));
@@ -80,6 +134,51 @@ SELECT sqlstate_of(format($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
 RESET ROLE;
 DROP OWNED BY regress_rbfdw_keyless;
 DROP ROLE regress_rbfdw_keyless;
+
+-- instance_service_account lends a user mapping the identity of the VM the
+-- database server runs on: only a superuser may set it true (42501), by
+-- CREATE or ALTER, for a role or for PUBLIC; 'false' is anyone's.
+CREATE ROLE regress_rbfdw_vm;
+GRANT USAGE ON FOREIGN SERVER creds TO regress_rbfdw_vm;
+GRANT USAGE ON FOREIGN DATA WRAPPER redis_backup_fdw TO regress_rbfdw_vm;
+GRANT SELECT ON creds_backups TO regress_rbfdw_vm;
+SET ROLE regress_rbfdw_vm;
+SELECT sqlstate_of($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (instance_service_account 'true')$$);
+CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (instance_service_account 'false');
+SELECT sqlstate_of($$ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (SET instance_service_account 'on')$$);
+DROP USER MAPPING FOR CURRENT_USER SERVER creds;
+CREATE SERVER vm_own FOREIGN DATA WRAPPER redis_backup_fdw;
+SELECT sqlstate_of($$CREATE USER MAPPING FOR PUBLIC SERVER vm_own
+  OPTIONS (instance_service_account 'yes')$$);
+DROP SERVER vm_own;
+RESET ROLE;
+-- A mapping a superuser made for the role works for it ...
+CREATE USER MAPPING FOR regress_rbfdw_vm SERVER creds
+  OPTIONS (instance_service_account 'true');
+SET ROLE regress_rbfdw_vm;
+SELECT count(*) FROM creds_backups WHERE folder_id = 'b1g-alpha';
+-- ... and stays the superuser's to change.
+SELECT sqlstate_of($$ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (SET instance_service_account 'true')$$);
+RESET ROLE;
+DROP OWNED BY regress_rbfdw_vm;
+DROP ROLE regress_rbfdw_vm;
+
+-- A key file that is a FIFO (or anything but a regular file) is refused at
+-- once, without blocking in open() where no cancel reaches the backend.
+-- (Should it block, a writer opens the FIFO after 2 s: the test then fails
+-- on time instead of hanging.)
+\getenv fifo RBFDW_SA_KEY_FIFO
+\! timeout 10 sh -c 'sleep 2; exec 3>"$RBFDW_SA_KEY_FIFO"' >/dev/null 2>&1 &
+SELECT clock_timestamp() AS started \gset
+SELECT replace(sqlstate_of(format($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (service_account_key_file %L)$$, :'fifo')), :'fifo', 'FIFO') AS result;
+SELECT clock_timestamp() - :'started' < interval '1 s' AS refused_at_once;
+SELECT replace(sqlstate_of($$CREATE USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (service_account_key_file '/dev/null')$$), :'fifo', 'FIFO') AS result;
 
 -- An inline key: one exchange (checked by the emulator: signature, kid,
 -- iss, aud, iat, exp), then the token is reused.
@@ -125,6 +224,23 @@ ALTER USER MAPPING FOR CURRENT_USER SERVER creds
 CALL emulator_mark();
 SELECT sqlstate_of($$SELECT count(*) FROM creds_backups WHERE folder_id = 'b1g-reauth'$$);
 SELECT method, arg, status FROM emulator_calls();
+
+-- The key file is read again whenever a token is obtained: one replaced
+-- by a FIFO is refused then, at once (ALTER SERVER drops the cached token).
+\getenv swap_file RBFDW_SA_KEY_SWAP_FILE
+ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (DROP iam_token, ADD service_account_key_file :'swap_file');
+SELECT count(*) FROM creds_backups WHERE folder_id = 'b1g-alpha';
+\! rm -f "$RBFDW_SA_KEY_SWAP_FILE" && mkfifo -m 0600 "$RBFDW_SA_KEY_SWAP_FILE" && chown postgres "$RBFDW_SA_KEY_SWAP_FILE"
+\! timeout 10 sh -c 'sleep 2; exec 3>"$RBFDW_SA_KEY_SWAP_FILE"' >/dev/null 2>&1 &
+ALTER SERVER creds OPTIONS (ADD timeout_ms '5001');
+SELECT clock_timestamp() AS started \gset
+SELECT code, replace(message, :'swap_file', 'SWAP_FILE') AS message
+  FROM detail_of('SELECT count(*) FROM creds_backups WHERE folder_id = ''b1g-alpha''');
+SELECT clock_timestamp() - :'started' < interval '1 s' AS refused_at_once;
+ALTER SERVER creds OPTIONS (DROP timeout_ms);
+ALTER USER MAPPING FOR CURRENT_USER SERVER creds
+  OPTIONS (DROP service_account_key_file, ADD iam_token 'regress-token');
 
 -- IAM refusing the JWT is 28000 naming the key: another private key under
 -- the registered key id, an unregistered key id, a JWT issued in IAM's

@@ -14,6 +14,10 @@
  * are closed once no scan uses them, at the latest when the transaction
  * ends.
  *
+ * One table, services[], says of each service which server option gives
+ * its endpoint and how messages name it (remote.c and fetch.c name the
+ * service a failed call went to).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -29,6 +33,29 @@
 
 /* Largest CA file read. */
 #define RB_MAX_CA_FILE_SIZE (1024 * 1024)
+
+/* What the extension knows of each service it calls. */
+typedef struct RbServiceInfo
+{
+	const char *name;			/* how messages name it */
+	const char *endpoint_option;	/* the server option of its host:port */
+	size_t		endpoint_offset;	/* ... in RbServerOptions */
+} RbServiceInfo;
+
+static const RbServiceInfo services[] = {
+	[RB_SERVICE_MDB] = {
+		"the Managed Redis API", "endpoint",
+		offsetof(RbServerOptions, endpoint)
+	},
+	[RB_SERVICE_IAM] = {
+		"the IAM API", "iam_endpoint",
+		offsetof(RbServerOptions, iam_endpoint)
+	},
+	[RB_SERVICE_RESOURCE_MANAGER] = {
+		"the Resource Manager API", "resource_manager_endpoint",
+		offsetof(RbServerOptions, resource_manager_endpoint)
+	},
+};
 
 /* A channel, and the scans using it. */
 struct RbConnection
@@ -236,16 +263,29 @@ xact_callback(XactEvent event, void *arg)
 const char *
 rb_service_endpoint(const RbServerOptions *opts, RbService service)
 {
-	switch (service)
-	{
-		case RB_SERVICE_MDB:
-			return opts->endpoint;
-		case RB_SERVICE_IAM:
-			return opts->iam_endpoint;
-		case RB_SERVICE_RESOURCE_MANAGER:
-			return opts->resource_manager_endpoint;
-	}
-	return opts->endpoint;
+	return *(char *const *) ((const char *) opts +
+							 services[service].endpoint_offset);
+}
+
+/*
+ * rb_service_name
+ *		How messages name a service: "the Managed Redis API", "the IAM API",
+ *		"the Resource Manager API".
+ */
+const char *
+rb_service_name(RbService service)
+{
+	return services[service].name;
+}
+
+/*
+ * rb_service_endpoint_option
+ *		The server option that says where a service answers.
+ */
+const char *
+rb_service_endpoint_option(RbService service)
+{
+	return services[service].endpoint_option;
 }
 
 /*

@@ -233,7 +233,8 @@ rb_describe_credentials_of(Oid userid, Oid serverid)
 /*
  * rb_check_credential_options
  *		The validator's rule for a user mapping: at most one credential
- *		option (instance_service_account 'false' is none).
+ *		option (instance_service_account 'false' is none).  Runs before the
+ *		values are checked: a value that is no Boolean counts as set.
  */
 void
 rb_check_credential_options(List *options)
@@ -250,9 +251,12 @@ rb_check_credential_options(List *options)
 
 		for (i = 1; i < lengthof(source_options); i++)
 		{
+			bool		on;
+
 			if (strcmp(def->defname, source_options[i]) != 0)
 				continue;
-			if (i == RB_CRED_INSTANCE && !defGetBoolean(def))
+			if (i == RB_CRED_INSTANCE &&
+				parse_bool(defGetString(def), &on) && !on)
 				continue;
 			appendStringInfo(&names, "%s%s", n++ > 0 ? ", " : "",
 							 def->defname);
@@ -313,7 +317,7 @@ credential_option(UserMapping *user, char **value)
 		{
 			if (strcmp(def->defname, source_options[i]) != 0)
 				continue;
-			if (i == RB_CRED_INSTANCE && !defGetBoolean(def))
+			if (i == RB_CRED_INSTANCE && !rb_bool_option(def))
 				continue;
 			*value = defGetString(def);
 			return (RbCredentialSource) i;
@@ -329,8 +333,7 @@ credential_option(UserMapping *user, char **value)
 static char *
 describe(RbCredentialSource source, const char *value)
 {
-	static const char *const names[] = {"id"};
-	char	   *id[1];
+	char	   *id;
 
 	switch (source)
 	{
@@ -339,8 +342,9 @@ describe(RbCredentialSource source, const char *value)
 		case RB_CRED_IAM_TOKEN:
 			return pstrdup("iam_token");
 		case RB_CRED_KEY:
-			if (rb_json_string_fields(value, 1, names, id) && id[0] != NULL)
-				return psprintf("service account key %s", id[0]);
+			id = rb_service_account_key_id(value);
+			if (id != NULL)
+				return psprintf("service account key %s", id);
 			return pstrdup("service account key");
 		case RB_CRED_KEY_FILE:
 			return psprintf("service account key file %s", value);
@@ -480,8 +484,9 @@ exchange_key(RbCredentials *creds, RbTokenEntry *entry)
 	/* IAM has a channel of its own; the call carries no token. */
 	memset(&stats, 0, sizeof(stats));
 	memset(&target, 0, sizeof(target));
+	target.service = RB_SERVICE_IAM;
 	target.server_name = GetForeignServer(creds->user.serverid)->servername;
-	target.endpoint = creds->opts.iam_endpoint;
+	target.endpoint = rb_service_endpoint(&creds->opts, RB_SERVICE_IAM);
 	target.timeout_ms = creds->opts.timeout_ms;
 	target.max_attempts = creds->opts.max_attempts;
 	target.stats = &stats;

@@ -88,7 +88,7 @@ typedef struct RbCloud
 	char	   *cloud_id;
 	char	   *cloud_utf8;
 	bool		keys_are_folders;	/* the scan lists each folder */
-	bool		skip_denied;	/* a denied folder is a WARNING */
+	bool		skip_denied;	/* a denied call is a WARNING */
 	bool		listed;			/* every page of folders has been read */
 	char	   *page_token;		/* of the next page of folders */
 	HTAB	   *seen_tokens;
@@ -142,6 +142,7 @@ static bool next_key(RbFetch *fetch, char **key);
 static void start_stream(RbFetch *fetch, int key);
 static void ask_next_page(RbFetch *fetch, RbStream *stream);
 static void collect(RbFetch *fetch, RbStream *stream);
+static void warn_denied(RbFetch *fetch, RbStream *stream);
 static void end_stream(RbFetch *fetch, RbStream *stream);
 static void hand_out(RbFetch *fetch, RbPage *page);
 static void release_current(RbFetch *fetch);
@@ -150,7 +151,8 @@ static void put_page(RbFetch *fetch, RbPage *page);
 static char *describe_call(RbMethod method, const char *key, int page_size,
 						   const char *page_token);
 static void check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
-							 int max_chars, const char *call_desc);
+							 int max_chars, const RbCallTarget *target,
+							 const char *call_desc);
 static bool cloud_list_page(RbFetch *fetch);
 static void cloud_list_all(RbFetch *fetch);
 
@@ -181,8 +183,9 @@ rb_fetch_create(MemoryContext cxt, RbCallTarget *target, RbMethod method,
  *		Bind the scan to a cloud: its keys are the cloud's folders (listed
  *		through target with FolderService.List), or, when keys_are_folders
  *		is false, folder keys and backups outside the cloud are dropped.
- *		skip_denied: a folder that answers PERMISSION_DENIED is skipped with
- *		a WARNING instead of failing the scan.
+ *		skip_denied: a call refused PERMISSION_DENIED (a folder of the
+ *		cloud, or a backup or cluster the query names) is skipped with a
+ *		WARNING instead of failing the scan.
  */
 void
 rb_fetch_set_cloud(RbFetch *fetch, RbCallTarget *target, const char *cloud_id,
@@ -204,8 +207,15 @@ rb_fetch_set_cloud(RbFetch *fetch, RbCallTarget *target, const char *cloud_id,
 /*
  * rb_fetch_restart
  *		Start over with these key values (distinct, in the database
- *		encoding; kept, not copied).  Calls still in flight are abandoned.
- *		The folders of a cloud, once listed, are kept for rescans.
+ *		encoding; kept, not copied).  The folders of a cloud, once listed,
+ *		are kept for rescans.
+ *
+ * What the previous (re)scan left is dropped: calls still in flight (a
+ * page asked for ahead, other keys) are abandoned, so that their outcome,
+ * CANCELLED or not, never reaches this scan; the page in use and the pages
+ * waiting go back to the pool, and no stream asks for another page on the
+ * way (a rescan after an early stop, such as LIMIT or EXISTS, must not
+ * start a call for a stream that is about to go).
  */
 void
 rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
@@ -213,7 +223,11 @@ rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
 	RbPage	   *page;
 
 	rb_fetch_abandon(fetch);
-	release_current(fetch);
+	if (fetch->current != NULL)
+	{
+		put_page(fetch, fetch->current);
+		fetch->current = NULL;
+	}
 	while ((page = fetch->ready_head) != NULL)
 	{
 		fetch->ready_head = page->next;
@@ -225,6 +239,9 @@ rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
 		RbStream   *stream = fetch->streams;
 
 		fetch->streams = stream->next;
+		/* the page an abandoned call would have decoded into */
+		if (stream->page != NULL)
+			put_page(fetch, stream->page);
 		pfree(stream);
 	}
 	MemoryContextReset(fetch->calls_cxt);
@@ -417,11 +434,16 @@ ask_next_page(RbFetch *fetch, RbStream *stream)
 									  stream->page_token);
 		rc->desc = describe_call(fetch->method, fetch->keys[stream->key],
 								 fetch->page_size, stream->page_token);
-		rc->denied_ok = (fetch->cloud != NULL &&
-						 fetch->cloud->keys_are_folders &&
-						 fetch->cloud->skip_denied);
 	}
 	MemoryContextSwitchTo(oldcxt);
+
+	/*
+	 * A table of a cloud that skips denied folders skips them whatever the
+	 * query names: a folder of the cloud, or a backup or cluster the API
+	 * refuses to show.  A narrower query never fails where the whole
+	 * cloud's scan succeeds.
+	 */
+	rc->denied_ok = (fetch->cloud != NULL && fetch->cloud->skip_denied);
 
 	stream->has_next = false;
 	stream->page = get_page(fetch);
@@ -469,18 +491,14 @@ collect(RbFetch *fetch, RbStream *stream)
 		{
 			check_page_token(&stream->seen_tokens, stream->cxt,
 							 list.next_page_token, RB_MAX_PAGE_TOKEN_LENGTH,
-							 stream->rc.desc);
+							 fetch->target, stream->rc.desc);
 			stream->page_token = MemoryContextStrdup(stream->cxt,
 													 list.next_page_token);
 			stream->has_next = true;
 		}
 	}
 	else if (outcome == RB_OUTCOME_DENIED)
-		ereport(WARNING,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("skipping folder \"%s\" of cloud \"%s\": permission denied",
-						fetch->keys[stream->key], fetch->cloud->cloud_id),
-				 errhint("The table option skip_denied_folders is on.")));
+		warn_denied(fetch, stream);
 
 	/* NOT_FOUND and a skipped folder are empty pages. */
 	if (fetch->ready_tail != NULL)
@@ -494,6 +512,41 @@ collect(RbFetch *fetch, RbStream *stream)
 	{
 		page->stream = NULL;
 		end_stream(fetch, stream);
+	}
+}
+
+/*
+ * warn_denied
+ *		The stream's call was refused PERMISSION_DENIED in a table that
+ *		skips denied folders: say what is skipped.  A folder key is one of
+ *		the cloud's (next_key drops the others).
+ */
+static void
+warn_denied(RbFetch *fetch, RbStream *stream)
+{
+	const char *key = fetch->keys[stream->key];
+
+	switch (fetch->method)
+	{
+		case RB_METHOD_BACKUP_GET:
+			ereport(WARNING,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("skipping backup \"%s\": permission denied", key),
+					 errhint("The table option skip_denied_folders is on.")));
+			break;
+		case RB_METHOD_CLUSTER_LIST_BACKUPS:
+			ereport(WARNING,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("skipping cluster \"%s\": permission denied", key),
+					 errhint("The table option skip_denied_folders is on.")));
+			break;
+		default:
+			ereport(WARNING,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("skipping folder \"%s\" of cloud \"%s\": permission denied",
+							key, fetch->cloud->cloud_id),
+					 errhint("The table option skip_denied_folders is on.")));
+			break;
 	}
 }
 
@@ -617,12 +670,16 @@ describe_call(RbMethod method, const char *key, int page_size,
  * check_page_token
  *		Refuse a next page token that is not valid UTF-8 of at most
  *		max_chars characters, or that this listing has seen before:
- *		following it would loop forever.
+ *		following it would loop forever.  target is the service that sent
+ *		it.
  */
 static void
 check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
-				 int max_chars, const char *call_desc)
+				 int max_chars, const RbCallTarget *target,
+				 const char *call_desc)
 {
+	const char *service = rb_service_name(target->service);
+
 	int			len = strlen(token);
 	int			nchars = 0;
 	const char *p;
@@ -631,7 +688,7 @@ check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
 	if (!pg_verify_mbstr(PG_UTF8, token, len, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the Managed Redis API sent an invalid next page token"),
+				 errmsg("%s sent an invalid next page token", service),
 				 errdetail("The token is not valid UTF-8."),
 				 errcontext("remote call %s", call_desc)));
 	for (p = token; *p; p++)
@@ -639,7 +696,7 @@ check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
 	if (nchars > max_chars)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the Managed Redis API sent an invalid next page token"),
+				 errmsg("%s sent an invalid next page token", service),
 				 errdetail("The token is %d characters long; at most %d are valid.",
 						   nchars, max_chars),
 				 errcontext("remote call %s", call_desc)));
@@ -658,7 +715,7 @@ check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
 	if (found)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the Managed Redis API repeated a page token"),
+				 errmsg("%s repeated a page token", service),
 				 errdetail("Following next_page_token would list the same pages forever."),
 				 errcontext("remote call %s", call_desc)));
 }
@@ -727,7 +784,8 @@ cloud_list_page(RbFetch *fetch)
 			!pg_verify_mbstr(PG_UTF8, folder->id, len, true))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-					 errmsg("the Resource Manager API sent an invalid folder id"),
+					 errmsg("%s sent an invalid folder id",
+							rb_service_name(cloud->target->service)),
 					 errcontext("remote call %s", desc)));
 		(void) hash_search(cloud->folders, folder->id, HASH_ENTER, &found);
 		if (found)
@@ -749,7 +807,8 @@ cloud_list_page(RbFetch *fetch)
 	else
 	{
 		check_page_token(&cloud->seen_tokens, cloud->cxt,
-						 list.next_page_token, RB_MAX_FOLDER_PAGE_TOKEN_LENGTH, desc);
+						 list.next_page_token, RB_MAX_FOLDER_PAGE_TOKEN_LENGTH,
+						 cloud->target, desc);
 		cloud->page_token = pstrdup(list.next_page_token);
 	}
 	MemoryContextDelete(reply_cxt);

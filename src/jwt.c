@@ -13,7 +13,10 @@
  *
  * The key's JSON is read with PostgreSQL's own JSON parser, through
  * semantic actions that report failure as a code: no message ever quotes
- * the key.  Nothing here logs.
+ * the key.  Its id and service account id are checked to be ids as the
+ * API writes them (1 to 50 letters, digits, hyphens and underscores) before
+ * they appear anywhere, and its RSA key to be one IAM takes (at least
+ * 2048 bits).  Nothing here logs.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,16 +39,36 @@
 #define RB_JWT_LIFETIME_S 3600
 #define RB_PSS_SALT_LENGTH 32
 
+/* The smallest RSA key IAM takes, in bits. */
+#define RB_MIN_RSA_BITS 2048
+
+/* The fields of an authorized key that the JWT needs. */
+enum
+{
+	RB_KEY_ID,
+	RB_KEY_SERVICE_ACCOUNT_ID,
+	RB_KEY_PRIVATE_KEY,
+	RB_KEY_NFIELDS
+};
+static const char *const key_field_names[RB_KEY_NFIELDS] = {
+	[RB_KEY_ID] = "id",
+	[RB_KEY_SERVICE_ACCOUNT_ID] = "service_account_id",
+	[RB_KEY_PRIVATE_KEY] = "private_key",
+};
+
 /* The top-level string or number fields wanted from a JSON object. */
 typedef struct RbJsonFields
 {
 	int			nfields;
 	const char *const *names;
-	char	  **values;			/* NULL where absent or not a string */
+	char	  **values;			/* NULL where absent or of another type */
+	bool	   *is_string;		/* ... a JSON string; NULL: not wanted */
 	int			depth;
 	int			current;		/* index of the field being read, or -1 */
 } RbJsonFields;
 
+static bool key_fields(const char *json, char **values);
+static bool is_api_id(const char *value);
 static bool json_string_fields(const char *json, RbJsonFields *fields);
 static RB_JSON_ACTION fields_object_start(void *state);
 static RB_JSON_ACTION fields_object_end(void *state);
@@ -58,57 +81,130 @@ static char *base64url(const unsigned char *data, size_t len);
 /*
  * rb_parse_service_account_key
  *		Read the authorized key JSON into *key.  Returns false with *why (a
- *		sentence that never quotes the key) when it is not usable: invalid
- *		JSON, a required field missing, or a private key OpenSSL cannot load
- *		as RSA.
+ *		sentence that never quotes the key, nor anything of it that is not a
+ *		valid id) when it is not usable: invalid JSON; an id or service
+ *		account id missing, not a string or not an id; a private key that
+ *		OpenSSL cannot load as RSA, or one of fewer than RB_MIN_RSA_BITS
+ *		bits.
  */
 bool
 rb_parse_service_account_key(const char *json, RbServiceAccountKey *key,
 							 const char **why)
 {
-	static const char *const names[] = {"id", "service_account_id",
-	"private_key"};
-	char	   *values[lengthof(names)];
-	RbJsonFields fields;
-	const char *pem;
+	char	   *values[RB_KEY_NFIELDS];
+	char	   *id;
+	const char *pem = NULL;
 	EVP_PKEY   *pkey;
+	int			bits;
 
-	fields.nfields = lengthof(names);
-	fields.names = names;
-	fields.values = values;
-	if (!json_string_fields(json, &fields))
+	if (!key_fields(json, values))
 	{
 		*why = "It is not a JSON object.";
 		return false;
 	}
-	if (values[0] == NULL || values[0][0] == '\0')
+	id = values[RB_KEY_ID];
+	*why = NULL;
+	if (id == NULL || !is_api_id(id))
+		*why = psprintf("The field \"id\" (the key id) must be a string of 1 to %d letters, digits, hyphens or underscores.",
+						RB_MAX_ID_LENGTH);
+	else if (values[RB_KEY_SERVICE_ACCOUNT_ID] == NULL ||
+			 !is_api_id(values[RB_KEY_SERVICE_ACCOUNT_ID]))
+		*why = psprintf("The field \"service_account_id\" of key %s must be a string of 1 to %d letters, digits, hyphens or underscores.",
+						id, RB_MAX_ID_LENGTH);
+	else if (values[RB_KEY_PRIVATE_KEY] == NULL ||
+			 (pem = strstr(values[RB_KEY_PRIVATE_KEY], "-----BEGIN")) == NULL)
+		*why = psprintf("The field \"private_key\" of key %s holds no PEM private key.",
+						id);
+	else if ((pkey = load_private_key(pem)) == NULL)
+		*why = psprintf("The private key of key %s is not an RSA private key that OpenSSL can load.",
+						id);
+	else
 	{
-		*why = "The field \"id\" (the key id) is missing or empty.";
-		return false;
+		bits = EVP_PKEY_bits(pkey);
+		EVP_PKEY_free(pkey);
+		if (bits < RB_MIN_RSA_BITS)
+			*why = psprintf("The private key of key %s has %d bits; IAM takes RSA keys of at least %d bits.",
+							id, bits, RB_MIN_RSA_BITS);
 	}
-	if (values[1] == NULL || values[1][0] == '\0')
-	{
-		*why = "The field \"service_account_id\" is missing or empty.";
-		return false;
-	}
-	if (values[2] == NULL || (pem = strstr(values[2], "-----BEGIN")) == NULL)
-	{
-		*why = "The field \"private_key\" holds no PEM private key.";
-		return false;
-	}
-	pkey = load_private_key(pem);
-	if (pkey == NULL)
-	{
-		*why = "The private key is not an RSA private key that OpenSSL can load.";
-		return false;
-	}
-	EVP_PKEY_free(pkey);
 
-	key->id = values[0];
-	key->service_account_id = values[1];
-	key->private_key_pem = pstrdup(pem);
-	explicit_bzero(values[2], strlen(values[2]));
+	if (*why == NULL)
+	{
+		key->id = id;
+		key->service_account_id = values[RB_KEY_SERVICE_ACCOUNT_ID];
+		key->private_key_pem = pstrdup(pem);
+	}
+	if (values[RB_KEY_PRIVATE_KEY] != NULL)
+		explicit_bzero(values[RB_KEY_PRIVATE_KEY],
+					   strlen(values[RB_KEY_PRIVATE_KEY]));
+	return *why == NULL;
+}
+
+/*
+ * rb_service_account_key_id
+ *		The id of an authorized key JSON, when it has a valid one (for
+ *		EXPLAIN and messages); else NULL.  Loads no private key.
+ */
+char *
+rb_service_account_key_id(const char *json)
+{
+	char	   *values[RB_KEY_NFIELDS];
+
+	if (!key_fields(json, values) || values[RB_KEY_ID] == NULL ||
+		!is_api_id(values[RB_KEY_ID]))
+		return NULL;
+	if (values[RB_KEY_PRIVATE_KEY] != NULL)
+		explicit_bzero(values[RB_KEY_PRIVATE_KEY],
+					   strlen(values[RB_KEY_PRIVATE_KEY]));
+	return values[RB_KEY_ID];
+}
+
+/*
+ * key_fields
+ *		The fields of an authorized key JSON into values (indexed by
+ *		RB_KEY_*), each NULL unless it is a JSON string.  False when json
+ *		is not a JSON object.
+ */
+static bool
+key_fields(const char *json, char **values)
+{
+	bool		is_string[RB_KEY_NFIELDS];
+	RbJsonFields fields;
+	int			i;
+
+	fields.nfields = RB_KEY_NFIELDS;
+	fields.names = key_field_names;
+	fields.values = values;
+	fields.is_string = is_string;
+	if (!json_string_fields(json, &fields))
+		return false;
+	for (i = 0; i < RB_KEY_NFIELDS; i++)
+	{
+		if (!is_string[i])
+			values[i] = NULL;
+	}
 	return true;
+}
+
+/*
+ * is_api_id
+ *		Is value an id as the API writes them: 1 to RB_MAX_ID_LENGTH ASCII
+ *		letters, digits, hyphens and underscores?  (Real ids are 20
+ *		lowercase letters and digits.)
+ */
+static bool
+is_api_id(const char *value)
+{
+	const char *p;
+
+	for (p = value; *p; p++)
+	{
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return false;
+		if (p - value >= RB_MAX_ID_LENGTH)
+			return false;
+	}
+	return p > value;
 }
 
 /*
@@ -251,6 +347,7 @@ rb_json_string_fields(const char *json, int n, const char *const *names,
 	fields.nfields = n;
 	fields.names = names;
 	fields.values = values;
+	fields.is_string = NULL;
 	return json_string_fields(json, &fields);
 }
 
@@ -262,7 +359,11 @@ json_string_fields(const char *json, RbJsonFields *fields)
 	int			i;
 
 	for (i = 0; i < fields->nfields; i++)
+	{
 		fields->values[i] = NULL;
+		if (fields->is_string != NULL)
+			fields->is_string[i] = false;
+	}
 	fields->depth = 0;
 	fields->current = -1;
 
@@ -320,7 +421,12 @@ fields_scalar(void *state, char *token, JsonTokenType tokentype)
 
 	if (fields->depth == 1 && fields->current >= 0 &&
 		(tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER))
+	{
 		fields->values[fields->current] = token;
+		if (fields->is_string != NULL)
+			fields->is_string[fields->current] =
+				(tokentype == JSON_TOKEN_STRING);
+	}
 	fields->current = -1;
 	RB_JSON_ACTION_DONE;
 }

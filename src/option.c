@@ -4,17 +4,24 @@
  *		  Validation and parsing of redis_backup_fdw's options.
  *
  * One table lists every option: where it is valid, the kind of value it
- * takes and, for integers, its range.  The validator and the readers both
- * go by it, and values the gRPC client checks again (endpoint, token) are
- * checked with the client's own rules, so CREATE/ALTER refuses exactly
- * what a scan would refuse.
+ * takes, for integers its range, and who may set it.  The validator and
+ * the readers both go by it, and values the gRPC client checks again
+ * (endpoint, token) are checked with the client's own rules, so
+ * CREATE/ALTER refuses exactly what a scan would refuse.
+ *
+ * Integer options are read by one rule, that of PostgreSQL's integer
+ * input in its plain form: optional white space, an optional sign, decimal
+ * digits, optional white space (parse_integer).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <ctype.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "access/reloptions.h"
 #include "catalog/pg_attribute.h"
@@ -53,6 +60,14 @@ typedef enum RbOptionType
 	RB_OPT_FIELD				/* a Backup field name */
 } RbOptionType;
 
+/* Who may set an option (a Boolean only when it sets it true). */
+typedef enum RbOptionPrivilege
+{
+	RB_PRIV_ANY,				/* whoever may create the object */
+	RB_PRIV_READ_SERVER_FILES,	/* superuser or pg_read_server_files */
+	RB_PRIV_SUPERUSER			/* superuser only */
+} RbOptionPrivilege;
+
 /* One valid option and where it may appear. */
 typedef struct RbOption
 {
@@ -62,6 +77,7 @@ typedef struct RbOption
 	int			min;			/* for RB_OPT_INT */
 	int			max;
 	bool		import;			/* also an option of IMPORT FOREIGN SCHEMA */
+	RbOptionPrivilege privilege;
 } RbOption;
 
 static const RbOption valid_options[] = {
@@ -70,15 +86,23 @@ static const RbOption valid_options[] = {
 	{"resource_manager_endpoint", ForeignServerRelationId, RB_OPT_ENDPOINT},
 	{"metadata_address", ForeignServerRelationId, RB_OPT_ENDPOINT},
 	{"tls", ForeignServerRelationId, RB_OPT_BOOL},
-	{"ca_file", ForeignServerRelationId, RB_OPT_FILE},
+	{"ca_file", ForeignServerRelationId, RB_OPT_FILE, 0, 0, false,
+	RB_PRIV_READ_SERVER_FILES},
 	{"timeout_ms", ForeignServerRelationId, RB_OPT_INT, 1, 86400000},
 	{"page_size", ForeignServerRelationId, RB_OPT_INT, 1, RB_MAX_PAGE_SIZE},
 	{"max_attempts", ForeignServerRelationId, RB_OPT_INT, 1, 10},
 	{"max_concurrent_calls", ForeignServerRelationId, RB_OPT_INT, 1, 64},
 	{"iam_token", UserMappingRelationId, RB_OPT_TOKEN},
 	{"service_account_key", UserMappingRelationId, RB_OPT_KEY},
-	{"service_account_key_file", UserMappingRelationId, RB_OPT_KEY_FILE},
-	{"instance_service_account", UserMappingRelationId, RB_OPT_BOOL},
+	{"service_account_key_file", UserMappingRelationId, RB_OPT_KEY_FILE,
+	0, 0, false, RB_PRIV_READ_SERVER_FILES},
+
+	/*
+	 * The identity of the VM the database server runs on: not for every
+	 * role that may create a user mapping.
+	 */
+	{"instance_service_account", UserMappingRelationId, RB_OPT_BOOL,
+	0, 0, false, RB_PRIV_SUPERUSER},
 	{"folder_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
 	{"cloud_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
 	{"skip_denied_folders", ForeignTableRelationId, RB_OPT_BOOL, 0, 0, true},
@@ -86,6 +110,13 @@ static const RbOption valid_options[] = {
 	{"field", AttributeRelationId, RB_OPT_FIELD},
 	{NULL}
 };
+
+/*
+ * The shortest iam_token taken.  Real IAM tokens are hundreds of
+ * characters long; a few characters are no token, and a server message
+ * that happens to hold them as a word would have it cut out (remote.c).
+ */
+#define RB_MIN_TOKEN_LENGTH 8
 
 /* Defaults of the server options. */
 #define RB_DEFAULT_TIMEOUT_MS 30000
@@ -95,13 +126,17 @@ static const RbOption valid_options[] = {
 
 static const RbOption *find_option(const char *name, Oid context);
 static void check_option_value(const RbOption *opt, DefElem *def);
+static void check_option_privilege(const RbOption *opt, DefElem *def);
+static bool parse_integer(const char *value, int *result);
 static int	int_option(DefElem *def, Oid context);
 static void check_option_combination(List *options, Oid catalog);
 
 /*
  * redis_backup_fdw_validator
  *		Check the options of CREATE/ALTER FOREIGN DATA WRAPPER, SERVER,
- *		USER MAPPING, FOREIGN TABLE and column options.
+ *		USER MAPPING, FOREIGN TABLE and column options: names first, then
+ *		options that exclude each other, then each value and who may set
+ *		it.
  */
 Datum
 redis_backup_fdw_validator(PG_FUNCTION_ARGS)
@@ -135,9 +170,14 @@ redis_backup_fdw_validator(PG_FUNCTION_ARGS)
 							   buf.data)
 					 : errhint("There are no valid options in this context.")));
 		}
-		check_option_value(opt, def);
 	}
 	check_option_combination(options, catalog);
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		check_option_value(find_option(def->defname, catalog), def);
+	}
 
 	PG_RETURN_VOID();
 }
@@ -161,13 +201,15 @@ find_option(const char *name, Oid context)
 
 /*
  * check_option_value
- *		Raise 22023 when an option's value is not acceptable.
+ *		Raise 22023 when an option's value is not acceptable, 42501 when
+ *		the current user may not set it.
  */
 static void
 check_option_value(const RbOption *opt, DefElem *def)
 {
 	char	   *value = defGetString(def);
 
+	check_option_privilege(opt, def);
 	switch (opt->type)
 	{
 		case RB_OPT_ENDPOINT:
@@ -176,32 +218,14 @@ check_option_value(const RbOption *opt, DefElem *def)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid value for option \"%s\": \"%s\"",
 								def->defname, value),
-						 errhint("Give the endpoint as host:port with a port from 1 to 65535 and no spaces, for example \"%s\".",
+						 errhint("Give the endpoint as host:port: a host name, an IPv4 address or an IPv6 address in brackets, and a port from 1 to 65535, for example \"%s\".",
 								 RB_DEFAULT_ENDPOINT)));
 			break;
 		case RB_OPT_BOOL:
-			{
-				bool		b;
-
-				if (!parse_bool(value, &b))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("option \"%s\" requires a Boolean value",
-									def->defname)));
-				break;
-			}
+			(void) rb_bool_option(def);
+			break;
 		case RB_OPT_FILE:
 		case RB_OPT_KEY_FILE:
-
-			/*
-			 * Like file_fdw's filename: the backend reads the file, so only
-			 * roles that may read server files can name one.
-			 */
-			if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("only superuser or a role with privileges of the pg_read_server_files role may specify the %s option",
-								def->defname)));
 			if (!is_absolute_path(value))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -234,6 +258,12 @@ check_option_value(const RbOption *opt, DefElem *def)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("option \"%s\" must be a non-empty string of printable ASCII characters without spaces",
 								def->defname)));
+			if (strlen(value) < RB_MIN_TOKEN_LENGTH)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" must be at least %d characters long",
+								def->defname, RB_MIN_TOKEN_LENGTH),
+						 errhint("Give the whole IAM token, as \"yc iam create-token\" prints it.")));
 			break;
 		case RB_OPT_FIELD:
 			{
@@ -248,6 +278,49 @@ check_option_value(const RbOption *opt, DefElem *def)
 									 rb_field_name_list(false))));
 				break;
 			}
+	}
+}
+
+/*
+ * check_option_privilege
+ *		Raise 42501 when the current user may not set the option as def
+ *		does.  A Boolean option is privileged only when set to true (a value
+ *		that is no Boolean is left to check_option_value).
+ */
+static void
+check_option_privilege(const RbOption *opt, DefElem *def)
+{
+	bool		b;
+
+	if (opt->type == RB_OPT_BOOL &&
+		(!parse_bool(defGetString(def), &b) || !b))
+		return;
+
+	switch (opt->privilege)
+	{
+		case RB_PRIV_ANY:
+			break;
+		case RB_PRIV_READ_SERVER_FILES:
+
+			/*
+			 * Like file_fdw's filename: the backend reads the file, so only
+			 * roles that may read server files can name one.
+			 */
+			if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superuser or a role with privileges of the pg_read_server_files role may specify the %s option",
+								def->defname)));
+			break;
+		case RB_PRIV_SUPERUSER:
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superuser may specify the %s option",
+								def->defname),
+						 errdetail("It lends the user mapping the identity of the VM the database server runs on."),
+						 errhint("A superuser can create the user mapping for the role; only a superuser may alter it then.")));
+			break;
 	}
 }
 
@@ -282,6 +355,63 @@ check_option_combination(List *options, Oid catalog)
 }
 
 /*
+ * parse_integer
+ *		The rule of every integer option, that of PostgreSQL's integer input
+ *		in its plain form: optional white space, an optional sign, one or
+ *		more decimal digits, optional white space; the value fits in an int.
+ *		(No underscores, no hexadecimal: those came to int4in only in 16.)
+ */
+static bool
+parse_integer(const char *value, int *result)
+{
+	const char *p = value;
+	bool		negative = false;
+	bool		digits = false;
+	int64		n = 0;
+
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p == '+' || *p == '-')
+		negative = (*p++ == '-');
+	for (; *p >= '0' && *p <= '9'; p++)
+	{
+		n = n * 10 + (*p - '0');
+		if (n > (int64) PG_INT32_MAX + 1)
+			return false;
+		digits = true;
+	}
+	while (isspace((unsigned char) *p))
+		p++;
+	if (!digits || *p != '\0')
+		return false;
+	if (negative)
+		n = -n;
+	if (n < PG_INT32_MIN || n > PG_INT32_MAX)
+		return false;
+	*result = (int) n;
+	return true;
+}
+
+/*
+ * rb_bool_option
+ *		A Boolean option's value, as the validator and every reader take it
+ *		(parse_bool: true, yes, on, 1, ... and their opposites; not
+ *		defGetBoolean, which takes fewer spellings).
+ */
+bool
+rb_bool_option(DefElem *def)
+{
+	bool		b;
+
+	if (!parse_bool(defGetString(def), &b))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" requires a Boolean value",
+						def->defname)));
+	return b;
+}
+
+/*
  * int_option
  *		An integer option's value, which must lie in the range its table
  *		entry gives.
@@ -291,21 +421,17 @@ int_option(DefElem *def, Oid context)
 {
 	const RbOption *opt = find_option(def->defname, context);
 	char	   *value = defGetString(def);
-	char	   *end;
-	long		n;
+	int			n;
 
 	Assert(opt != NULL && opt->type == RB_OPT_INT);
-	errno = 0;
-	n = strtol(value, &end, 10);
-	if (end == value || *end != '\0' || errno != 0 ||
-		n < opt->min || n > opt->max)
+	if (!parse_integer(value, &n) || n < opt->min || n > opt->max)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for option \"%s\": \"%s\"",
 						def->defname, value),
 				 errhint("Valid values are integers from %d to %d.",
 						 opt->min, opt->max)));
-	return (int) n;
+	return n;
 }
 
 /*
@@ -341,7 +467,7 @@ rb_get_server_options(ForeignServer *server, RbServerOptions *opts)
 		else if (strcmp(def->defname, "metadata_address") == 0)
 			opts->metadata_address = defGetString(def);
 		else if (strcmp(def->defname, "tls") == 0)
-			opts->tls = defGetBoolean(def);
+			opts->tls = rb_bool_option(def);
 		else if (strcmp(def->defname, "ca_file") == 0)
 			opts->ca_file = defGetString(def);
 		else if (strcmp(def->defname, "timeout_ms") == 0)
@@ -380,7 +506,7 @@ rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 		else if (strcmp(def->defname, "cloud_id") == 0)
 			opts->cloud_id = defGetString(def);
 		else if (strcmp(def->defname, "skip_denied_folders") == 0)
-			opts->skip_denied_folders = defGetBoolean(def);
+			opts->skip_denied_folders = rb_bool_option(def);
 		else if (strcmp(def->defname, "page_size") == 0)
 			opts->page_size = int_option(def, ForeignTableRelationId);
 	}
@@ -409,41 +535,74 @@ rb_import_option_names(const char ***names)
 /*
  * rb_read_server_file
  *		The text of a file named by a file option (ca_file,
- *		service_account_key_file): what names it in messages; a file that is
- *		not regular or larger than max_size bytes is refused (22023).
+ *		service_account_key_file): what names it in messages.  The file is
+ *		opened without blocking and must be a regular file of at most
+ *		max_size bytes (22023 otherwise): a FIFO or a device named there
+ *		must not hang the backend in open() or read(), where neither cancel
+ *		nor terminate reach it.
  */
 char *
 rb_read_server_file(const char *path, const char *what, int max_size)
 {
-	FILE	   *f;
+	int			fd;
 	struct stat st;
 	char	   *buf;
-	size_t		n;
+	size_t		len = 0;
 
-	f = AllocateFile(path, "r");
-	if (f == NULL)
+	fd = OpenTransientFile(path, O_RDONLY | O_NONBLOCK | PG_BINARY);
+	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open %s \"%s\": %m", what, path)));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-		st.st_size > max_size)
+	if (fstat(fd, &st) != 0)
 	{
-		FreeFile(f);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s \"%s\" is not a regular file of at most %d bytes",
-						what, path, max_size)));
-	}
-	buf = palloc(st.st_size + 1);
-	n = fread(buf, 1, st.st_size, f);
-	if (ferror(f))
-	{
-		FreeFile(f);
+		int			save_errno = errno;
+
+		CloseTransientFile(fd);
+		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not read %s \"%s\": %m", what, path)));
+				 errmsg("could not stat %s \"%s\": %m", what, path)));
 	}
-	FreeFile(f);
-	buf[n] = '\0';
+	if (!S_ISREG(st.st_mode))
+	{
+		CloseTransientFile(fd);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" is not a regular file", what, path)));
+	}
+	if (st.st_size > max_size)
+	{
+		CloseTransientFile(fd);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" is larger than %d bytes", what, path,
+						max_size)));
+	}
+
+	/* A regular file: reads never block, and the file may have shrunk. */
+	buf = palloc(st.st_size + 1);
+	while (len < (size_t) st.st_size)
+	{
+		ssize_t		n = read(fd, buf + len, st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+		{
+			int			save_errno = errno;
+
+			CloseTransientFile(fd);
+			errno = save_errno;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read %s \"%s\": %m", what, path)));
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	CloseTransientFile(fd);
+	buf[len] = '\0';
 	return buf;
 }

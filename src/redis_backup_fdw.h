@@ -102,6 +102,7 @@ typedef struct RbTableOptions
 extern void rb_get_server_options(ForeignServer *server, RbServerOptions *opts);
 extern void rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 								 RbTableOptions *opts);
+extern bool rb_bool_option(DefElem *def);
 extern int	rb_import_option_names(const char ***names);
 extern char *rb_read_server_file(const char *path, const char *what,
 								 int max_size);
@@ -141,6 +142,7 @@ typedef struct RbServiceAccountKey
 extern bool rb_parse_service_account_key(const char *json,
 										 RbServiceAccountKey *key,
 										 const char **why);
+extern char *rb_service_account_key_id(const char *json);
 extern char *rb_make_jwt(const RbServiceAccountKey *key, int64 now,
 						 const char **why);
 extern bool rb_json_string_fields(const char *json, int n,
@@ -172,6 +174,8 @@ extern RbConnection *rb_acquire_connection(UserMapping *user,
 										   RbService service);
 extern const char *rb_service_endpoint(const RbServerOptions *opts,
 									   RbService service);
+extern const char *rb_service_name(RbService service);
+extern const char *rb_service_endpoint_option(RbService service);
 extern RbChannel *rb_connection_channel(RbConnection *conn);
 extern void rb_connection_failed(RbConnection *conn);
 extern void rb_release_connection(RbConnection *conn);
@@ -259,6 +263,7 @@ typedef struct RbCallStats
 /* What a remote call needs besides its request. */
 typedef struct RbCallTarget
 {
+	RbService	service;		/* the service called, for messages */
 	RbConnection *conn;			/* told when the service is unreachable */
 	RbChannel  *channel;
 	struct RbCredentials *creds;	/* the token of each call */

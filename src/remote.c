@@ -27,10 +27,11 @@
 static bool interrupt_pending(void *arg);
 static bool remote_wait(RbCall *call, RbStatus *status);
 static bool status_is_retryable(RbCode code);
-pg_noreturn static void report_status(const RbStatus *status, RbMethod method,
+pg_noreturn static void report_status(const RbStatus *status,
 									  const char *call_desc,
 									  const RbCallTarget *target);
 static char *redact(const char *text, const char *secret);
+static bool is_word_char(char c);
 static void *context_alloc(void *data, size_t size);
 static void context_free(void *data, void *pointer);
 
@@ -128,7 +129,7 @@ rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc)
 	rc->call = rb_call_start(target->channel, rc->method, rc->request,
 							 rc->token, target->timeout_ms, &status);
 	if (rc->call == NULL)
-		report_status(&status, rc->method, rc->desc, target);
+		report_status(&status, rc->desc, target);
 	rb_call_set_tag(rc->call, rc);
 }
 
@@ -205,7 +206,7 @@ rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 	}
 	if (!status_is_retryable(status.code) ||
 		rc->attempt >= target->max_attempts)
-		report_status(&status, rc->method, rc->desc, target);
+		report_status(&status, rc->desc, target);
 
 	elog(DEBUG1, "redis_backup_fdw: %s: %s, retrying (attempt %d of %d)",
 		 rb_method_name(rc->method), rb_code_name(status.code),
@@ -259,17 +260,19 @@ rb_remote_call(RbCallTarget *target, RbMethod method,
 
 /*
  * report_status
- *		Raise the error of a failed call: a short message, the gRPC status and
- *		the server's text in DETAIL, the call and the request id in CONTEXT.
+ *		Raise the error of a failed call: a short message naming the service
+ *		called, the gRPC status and the server's text in DETAIL, the call
+ *		and the request id in CONTEXT.
  *		The token is never part of any of these.  A service that stayed
  *		unreachable through every attempt also retires the channel, so that
  *		the next query connects afresh instead of waiting out gRPC's
  *		reconnect backoff.
  */
 static void
-report_status(const RbStatus *status, RbMethod method,
-			  const char *call_desc, const RbCallTarget *target)
+report_status(const RbStatus *status, const char *call_desc,
+			  const RbCallTarget *target)
 {
+	const char *service = rb_service_name(target->service);
 	char	   *detail;
 	char	   *request_id;
 
@@ -294,37 +297,42 @@ report_status(const RbStatus *status, RbMethod method,
 	{
 		case RB_UNAUTHENTICATED:
 			RB_CALL_ERROR(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-						  errmsg("the Managed Redis API rejected the IAM token"),
+						  errmsg("%s rejected the IAM token", service),
 						  errhint("%s", rb_credentials_hint(target->creds,
 														   target->server_name)));
 			break;
 		case RB_PERMISSION_DENIED:
-			if (method == RB_METHOD_FOLDER_LIST)
+			if (target->service == RB_SERVICE_RESOURCE_MANAGER)
 				RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,
-							  errmsg("permission denied by the Resource Manager API"),
+							  errmsg("permission denied by %s", service),
 							  errhint("Grant the token's account the role resource-manager.viewer (or viewer) on the cloud."));
+			if (target->service == RB_SERVICE_MDB)
+				RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,
+							  errmsg("permission denied by %s", service),
+							  errhint("Grant the token's account a role that can view Managed Redis backups in the folder."));
 			RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,
-						  errmsg("permission denied by the Managed Redis API"),
-						  errhint("Grant the token's account a role that can view Managed Redis backups in the folder."));
+						  errmsg("permission denied by %s", service));
 			break;
 		case RB_INVALID_ARGUMENT:
 		case RB_OUT_OF_RANGE:
 			RB_CALL_ERROR(ERRCODE_INVALID_PARAMETER_VALUE,
-						  errmsg("the Managed Redis API rejected the request as invalid"));
+						  errmsg("%s rejected the request as invalid",
+								 service));
 			break;
 		case RB_UNAVAILABLE:
 			RB_CALL_ERROR(ERRCODE_CONNECTION_FAILURE,
-						  errmsg_plural("could not reach the Managed Redis API at \"%s\" (%d attempt)",
-										"could not reach the Managed Redis API at \"%s\" (%d attempts)",
-										target->max_attempts,
+						  errmsg_plural("could not reach %s at \"%s\" (%d attempt)",
+										"could not reach %s at \"%s\" (%d attempts)",
+										target->max_attempts, service,
 										target->endpoint, target->max_attempts),
-						  errhint("Check the server's endpoint, tls and ca_file options; if the service is down, try again later."));
+						  errhint("Check the server's %s, tls and ca_file options; if the service is down, try again later.",
+								  rb_service_endpoint_option(target->service)));
 			break;
 		case RB_RESOURCE_EXHAUSTED:
 			RB_CALL_ERROR(ERRCODE_CONNECTION_FAILURE,
-						  errmsg_plural("the Managed Redis API refused the call as over quota (%d attempt)",
-										"the Managed Redis API refused the call as over quota (%d attempts)",
-										target->max_attempts,
+						  errmsg_plural("%s refused the call as over quota (%d attempt)",
+										"%s refused the call as over quota (%d attempts)",
+										target->max_attempts, service,
 										target->max_attempts),
 						  errhint("Try again later, or raise the server option max_attempts."));
 			break;
@@ -341,11 +349,12 @@ report_status(const RbStatus *status, RbMethod method,
 			break;
 		case RB_LOCAL_BAD_REPLY:
 			RB_CALL_ERROR(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY,
-						  errmsg("could not decode the reply of the Managed Redis API"));
+						  errmsg("could not decode the reply of %s", service));
 			break;
 		case RB_LOCAL_REPLY_TOO_LARGE:
 			RB_CALL_ERROR(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY,
-						  errmsg("the reply of the Managed Redis API is larger than the receive limit"),
+						  errmsg("the reply of %s is larger than the receive limit",
+								 service),
 						  errhint("Lower the page_size option of the server or table."));
 			break;
 		case RB_LOCAL_NO_MEMORY:
@@ -358,7 +367,7 @@ report_status(const RbStatus *status, RbMethod method,
 			break;
 		default:
 			RB_CALL_ERROR(ERRCODE_FDW_ERROR,
-						  errmsg("remote call to the Managed Redis API failed"));
+						  errmsg("remote call to %s failed", service));
 			break;
 	}
 #undef RB_CALL_ERROR
@@ -367,13 +376,20 @@ report_status(const RbStatus *status, RbMethod method,
 
 /*
  * redact
- *		text with every occurrence of secret replaced: a server that echoes
- *		the token in its error message must not put it in ours.
+ *		text with every whole occurrence of secret replaced: a server that
+ *		echoes the token in its error message must not put it in ours.  An
+ *		occurrence is whole when it is not part of a longer word: where the
+ *		secret begins (ends) with an ASCII letter or digit, the character
+ *		before (after) it is not one.  So the text around it is never cut
+ *		into, and a secret that happens to be part of a word leaves the word
+ *		alone; anything else next to it (quotes, spaces, '=', '-', '.')
+ *		still has it cut out.
  */
 static char *
 redact(const char *text, const char *secret)
 {
 	StringInfoData buf;
+	const char *from = text;
 	const char *hit;
 	size_t		len;
 
@@ -382,14 +398,31 @@ redact(const char *text, const char *secret)
 
 	initStringInfo(&buf);
 	len = strlen(secret);
-	while ((hit = strstr(text, secret)) != NULL)
+	for (hit = strstr(text, secret); hit != NULL; hit = strstr(hit + 1, secret))
 	{
-		appendBinaryStringInfo(&buf, text, hit - text);
+		if (hit < from)
+			continue;			/* overlaps the occurrence cut out last */
+		if ((hit > text && is_word_char(hit[-1]) && is_word_char(secret[0])) ||
+			(is_word_char(hit[len]) && is_word_char(secret[len - 1])))
+			continue;			/* part of a longer word */
+		appendBinaryStringInfo(&buf, from, hit - from);
 		appendStringInfoString(&buf, "<iam_token>");
-		text = hit + len;
+		from = hit + len;
 	}
-	appendStringInfoString(&buf, text);
+	appendStringInfoString(&buf, from);
 	return buf.data;
+}
+
+/*
+ * is_word_char
+ *		An ASCII letter or digit (locale-independent): what a word is made
+ *		of for redact().
+ */
+static bool
+is_word_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9');
 }
 
 /*

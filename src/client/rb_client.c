@@ -56,9 +56,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -74,6 +78,9 @@
 
 /* How gRPC words the failure of a reply over the receive limit. */
 #define RB_GRPC_TOO_LARGE_TEXT "Received message larger than max"
+
+/* Longest host name of a target (a DNS name's limit). */
+#define RB_MAX_HOST_LENGTH 253
 
 /* Longest wait on the completion queue before asking the give-up hook. */
 #define RB_WAIT_SLICE_MS 100
@@ -652,10 +659,68 @@ rb_list_reply_page(RbMethod method, const ProtobufCMessage *reply,
 }
 
 /*
+ * rb_host_is_valid
+ *		Is host[0..len) a host as rb_target_is_valid() takes it: a name of
+ *		dot-separated labels (ASCII letters, digits, hyphens and
+ *		underscores, 1 to 63 each, none beginning or ending with a hyphen),
+ *		an IPv4 address in dotted decimal (a name of digits and dots only
+ *		must be one), or an IPv6 address in brackets?
+ */
+static bool
+rb_host_is_valid(const char *host, size_t len)
+{
+	char		buf[RB_MAX_HOST_LENGTH + 3];
+	unsigned char addr[sizeof(struct in6_addr)];
+	size_t		label = 0;
+	bool		numeric = true;
+	size_t		i;
+
+	if (len == 0 || len > RB_MAX_HOST_LENGTH + 2)
+		return false;
+	memcpy(buf, host, len);
+	buf[len] = '\0';
+
+	if (buf[0] == '[')
+	{
+		if (len < 3 || buf[len - 1] != ']')
+			return false;
+		buf[len - 1] = '\0';
+		return inet_pton(AF_INET6, buf + 1, addr) == 1;
+	}
+	if (len > RB_MAX_HOST_LENGTH)
+		return false;
+
+	for (i = 0; i < len; i++)
+	{
+		char		c = buf[i];
+
+		if (c == '.')
+		{
+			if (label == 0 || buf[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+		if ((label == 0 && c == '-') || ++label > 63)
+			return false;
+		if (c < '0' || c > '9')
+			numeric = false;
+	}
+	if (label == 0 || buf[len - 1] == '-')
+		return false;
+	if (numeric)
+		return inet_pton(AF_INET, buf, addr) == 1;
+	return true;
+}
+
+/*
  * rb_target_is_valid
- *		Does target look like "host:port"?  The host part must be non-empty
- *		and the port a decimal number 1..65535; no spaces or control
- *		characters anywhere.  See rb_client.h.
+ *		Is target "host:port": a host as rb_host_is_valid() takes it, and a
+ *		port of decimal digits 1..65535?  Nothing else: no scheme or URI, no
+ *		user, no second port.  See rb_client.h.
  */
 bool
 rb_target_is_valid(const char *target)
@@ -664,15 +729,11 @@ rb_target_is_valid(const char *target)
 	const char *p;
 	long		port = 0;
 
-	if (target == NULL || target[0] == '\0')
+	if (target == NULL)
 		return false;
-	for (p = target; *p; p++)
-	{
-		if ((unsigned char) *p <= 0x20 || (unsigned char) *p == 0x7F)
-			return false;
-	}
 	colon = strrchr(target, ':');
-	if (colon == NULL || colon == target || colon[1] == '\0')
+	if (colon == NULL || colon[1] == '\0' ||
+		!rb_host_is_valid(target, colon - target))
 		return false;
 	for (p = colon + 1; *p; p++)
 	{

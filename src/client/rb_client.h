@@ -219,10 +219,14 @@ extern bool rb_list_reply_page(RbMethod method, const ProtobufCMessage *reply,
  * Validation rules, exported so that the FDW's option validator refuses
  * exactly what rb_channel_open() and rb_call_start() refuse.
  *
- * rb_target_is_valid: "host:port" with a non-empty host and a port of
- * decimal digits only (no sign, no spaces) in 1..65535; no space or control
- * character (bytes 0x00..0x20 and 0x7F) anywhere.  The host part is split
- * at the last colon and not otherwise checked.
+ * rb_target_is_valid: "host:port" and nothing else.  The host is a name
+ * (dot-separated labels of ASCII letters, digits, hyphens and underscores,
+ * 1 to 63 each, none beginning or ending with a hyphen; at most 253
+ * characters), an IPv4 address in dotted decimal (a name of digits and dots
+ * only must be one), or an IPv6 address in brackets ("[::1]"); the port is
+ * decimal digits only (no sign, no spaces) in 1..65535.  So no gRPC target
+ * scheme ("unix:", "dns:///", "ipv4:"), no URI, no user part, no second
+ * port: gRPC and libcurl get a plain host and port.
  *
  * rb_token_is_valid: non-empty and printable ASCII without space (bytes
  * 0x21..0x7E only): what may travel after "Bearer " in a metadata value.

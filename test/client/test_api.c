@@ -215,12 +215,20 @@ test_validators(void)
 {
 	static const char *const good_targets[] = {
 		"localhost:443", "mdb.api.cloud.yandex.net:443", "127.0.0.1:1",
-		"h:65535", "[::1]:443", "h:00443"
+		"h:65535", "[::1]:443", "h:00443", "[2001:db8::10]:8443",
+		"my_host-2.example.com:443", "255.255.255.255:1"
 	};
+	/* host:port and nothing else: no gRPC scheme, URI, user or 2nd port */
 	static const char *const bad_targets[] = {
 		"my host:443", "h: 443", "h:+443", "h:0", "h:65536", ":443", "h:",
 		"", "localhost", "h:-1", "h:12a", "h:443 ", " h:443", "h:4\t43",
-		"h\x01:443", "h\x7f:443", "h:99999999999999999999"
+		"h\x01:443", "h\x7f:443", "h:99999999999999999999",
+		"unix:/tmp/x:1", "unix-abstract:x:1", "ipv4:127.0.0.1:1",
+		"ipv6:[::1]:443", "dns:///h:443", "dns://8.8.8.8/h:443",
+		"https://h:443", "h:443:1", "user@host:80", "host/path:80",
+		"-h:443", "h-:443", "a..b:443", ".h:443", "h.:443", "999.1.1.1:443",
+		"1.2.3:443", "1:443", "[::1:443", "[h]:443", "[]:443", "::1:443",
+		"[::1]443", "caf\xc3\xa9:443"
 	};
 	static const char *const good_tokens[] = {
 		"x", "t1.9euelZq-abc_DEF~123", "!#$%&'()*+,-./:;<=>?@[]^_`{|}~"

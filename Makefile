@@ -28,6 +28,7 @@ CLIENT_OBJS = src/client/rb_client.o src/client/rb_wire.o
 
 OBJS = redis_backup_fdw.o \
        src/option.o \
+       src/server_file.o \
        src/field.o \
        src/credentials.o \
        src/jwt.o \
@@ -58,7 +59,7 @@ include $(PGXS)
 
 # Every object needs the generated headers first, and is rebuilt when a
 # header of ours changes (PGXS tracks no header dependencies).
-$(OBJS): $(GEN)/.stamp $(srcdir)/src/redis_backup_fdw.h \
+$(OBJS): $(GEN)/.stamp $(srcdir)/src/redis_backup_fdw.h $(srcdir)/src/compat.h \
          $(srcdir)/src/client/rb_client.h $(srcdir)/src/client/rb_wire.h
 
 $(GEN)/.stamp: $(addprefix proto/,$(PROTOS))

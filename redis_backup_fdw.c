@@ -42,7 +42,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "compat.h"
 #include "redis_backup_fdw.h"
 
 PG_MODULE_MAGIC;
@@ -129,6 +128,7 @@ typedef struct RbFdwScanState
 	bool		filter_cloud;	/* drop backups of other clouds */
 	int			page_size;
 	char	   *call_text;
+	bool		slow_start;		/* the query may stop early */
 	bool		tls;			/* for EXPLAIN VERBOSE */
 	Oid			userid;			/* whose user mapping, for EXPLAIN */
 	Oid			serverid;
@@ -141,7 +141,8 @@ typedef struct RbFdwScanState
 	int			ncolumns;
 	RbConversionContext conversion;
 
-	/* the connections and the calls */
+	/* the credentials, the connections and the calls */
+	RbCredentials *creds;
 	RbConnection *conn;
 	RbCallTarget target;
 	RbConnection *rm_conn;		/* Resource Manager, for a cloud */
@@ -202,6 +203,20 @@ static bool limit_applies_to_scan(PlannerInfo *root, List *scan_clauses,
 static List *retrieved_attrs(PlannerInfo *root, RelOptInfo *baserel,
 							 List *scan_clauses, int natts);
 pg_noreturn static void report_no_key(Relation rel, const RbField *fields);
+static List *read_plan(RbFdwScanState *state, ForeignScan *fsplan);
+static ForeignServer *read_options(RbFdwScanState *state,
+								   ForeignScanState *node,
+								   RbServerOptions *server_opts,
+								   RbTableOptions *table_opts);
+static void map_columns(RbFdwScanState *state, ForeignScanState *node,
+						List *attrs);
+static void create_contexts(RbFdwScanState *state, EState *estate);
+static void set_call_target(RbFdwScanState *state, UserMapping *user,
+							ForeignServer *server,
+							const RbServerOptions *server_opts);
+static void start_engine(RbFdwScanState *state, UserMapping *user,
+						 const RbServerOptions *server_opts,
+						 const RbTableOptions *table_opts);
 static void scan_cleanup(void *arg);
 static char **compute_keys(ForeignScanState *node, RbFdwScanState *state,
 						   int *nkeys);
@@ -688,54 +703,96 @@ limit_applies_to_scan(PlannerInfo *root, List *scan_clauses, RbKeyQual *key)
 
 /*
  * redisBeginForeignScan
- *		Set up the scan state and take the channel; no call is made yet.
+ *		Set up the scan state and take the channels; no call is made yet.
  */
 static void
 redisBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
-	EState	   *estate = node->ss.ps.state;
-	Relation	rel = node->ss.ss_currentRelation;
-	TupleDesc	tupdesc = RelationGetDescr(rel);
 	RbFdwScanState *state;
-	ForeignTable *table;
 	ForeignServer *server;
 	UserMapping *user;
 	RbServerOptions server_opts;
 	RbTableOptions table_opts;
-	Oid			userid;
 	List	   *attrs;
-	ListCell   *lc;
 
 	state = palloc0(sizeof(RbFdwScanState));
 	node->fdw_state = state;
-
-	state->method = intVal(list_nth(fsplan->fdw_private, RbFdwScanPrivateMethod));
-	state->key_is_array = boolVal(list_nth(fsplan->fdw_private,
-										   RbFdwScanPrivateKeyIsArray));
-	state->page_size = intVal(list_nth(fsplan->fdw_private,
-									   RbFdwScanPrivatePageSize));
-	state->call_text = strVal(list_nth(fsplan->fdw_private,
-									   RbFdwScanPrivateCallText));
-	attrs = (List *) list_nth(fsplan->fdw_private,
-							  RbFdwScanPrivateRetrievedAttrs);
-
-	/* The options the plan was made with (ALTER invalidates plans). */
-	table = GetForeignTable(RelationGetRelid(rel));
-	server = GetForeignServer(table->serverid);
-	rb_get_server_options(server, &server_opts);
-	rb_get_table_options(table->relid, &server_opts, &table_opts);
-	state->table_folder_id = table_opts.folder_id;
-	state->table_cloud_id = table_opts.cloud_id;
-	state->tls = server_opts.tls;
-	userid = rb_scan_user(fsplan, estate);
-	state->userid = userid;
-	state->serverid = server->serverid;
-
+	attrs = read_plan(state, fsplan);
+	server = read_options(state, node, &server_opts, &table_opts);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-	user = GetUserMapping(userid, server->serverid);
+	user = GetUserMapping(state->userid, server->serverid);
+	map_columns(state, node, attrs);
+	create_contexts(state, node->ss.ps.state);
+	set_call_target(state, user, server, &server_opts);
+
+	/*
+	 * A scan with nothing to call raises its error when it is first read
+	 * (report_no_key), so a query that never reads it (LIMIT 0) works; it
+	 * needs no engine and no channel.
+	 */
+	if (state->method < 0)
+		return;
+	start_engine(state, user, &server_opts, &table_opts);
+}
+
+/*
+ * read_plan
+ *		What the plan says (ForeignScan.fdw_private); returns the attribute
+ *		numbers the plan reads.
+ */
+static List *
+read_plan(RbFdwScanState *state, ForeignScan *fsplan)
+{
+	List	   *private = fsplan->fdw_private;
+
+	state->method = intVal(list_nth(private, RbFdwScanPrivateMethod));
+	state->key_is_array = boolVal(list_nth(private,
+										   RbFdwScanPrivateKeyIsArray));
+	state->page_size = intVal(list_nth(private, RbFdwScanPrivatePageSize));
+	state->call_text = strVal(list_nth(private, RbFdwScanPrivateCallText));
+	state->slow_start = boolVal(list_nth(private, RbFdwScanPrivateSlowStart));
+	return (List *) list_nth(private, RbFdwScanPrivateRetrievedAttrs);
+}
+
+/*
+ * read_options
+ *		The options the plan was made with (ALTER invalidates plans), and
+ *		whose user mapping the scan uses; returns the server.
+ */
+static ForeignServer *
+read_options(RbFdwScanState *state, ForeignScanState *node,
+			 RbServerOptions *server_opts, RbTableOptions *table_opts)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	Relation	rel = node->ss.ss_currentRelation;
+	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
+	ForeignServer *server = GetForeignServer(table->serverid);
+
+	rb_get_server_options(server, server_opts);
+	rb_get_table_options(table->relid, server_opts, table_opts);
+	state->table_folder_id = table_opts->folder_id;
+	state->table_cloud_id = table_opts->cloud_id;
+	state->tls = server_opts->tls;
+	state->userid = rb_scan_user(fsplan, node->ss.ps.state);
+	state->serverid = server->serverid;
+	return server;
+}
+
+/*
+ * map_columns
+ *		The columns to convert (those the plan reads, each to its Backup
+ *		field), the key's expression, and the folder filter.
+ */
+static void
+map_columns(RbFdwScanState *state, ForeignScanState *node, List *attrs)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	Relation	rel = node->ss.ss_currentRelation;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	ListCell   *lc;
 
 	state->rel = rel;
 	state->fields = rb_map_columns(rel);
@@ -743,7 +800,6 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 		state->key_state = ExecInitExpr(linitial(fsplan->fdw_exprs),
 										(PlanState *) node);
 
-	/* The columns to convert: those the plan reads. */
 	state->columns = palloc(sizeof(RbColumn) * Max(list_length(attrs), 1));
 	foreach(lc, attrs)
 	{
@@ -767,7 +823,16 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 		state->table_folder_utf8 = rb_key_to_utf8(state->table_folder_id);
 		state->filter_folder = (state->method != RB_METHOD_BACKUP_LIST);
 	}
+}
 
+/*
+ * create_contexts
+ *		The scan's memory context, and below it those reset per rescan
+ *		(keys) and per row (tuple).
+ */
+static void
+create_contexts(RbFdwScanState *state, EState *estate)
+{
 	state->scan_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											"redis_backup_fdw scan",
 											ALLOCSET_SMALL_SIZES);
@@ -777,54 +842,73 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	state->tuple_cxt = AllocSetContextCreate(state->scan_cxt,
 											 "redis_backup_fdw tuple",
 											 ALLOCSET_SMALL_SIZES);
+}
 
-	state->target.creds = rb_get_credentials(user, &server_opts,
-											 state->scan_cxt, &state->stats);
-	state->target.service = RB_SERVICE_MDB;
-	state->target.server_name = MemoryContextStrdup(state->scan_cxt,
-													server->servername);
-	state->target.endpoint =
+/*
+ * set_call_target
+ *		The user mapping's credentials, and what each call to the Managed
+ *		Redis API needs besides its channel.
+ */
+static void
+set_call_target(RbFdwScanState *state, UserMapping *user,
+				ForeignServer *server, const RbServerOptions *server_opts)
+{
+	RbCallTarget *target = &state->target;
+
+	state->creds = rb_get_credentials(user, server_opts, state->scan_cxt,
+									  &state->stats);
+	target->service = RB_SERVICE_MDB;
+	target->server_name = MemoryContextStrdup(state->scan_cxt,
+											  server->servername);
+	target->endpoint =
 		MemoryContextStrdup(state->scan_cxt,
-							rb_service_endpoint(&server_opts, RB_SERVICE_MDB));
-	state->target.timeout_ms = server_opts.timeout_ms;
-	state->target.max_attempts = server_opts.max_attempts;
-	state->target.stats = &state->stats;
+							rb_service_endpoint(server_opts, RB_SERVICE_MDB));
+	target->token_hint = rb_credentials_hint(state->creds, server->servername);
+	target->timeout_ms = server_opts->timeout_ms;
+	target->max_attempts = server_opts->max_attempts;
+	target->stats = &state->stats;
+}
 
-	if (state->method < 0)
-		return;					/* fails if it is ever read */
-
+/*
+ * start_engine
+ *		The scan engine (fetch.c) and the channels it calls through: the
+ *		Managed Redis API's, and for a cloud Resource Manager's.  The
+ *		channels are released however the scan ends, error or not.
+ */
+static void
+start_engine(RbFdwScanState *state, UserMapping *user,
+			 const RbServerOptions *server_opts,
+			 const RbTableOptions *table_opts)
+{
 	state->fetch = rb_fetch_create(state->scan_cxt, &state->target,
-								   (RbMethod) state->method, state->page_size,
-								   server_opts.max_concurrent_calls,
-								   boolVal(list_nth(fsplan->fdw_private,
-													RbFdwScanPrivateSlowStart)));
+								   state->creds, (RbMethod) state->method,
+								   state->page_size,
+								   server_opts->max_concurrent_calls,
+								   state->slow_start);
 
-	/* Release the channels however the scan ends, error or not. */
 	state->cleanup.func = scan_cleanup;
 	state->cleanup.arg = state;
 	MemoryContextRegisterResetCallback(state->scan_cxt, &state->cleanup);
-	state->conn = rb_acquire_connection(user, &server_opts, RB_SERVICE_MDB);
+	state->conn = rb_acquire_connection(user, server_opts, RB_SERVICE_MDB);
 	state->target.conn = state->conn;
 	state->target.channel = rb_connection_channel(state->conn);
 
-	/* A cloud's folders come from Resource Manager. */
-	if (state->table_cloud_id != NULL)
-	{
-		state->rm_target = state->target;
-		state->rm_target.service = RB_SERVICE_RESOURCE_MANAGER;
-		state->rm_target.endpoint =
-			MemoryContextStrdup(state->scan_cxt,
-								rb_service_endpoint(&server_opts,
-													RB_SERVICE_RESOURCE_MANAGER));
-		state->rm_conn = rb_acquire_connection(user, &server_opts,
-											   RB_SERVICE_RESOURCE_MANAGER);
-		state->rm_target.conn = state->rm_conn;
-		state->rm_target.channel = rb_connection_channel(state->rm_conn);
-		rb_fetch_set_cloud(state->fetch, &state->rm_target,
-						   state->table_cloud_id, state->key_state == NULL,
-						   table_opts.skip_denied_folders);
-		state->filter_cloud = (state->method != RB_METHOD_BACKUP_LIST);
-	}
+	if (state->table_cloud_id == NULL)
+		return;
+	state->rm_target = state->target;
+	state->rm_target.service = RB_SERVICE_RESOURCE_MANAGER;
+	state->rm_target.endpoint =
+		MemoryContextStrdup(state->scan_cxt,
+							rb_service_endpoint(server_opts,
+												RB_SERVICE_RESOURCE_MANAGER));
+	state->rm_conn = rb_acquire_connection(user, server_opts,
+										   RB_SERVICE_RESOURCE_MANAGER);
+	state->rm_target.conn = state->rm_conn;
+	state->rm_target.channel = rb_connection_channel(state->rm_conn);
+	rb_fetch_set_cloud(state->fetch, &state->rm_target,
+					   state->table_cloud_id, state->key_state == NULL,
+					   table_opts->skip_denied_folders);
+	state->filter_cloud = (state->method != RB_METHOD_BACKUP_LIST);
 }
 
 /*
@@ -1044,7 +1128,7 @@ redisExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyText("Transport",
 							state->tls ? "TLS" : "plaintext (tls 'false')", es);
 		ExplainPropertyText("Credentials",
-							rb_describe_credentials_of(state->userid,
+							rb_describe_credentials(state->userid,
 													   state->serverid),
 							es);
 	}

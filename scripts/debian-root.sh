@@ -13,7 +13,9 @@
 # the tree in it as a clean clone would have it (the files git knows, plus
 # untracked files it does not ignore) at /src/redis_backup_fdw, runs COMMAND
 # there and deletes the copy.  Downloaded .debs are kept per suite in
-# $RBFDW_ROOTS/SUITE-debs, so a second run downloads nothing.
+# $RBFDW_ROOTS/SUITE-debs (hard-linked into each copy before the run and
+# back after it: runs that overlap each have their own apt cache and lock),
+# so a second run downloads nothing.
 #
 # The command runs in private mount and PID namespaces (unshare): /proc,
 # /dev and a fresh /dev/shm are mounted for it, and when it exits every
@@ -61,7 +63,7 @@ mirror() {
 }
 
 # --- the root's tarball ------------------------------------------------------
-mkdir -p "$CACHE" "$DEBS/partial"
+mkdir -p "$CACHE" "$DEBS"
 if [[ ! -s $TARBALL ]] || [[ -n $(find "$TARBALL" -mtime +"$MAX_AGE_DAYS" 2>/dev/null) ]]; then
     if ! command -v debootstrap >/dev/null; then
         say "installing debootstrap"
@@ -105,6 +107,9 @@ else
     tar --exclude=./.git -cf - . | tar -C "$src" -xf -
 fi
 
+# The .debs downloaded before, for apt to find in its own cache.
+find "$DEBS" -maxdepth 1 -name '*.deb' -exec ln -f -t "$RUN/var/cache/apt/archives" {} +
+
 # --- run it ------------------------------------------------------------------
 envs=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
 while IFS='=' read -r name _; do
@@ -117,14 +122,14 @@ say "running in a clean $SUITE root: $*"
 rc=0
 unshare --mount --pid --fork --propagation private -- /bin/bash -c '
     set -e
-    r=$1 debs=$2
-    shift 2
+    r=$1
+    shift
     mount -t proc proc "$r/proc"
     mount --rbind /dev "$r/dev"
     mount -t tmpfs -o mode=1777 tmpfs "$r/dev/shm"
-    mount --bind "$debs" "$r/var/cache/apt/archives"
     exec chroot "$r" /usr/bin/env -i "$@"
-' rbfdw-root "$RUN" "$DEBS" "${envs[@]}" /bin/bash -c 'cd /src/redis_backup_fdw && exec "$@"' rbfdw-cmd "$@" || rc=$?
+' rbfdw-root "$RUN" "${envs[@]}" /bin/bash -c 'cd /src/redis_backup_fdw && exec "$@"' rbfdw-cmd "$@" || rc=$?
+find "$RUN/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec ln -f -t "$DEBS" {} + 2>/dev/null || true
 if [[ -n ${RBFDW_ROOT_RESULTS:-} && -d $src/.regress ]]; then
     rm -rf "${RBFDW_ROOT_RESULTS:?}/$SUITE"
     mkdir -p "$RBFDW_ROOT_RESULTS/$SUITE"

@@ -1,10 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * connection.c
- *		  Channel management: one gRPC channel per user mapping per backend.
+ *		  What a backend keeps of each user mapping across queries: a gRPC
+ *		  channel per service, and the IAM token credentials.c obtained.
  *
- * Channels are cached across queries, keyed by the user mapping's OID and
- * the service (Managed Redis, IAM, Resource Manager: each its endpoint).
+ * One cache, keyed by the user mapping's OID, holds per service (Managed
+ * Redis, IAM, Resource Manager: each its endpoint) the channel new scans
+ * get, and the user mapping's cached token (RbCachedToken, filled in by
+ * credentials.c, which asks for it here).
  * When ALTER SERVER or ALTER USER MAPPING changes what a channel was made
  * from, or DROP removes its user mapping (syscache invalidation, as
  * postgres_fdw's connection.c does), the channel is retired: scans already
@@ -12,7 +15,9 @@
  * whose calls found the service unreachable through every attempt is
  * retired too, so that the next query connects afresh.  Retired channels
  * are closed once no scan uses them, at the latest when the transaction
- * ends.
+ * ends.  The same invalidation drops the cached token.  Entries are never
+ * removed (a user mapping's entry only loses its channels and token), so a
+ * pointer to one stays valid however invalidation interleaves with a scan.
  *
  * One table, services[], says of each service which server option gives
  * its endpoint and how messages name it (remote.c and fetch.c name the
@@ -68,25 +73,20 @@ struct RbConnection
 	RbConnection *next_retired; /* in retired_connections */
 };
 
-/* Key of ConnectionHash. */
-typedef struct RbConnectionKey
+/* Entry of MappingHash: what is kept of one user mapping. */
+typedef struct RbMappingEntry
 {
-	Oid			umid;			/* user mapping */
-	RbService	service;
-} RbConnectionKey;
-
-/* Entry of ConnectionHash: the channel new scans of a user mapping get. */
-typedef struct RbConnectionEntry
-{
-	RbConnectionKey key;
-	RbConnection *current;		/* NULL until needed */
+	Oid			umid;			/* hash key */
+	RbConnection *current[RB_NUM_SERVICES]; /* new scans' channels, or NULL */
+	RbCachedToken token;		/* credentials.c's */
 	uint32		server_hashvalue;	/* syscache hash of the server */
 	uint32		mapping_hashvalue;	/* syscache hash of the user mapping */
-} RbConnectionEntry;
+} RbMappingEntry;
 
-static HTAB *ConnectionHash = NULL;
+static HTAB *MappingHash = NULL;
 static RbConnection *retired_connections = NULL;
 
+static RbMappingEntry *mapping_entry(UserMapping *user);
 static void retire(RbConnection *conn);
 static void close_unused_retired(void);
 static void invalidation_callback(Datum arg, int cacheid, uint32 hashvalue);
@@ -95,28 +95,23 @@ static RbChannel *open_channel(const RbServerOptions *opts,
 							   RbService service);
 
 /*
- * rb_acquire_connection
- *		The channel of a user mapping, opened as needed.  The caller must
- *		rb_release_connection() it when its scan ends (also on error: scans
- *		do so from a memory context callback).
+ * mapping_entry
+ *		The cache entry of a user mapping, made on first use.
  */
-RbConnection *
-rb_acquire_connection(UserMapping *user, const RbServerOptions *opts,
-					  RbService service)
+static RbMappingEntry *
+mapping_entry(UserMapping *user)
 {
-	RbConnectionEntry *entry;
-	RbConnection *conn;
-	RbConnectionKey key;
+	RbMappingEntry *entry;
 	bool		found;
 
-	if (ConnectionHash == NULL)
+	if (MappingHash == NULL)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = sizeof(RbConnectionKey);
-		ctl.entrysize = sizeof(RbConnectionEntry);
-		ConnectionHash = hash_create("redis_backup_fdw connections", 8, &ctl,
-									 HASH_ELEM | HASH_BLOBS);
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RbMappingEntry);
+		MappingHash = hash_create("redis_backup_fdw user mappings", 8, &ctl,
+								  HASH_ELEM | HASH_BLOBS);
 		CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
 									  invalidation_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(USERMAPPINGOID,
@@ -124,23 +119,39 @@ rb_acquire_connection(UserMapping *user, const RbServerOptions *opts,
 		RegisterXactCallback(xact_callback, NULL);
 	}
 
-	close_unused_retired();
-
-	memset(&key, 0, sizeof(key));
-	key.umid = user->umid;
-	key.service = service;
-	entry = hash_search(ConnectionHash, &key, HASH_ENTER, &found);
+	entry = hash_search(MappingHash, &user->umid, HASH_ENTER, &found);
 	if (!found)
-		entry->current = NULL;
-
-	if (entry->current == NULL)
 	{
+		memset(entry->current, 0, sizeof(entry->current));
+		memset(&entry->token, 0, sizeof(entry->token));
 		entry->server_hashvalue =
 			GetSysCacheHashValue1(FOREIGNSERVEROID,
 								  ObjectIdGetDatum(user->serverid));
 		entry->mapping_hashvalue =
 			GetSysCacheHashValue1(USERMAPPINGOID,
 								  ObjectIdGetDatum(user->umid));
+	}
+	return entry;
+}
+
+/*
+ * rb_acquire_connection
+ *		The channel of a user mapping to a service, opened as needed.  The
+ *		caller must rb_release_connection() it when its scan ends (also on
+ *		error: scans do so from a memory context callback).
+ */
+RbConnection *
+rb_acquire_connection(UserMapping *user, const RbServerOptions *opts,
+					  RbService service)
+{
+	RbMappingEntry *entry;
+	RbConnection *conn;
+
+	entry = mapping_entry(user);
+	close_unused_retired();
+
+	if (entry->current[service] == NULL)
+	{
 		conn = MemoryContextAllocZero(TopMemoryContext, sizeof(RbConnection));
 		conn->umid = user->umid;
 		conn->service = service;
@@ -154,11 +165,37 @@ rb_acquire_connection(UserMapping *user, const RbServerOptions *opts,
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
-		entry->current = conn;
+		entry->current[service] = conn;
 	}
 
-	entry->current->active_scans++;
-	return entry->current;
+	entry->current[service]->active_scans++;
+	return entry->current[service];
+}
+
+/*
+ * rb_cached_token
+ *		The cached IAM token of a user mapping (token NULL: none yet).
+ */
+RbCachedToken *
+rb_cached_token(UserMapping *user)
+{
+	return &mapping_entry(user)->token;
+}
+
+/*
+ * rb_drop_cached_token
+ *		Drop a cached token, wiping it.  Must not raise errors: runs from the
+ *		syscache callback too.
+ */
+void
+rb_drop_cached_token(RbCachedToken *cached)
+{
+	cached->generation++;
+	if (cached->token == NULL)
+		return;
+	explicit_bzero(cached->token, strlen(cached->token));
+	pfree(cached->token);
+	cached->token = NULL;
 }
 
 /*
@@ -179,17 +216,13 @@ rb_connection_channel(RbConnection *conn)
 void
 rb_connection_failed(RbConnection *conn)
 {
-	RbConnectionEntry *entry;
-	RbConnectionKey key;
+	RbMappingEntry *entry;
 
 	if (conn->retired)
 		return;
-	memset(&key, 0, sizeof(key));
-	key.umid = conn->umid;
-	key.service = conn->service;
-	entry = hash_search(ConnectionHash, &key, HASH_FIND, NULL);
-	if (entry != NULL && entry->current == conn)
-		entry->current = NULL;
+	entry = hash_search(MappingHash, &conn->umid, HASH_FIND, NULL);
+	if (entry != NULL && entry->current[conn->service] == conn)
+		entry->current[conn->service] = NULL;
 	retire(conn);
 }
 
@@ -324,41 +357,40 @@ open_channel(const RbServerOptions *opts, RbService service)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 				 errmsg("could not open a channel to \"%s\"", endpoint),
-				 errdetail("%s: %s", rb_code_name(status.code),
-						   status.message)));
+				 errdetail_internal("%s: %s", rb_code_name(status.code),
+									status.message)));
 	return channel;
 }
 
 /*
  * invalidation_callback
- *		Retire channels made from a changed or dropped server or user
- *		mapping, and drop their cached tokens.  hashvalue 0 means everything
- *		changed.
+ *		Retire the channels made from a changed or dropped server or user
+ *		mapping and drop its cached token: the next scan starts afresh.
+ *		hashvalue 0 means everything changed.
  */
 static void
 invalidation_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS scan;
-	RbConnectionEntry *entry;
+	RbMappingEntry *entry;
 
-	/* A token is only ever obtained for a user mapping that has an entry. */
-	if (hashvalue == 0)
-		rb_credentials_forget(InvalidOid);
-	hash_seq_init(&scan, ConnectionHash);
-	while ((entry = (RbConnectionEntry *) hash_seq_search(&scan)) != NULL)
+	hash_seq_init(&scan, MappingHash);
+	while ((entry = (RbMappingEntry *) hash_seq_search(&scan)) != NULL)
 	{
-		if (hashvalue == 0 ||
-			(cacheid == FOREIGNSERVEROID &&
-			 entry->server_hashvalue == hashvalue) ||
-			(cacheid == USERMAPPINGOID &&
-			 entry->mapping_hashvalue == hashvalue))
+		int			service;
+
+		if (hashvalue != 0 &&
+			!(cacheid == FOREIGNSERVEROID &&
+			  entry->server_hashvalue == hashvalue) &&
+			!(cacheid == USERMAPPINGOID &&
+			  entry->mapping_hashvalue == hashvalue))
+			continue;
+		for (service = 0; service < RB_NUM_SERVICES; service++)
 		{
-			if (entry->current != NULL)
-				retire(entry->current);
-			rb_credentials_forget(entry->key.umid);
-			/* the next scan of this user mapping, if any, starts afresh */
-			(void) hash_search(ConnectionHash, &entry->key, HASH_REMOVE,
-							   NULL);
+			if (entry->current[service] != NULL)
+				retire(entry->current[service]);
+			entry->current[service] = NULL;
 		}
+		rb_drop_cached_token(&entry->token);
 	}
 }

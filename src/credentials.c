@@ -2,7 +2,8 @@
  *
  * credentials.c
  *		  Where the IAM token of each call comes from.  A user mapping has
- *		  exactly one credential:
+ *		  exactly one credential (option.c's table says which option is
+ *		  which source):
  *
  *	iam_token					a ready-made token, sent as is
  *	service_account_key			a service account's authorized key (JSON):
@@ -13,17 +14,20 @@
  *	instance_service_account	the token of the VM's service account, from
  *								the metadata service (metadata_address)
  *
- * Tokens obtained are cached per backend and user mapping, in memory only.
- * One is reused while it was obtained less than an hour ago and has more
- * than RB_TOKEN_MARGIN_S (5 minutes) left; a token that lives less than
- * four times that margin is refreshed once three quarters of its life
- * have passed.  Each call takes the current token, so a scan runs across
- * a refresh.  A call refused UNAUTHENTICATED with a token from the cache
- * drops it and is retried once with a fresh one (remote.c asks
- * rb_credentials_rejected).  ALTER/DROP of the server or user mapping
- * drops the cached token (connection.c's invalidation, which retires the
- * channels, calls rb_credentials_forget).  Tokens, keys and JWTs never
- * reach a message or the log.
+ * Tokens obtained are cached per backend and user mapping, in memory only
+ * (connection.c keeps the cache beside the user mapping's channels and
+ * drops it on ALTER/DROP of the server or user mapping).  One is reused
+ * while it was obtained less than an hour ago and has more than
+ * RB_TOKEN_MARGIN_S (5 minutes) left; a token that lives less than four
+ * times that margin is refreshed once three quarters of its life have
+ * passed.  The scan asks for the current token before each call, so it
+ * runs across a refresh; a call refused UNAUTHENTICATED with a token from
+ * the cache drops it (rb_credentials_rejected) and is made once more with
+ * a fresh one.  Tokens, keys and JWTs never reach a message or the log.
+ *
+ * Layers: this file is built on the call layer (remote.c, for IAM's
+ * exchange), connection.c and the key and metadata helpers; the call
+ * layer knows nothing of it.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,9 +35,7 @@
 
 #include <time.h>
 
-#include "commands/defrem.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -43,27 +45,6 @@
 /* Refresh rules. */
 #define RB_TOKEN_MARGIN_S 300	/* refresh with this much left */
 #define RB_TOKEN_MAX_AGE_S 3600 /* refresh after this long */
-
-/* Largest key file read. */
-#define RB_MAX_KEY_FILE_SIZE (64 * 1024)
-
-typedef enum RbCredentialSource
-{
-	RB_CRED_NONE,
-	RB_CRED_IAM_TOKEN,
-	RB_CRED_KEY,
-	RB_CRED_KEY_FILE,
-	RB_CRED_INSTANCE
-} RbCredentialSource;
-
-/* The option of each source. */
-static const char *const source_options[] = {
-	[RB_CRED_NONE] = NULL,
-	[RB_CRED_IAM_TOKEN] = "iam_token",
-	[RB_CRED_KEY] = "service_account_key",
-	[RB_CRED_KEY_FILE] = "service_account_key_file",
-	[RB_CRED_INSTANCE] = "instance_service_account",
-};
 
 struct RbCredentials
 {
@@ -77,26 +58,18 @@ struct RbCredentials
 	MemoryContext cxt;
 };
 
-/* A cached token of a user mapping. */
-typedef struct RbTokenEntry
-{
-	Oid			umid;			/* hash key */
-	char	   *token;			/* in TopMemoryContext; NULL: none */
-	TimestampTz obtained_at;
-	TimestampTz refresh_at;		/* get a new one from then on */
-} RbTokenEntry;
-
-static HTAB *TokenCache = NULL;
-
-static RbCredentialSource credential_option(UserMapping *user, char **value);
-static RbTokenEntry *cache_entry(RbCredentials *creds);
-static void forget_token(RbTokenEntry *entry);
-static void obtain_token(RbCredentials *creds, RbTokenEntry *entry);
-static void exchange_key(RbCredentials *creds, RbTokenEntry *entry);
-static void ask_metadata(RbCredentials *creds, RbTokenEntry *entry);
-static void store_token(RbTokenEntry *entry, const char *token,
+static char *obtain_token(RbCredentials *creds, TimestampTz *expires_at);
+static char *exchange_key(RbCredentials *creds, TimestampTz *expires_at);
+static char *sign_jwt(RbCredentials *creds, RbServiceAccountKey *key);
+static char *create_iam_token(RbCredentials *creds,
+							  const RbServiceAccountKey *key, char *jwt,
+							  TimestampTz *expires_at);
+static char *ask_metadata(RbCredentials *creds, TimestampTz *expires_at);
+static void store_token(RbCachedToken *cached, const char *token,
 						TimestampTz expires_at);
-static char *describe(RbCredentialSource source, const char *value);
+static void hand_out(RbCredentials *creds, const char *token);
+static char *credential_description(RbCredentialSource source,
+									const char *value);
 
 /*
  * rb_get_credentials
@@ -110,7 +83,7 @@ rb_get_credentials(UserMapping *user, const RbServerOptions *opts,
 	RbCredentials *creds = MemoryContextAllocZero(cxt, sizeof(RbCredentials));
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 
-	creds->source = credential_option(user, &creds->value);
+	creds->source = rb_credential_option(user->options, &creds->value);
 	if (creds->source == RB_CRED_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
@@ -118,7 +91,7 @@ rb_get_credentials(UserMapping *user, const RbServerOptions *opts,
 						GetForeignServer(user->serverid)->servername),
 				 errhint("Add one of iam_token, service_account_key, service_account_key_file or instance_service_account with ALTER USER MAPPING ... OPTIONS (ADD ...).")));
 	creds->value = pstrdup(creds->value);
-	creds->description = describe(creds->source, creds->value);
+	creds->description = credential_description(creds->source, creds->value);
 	creds->user.umid = user->umid;
 	creds->user.userid = user->userid;
 	creds->user.serverid = user->serverid;
@@ -138,58 +111,64 @@ rb_get_credentials(UserMapping *user, const RbServerOptions *opts,
 const char *
 rb_credentials_token(RbCredentials *creds)
 {
-	RbTokenEntry *entry;
+	RbCachedToken *cached;
+	uint64		generation;
+	TimestampTz expires_at;
+	char	   *token;
 
-	if (creds == NULL)
-		return NULL;
 	if (creds->source == RB_CRED_IAM_TOKEN)
 		return creds->value;
 
-	entry = cache_entry(creds);
-	if (entry->token == NULL || GetCurrentTimestamp() >= entry->refresh_at)
-		obtain_token(creds, entry);
-	if (creds->handed_out != NULL)
+	cached = rb_cached_token(&creds->user);
+	if (cached->token != NULL && GetCurrentTimestamp() < cached->refresh_at)
 	{
-		explicit_bzero(creds->handed_out, strlen(creds->handed_out));
-		pfree(creds->handed_out);
+		hand_out(creds, cached->token);
+		return creds->handed_out;
 	}
-	creds->handed_out = MemoryContextStrdup(creds->cxt, entry->token);
+
+	/*
+	 * Obtaining a token may process invalidations (an ALTER of the user
+	 * mapping meanwhile): a token obtained with what the mapping said
+	 * before serves this scan but is not cached for the next.
+	 */
+	generation = cached->generation;
+	token = obtain_token(creds, &expires_at);
+	if (cached->generation == generation)
+		store_token(cached, token, expires_at);
+	hand_out(creds, token);
+	explicit_bzero(token, strlen(token));
+	pfree(token);
 	return creds->handed_out;
 }
 
 /*
- * rb_credentials_token_if_any
- *		The token calls carry now, or NULL; never obtains one.  For
- *		redacting server messages.
+ * rb_credentials_renewable
+ *		Can a token the service refused be replaced by a fresh one?  Not a
+ *		ready-made iam_token.
  */
-const char *
-rb_credentials_token_if_any(RbCredentials *creds)
+bool
+rb_credentials_renewable(RbCredentials *creds)
 {
-	if (creds == NULL)
-		return NULL;
-	if (creds->source == RB_CRED_IAM_TOKEN)
-		return creds->value;
-	return creds->handed_out;
+	return creds->source != RB_CRED_IAM_TOKEN;
 }
 
 /*
  * rb_credentials_rejected
- *		The service refused token as UNAUTHENTICATED: true when a fresh token
- *		can be tried (the cached one is dropped if it is this one); never
- *		for a ready-made iam_token.
+ *		The service refused token as UNAUTHENTICATED: drop it from the cache
+ *		if it is the cached one, so that the next rb_credentials_token
+ *		obtains a fresh one.
  */
-bool
+void
 rb_credentials_rejected(RbCredentials *creds, const char *token)
 {
-	RbTokenEntry *entry;
+	RbCachedToken *cached;
 
-	if (creds == NULL || creds->source == RB_CRED_IAM_TOKEN)
-		return false;
-	entry = cache_entry(creds);
-	if (entry->token != NULL && token != NULL &&
-		strcmp(entry->token, token) == 0)
-		forget_token(entry);
-	return true;
+	if (creds->source == RB_CRED_IAM_TOKEN)
+		return;
+	cached = rb_cached_token(&creds->user);
+	if (cached->token != NULL && token != NULL &&
+		strcmp(cached->token, token) == 0)
+		rb_drop_cached_token(cached);
 }
 
 /*
@@ -199,7 +178,7 @@ rb_credentials_rejected(RbCredentials *creds, const char *token)
 char *
 rb_credentials_hint(RbCredentials *creds, const char *server_name)
 {
-	if (creds == NULL || creds->source == RB_CRED_IAM_TOKEN)
+	if (creds->source == RB_CRED_IAM_TOKEN)
 		return psprintf("Check the iam_token option of the user mapping for server \"%s\"; IAM tokens expire after at most 12 hours.",
 						server_name);
 	return psprintf("The token came from the %s of the user mapping for server \"%s\" and was refused even when fresh: check that the service account exists and may use the service.",
@@ -207,12 +186,12 @@ rb_credentials_hint(RbCredentials *creds, const char *server_name)
 }
 
 /*
- * rb_describe_credentials_of
+ * rb_describe_credentials
  *		The credential source of a user's user mapping for a server (its own
  *		or PUBLIC's), for EXPLAIN: never a secret; "none" without one.
  */
 char *
-rb_describe_credentials_of(Oid userid, Oid serverid)
+rb_describe_credentials(Oid userid, Oid serverid)
 {
 	HeapTuple	tp;
 	char	   *value;
@@ -226,112 +205,18 @@ rb_describe_credentials_of(Oid userid, Oid serverid)
 	if (!HeapTupleIsValid(tp))
 		return pstrdup("none (no user mapping)");
 	ReleaseSysCache(tp);
-	source = credential_option(GetUserMapping(userid, serverid), &value);
-	return describe(source, value);
+	source = rb_credential_option(GetUserMapping(userid, serverid)->options,
+								  &value);
+	return credential_description(source, value);
 }
 
 /*
- * rb_check_credential_options
- *		The validator's rule for a user mapping: at most one credential
- *		option (instance_service_account 'false' is none).  Runs before the
- *		values are checked: a value that is no Boolean counts as set.
- */
-void
-rb_check_credential_options(List *options)
-{
-	StringInfoData names;
-	int			n = 0;
-	ListCell   *lc;
-
-	initStringInfo(&names);
-	foreach(lc, options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-		int			i;
-
-		for (i = 1; i < lengthof(source_options); i++)
-		{
-			bool		on;
-
-			if (strcmp(def->defname, source_options[i]) != 0)
-				continue;
-			if (i == RB_CRED_INSTANCE &&
-				parse_bool(defGetString(def), &on) && !on)
-				continue;
-			appendStringInfo(&names, "%s%s", n++ > 0 ? ", " : "",
-							 def->defname);
-		}
-	}
-	if (n > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a user mapping takes exactly one credential"),
-				 errdetail("It has %d: %s.", n, names.data),
-				 errhint("Drop all but one of iam_token, service_account_key, service_account_key_file and instance_service_account.")));
-}
-
-/*
- * rb_check_service_account_key
- *		The validator's check of a key given inline (file false) or the file
- *		holding one: 22023 when it is unusable, never quoting it.
- */
-void
-rb_check_service_account_key(const char *option, const char *value,
-							 bool file)
-{
-	RbServiceAccountKey key;
-	const char *why;
-	char	   *json;
-
-	json = file
-		? rb_read_server_file(value, "service account key file",
-							  RB_MAX_KEY_FILE_SIZE)
-		: unconstify(char *, value);
-
-	if (!rb_parse_service_account_key(json, &key, &why))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" is not a usable service account key",
-						option),
-				 errdetail_internal("%s", why),
-				 errhint("Give the authorized key JSON as \"yc iam key create --output key.json\" writes it.")));
-	explicit_bzero(key.private_key_pem, strlen(key.private_key_pem));
-}
-
-/*
- * credential_option
- *		The user mapping's credential source and its option's value.
- */
-static RbCredentialSource
-credential_option(UserMapping *user, char **value)
-{
-	ListCell   *lc;
-
-	*value = NULL;
-	foreach(lc, user->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-		int			i;
-
-		for (i = 1; i < lengthof(source_options); i++)
-		{
-			if (strcmp(def->defname, source_options[i]) != 0)
-				continue;
-			if (i == RB_CRED_INSTANCE && !rb_bool_option(def))
-				continue;
-			*value = defGetString(def);
-			return (RbCredentialSource) i;
-		}
-	}
-	return RB_CRED_NONE;
-}
-
-/*
- * describe
- *		"iam_token", "service account key ajeXXXX", ...: no secret.
+ * credential_description
+ *		"iam_token", "service account key ajeXXXX", ...: no secret.  A key
+ *		shows its id only when the id is one (rb_service_account_key_id).
  */
 static char *
-describe(RbCredentialSource source, const char *value)
+credential_description(RbCredentialSource source, const char *value)
 {
 	char	   *id;
 
@@ -355,95 +240,89 @@ describe(RbCredentialSource source, const char *value)
 }
 
 /*
- * cache_entry
- *		The token cache entry of the credentials' user mapping.
- */
-static RbTokenEntry *
-cache_entry(RbCredentials *creds)
-{
-	RbTokenEntry *entry;
-	bool		found;
-
-	if (TokenCache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(RbTokenEntry);
-		TokenCache = hash_create("redis_backup_fdw tokens", 8, &ctl,
-								 HASH_ELEM | HASH_BLOBS);
-	}
-	entry = hash_search(TokenCache, &creds->user.umid, HASH_ENTER, &found);
-	if (!found)
-		entry->token = NULL;
-	return entry;
-}
-
-/*
- * forget_token
- *		Drop a cached token, wiping it.
- */
-static void
-forget_token(RbTokenEntry *entry)
-{
-	if (entry->token == NULL)
-		return;
-	explicit_bzero(entry->token, strlen(entry->token));
-	pfree(entry->token);
-	entry->token = NULL;
-}
-
-/*
- * rb_credentials_forget
- *		Drop the cached token of user mapping umid (InvalidOid: of all).
- *		connection.c calls this when ALTER or DROP of a server or user
- *		mapping retires its channels: one invalidation for both.  Must not
- *		raise errors: runs from a syscache callback.
- */
-void
-rb_credentials_forget(Oid umid)
-{
-	HASH_SEQ_STATUS scan;
-	RbTokenEntry *entry;
-
-	if (TokenCache == NULL)
-		return;
-	hash_seq_init(&scan, TokenCache);
-	while ((entry = hash_seq_search(&scan)) != NULL)
-	{
-		if (OidIsValid(umid) && entry->umid != umid)
-			continue;
-		forget_token(entry);
-		(void) hash_search(TokenCache, &entry->umid, HASH_REMOVE, NULL);
-	}
-}
-
-/*
  * obtain_token
- *		A new token for the credentials, into the cache.
+ *		A new token for the credentials (palloc'd), and when it expires.
  */
-static void
-obtain_token(RbCredentials *creds, RbTokenEntry *entry)
+static char *
+obtain_token(RbCredentials *creds, TimestampTz *expires_at)
 {
-	forget_token(entry);
+	char	   *token;
+
 	if (creds->source == RB_CRED_INSTANCE)
-		ask_metadata(creds, entry);
+		token = ask_metadata(creds, expires_at);
 	else
-		exchange_key(creds, entry);
+		token = exchange_key(creds, expires_at);
 	creds->stats->token_exchanges++;
+	return token;
 }
 
 /*
  * exchange_key
- *		IamTokenService.Create with a JWT signed by the service account's
- *		key.  IAM refusing it is 28000 naming the key.
+ *		A token for a JWT signed by the service account's key, from
+ *		IamTokenService.Create.
  */
-static void
-exchange_key(RbCredentials *creds, RbTokenEntry *entry)
+static char *
+exchange_key(RbCredentials *creds, TimestampTz *expires_at)
 {
 	MemoryContext cxt;
 	MemoryContext oldcxt;
 	RbServiceAccountKey key;
+	char	   *jwt;
+	char	   *token;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "redis_backup_fdw exchange",
+								ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+	jwt = sign_jwt(creds, &key);
+	token = create_iam_token(creds, &key, jwt, expires_at);
+	MemoryContextSwitchTo(oldcxt);
+	token = pstrdup(token);
+	MemoryContextDelete(cxt);
+	return token;
+}
+
+/*
+ * sign_jwt
+ *		Read the service account's key (the option's JSON, or the key file
+ *		as it is now) into *key and sign a JWT with it.
+ */
+static char *
+sign_jwt(RbCredentials *creds, RbServiceAccountKey *key)
+{
+	const char *why;
+	char	   *json;
+	char	   *jwt;
+
+	json = creds->source == RB_CRED_KEY_FILE
+		? rb_read_service_account_key_file(creds->value) : creds->value;
+	if (!rb_parse_service_account_key(json, key, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the %s is not a usable service account key",
+						creds->description),
+				 errdetail_internal("%s", why)));
+	jwt = rb_make_jwt(key, (int64) time(NULL), &why);
+	explicit_bzero(key->private_key_pem, strlen(key->private_key_pem));
+	if (jwt == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not sign a JWT with service account key %s",
+						key->id),
+				 errdetail_internal("%s", why)));
+	return jwt;
+}
+
+/*
+ * create_iam_token
+ *		IamTokenService.Create with the JWT (wiped afterwards), on IAM's
+ *		channel of the user mapping; the call carries no token.  IAM
+ *		refusing it is 28000 naming the key.  The token is allocated in the
+ *		current memory context.
+ */
+static char *
+create_iam_token(RbCredentials *creds, const RbServiceAccountKey *key,
+				 char *jwt, TimestampTz *expires_at)
+{
 	Yandex__Cloud__Iam__V1__CreateIamTokenRequest req =
 	YANDEX__CLOUD__IAM__V1__CREATE_IAM_TOKEN_REQUEST__INIT;
 	Yandex__Cloud__Iam__V1__CreateIamTokenResponse *resp;
@@ -454,34 +333,9 @@ exchange_key(RbCredentials *creds, RbTokenEntry *entry)
 	RbCallStats stats;
 	RbRemoteCall rc;
 	RbOutcome	outcome;
-	const char *why;
-	char	   *json;
-	TimestampTz expires_at;
 
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "redis_backup_fdw exchange",
-								ALLOCSET_SMALL_SIZES);
-	oldcxt = MemoryContextSwitchTo(cxt);
-
-	json = creds->source == RB_CRED_KEY_FILE
-		? rb_read_server_file(creds->value, "service account key file",
-							  RB_MAX_KEY_FILE_SIZE) : creds->value;
-	if (!rb_parse_service_account_key(json, &key, &why))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("the %s is not a usable service account key",
-						creds->description),
-				 errdetail_internal("%s", why)));
 	req.identity_case = YANDEX__CLOUD__IAM__V1__CREATE_IAM_TOKEN_REQUEST__IDENTITY_JWT;
-	req.jwt = rb_make_jwt(&key, (int64) time(NULL), &why);
-	explicit_bzero(key.private_key_pem, strlen(key.private_key_pem));
-	if (req.jwt == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("could not sign a JWT with service account key %s",
-						key.id),
-				 errdetail_internal("%s", why)));
-
-	/* IAM has a channel of its own; the call carries no token. */
+	req.jwt = jwt;
 	memset(&stats, 0, sizeof(stats));
 	memset(&target, 0, sizeof(target));
 	target.service = RB_SERVICE_IAM;
@@ -490,12 +344,12 @@ exchange_key(RbCredentials *creds, RbTokenEntry *entry)
 	target.timeout_ms = creds->opts.timeout_ms;
 	target.max_attempts = creds->opts.max_attempts;
 	target.stats = &stats;
-	rb_init_allocator(&allocator, cxt);
+	rb_init_allocator(&allocator, CurrentMemoryContext);
 	memset(&rc, 0, sizeof(rc));
 	rc.method = RB_METHOD_IAM_TOKEN_CREATE;
 	rc.request = &req.base;
 	rc.desc = psprintf("IamTokenService.Create with service account key %s",
-					   key.id);
+					   key->id);
 	rc.refusal_ok = true;
 
 	conn = rb_acquire_connection(&creds->user, &creds->opts, RB_SERVICE_IAM);
@@ -509,7 +363,7 @@ exchange_key(RbCredentials *creds, RbTokenEntry *entry)
 	PG_FINALLY();
 	{
 		rb_release_connection(conn);
-		explicit_bzero(req.jwt, strlen(req.jwt));
+		explicit_bzero(jwt, strlen(jwt));
 	}
 	PG_END_TRY();
 
@@ -517,10 +371,10 @@ exchange_key(RbCredentials *creds, RbTokenEntry *entry)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("IAM refused service account key %s of service account %s",
-						key.id, key.service_account_id),
-				 errdetail_internal("%s: %s", rb_code_name(rc.refusal.code),
-									rc.refusal.message[0]
-									? rc.refusal.message : "(no message)"),
+						key->id, key->service_account_id),
+				 errdetail_internal("%s: %s", rb_code_name(rc.status.code),
+									rc.status.message[0]
+									? rc.status.message : "(no message)"),
 				 errhint("Check that the key exists and belongs to the service account; a JWT is also refused when the database server's clock is wrong.")));
 
 	resp = (Yandex__Cloud__Iam__V1__CreateIamTokenResponse *) reply;
@@ -528,24 +382,21 @@ exchange_key(RbCredentials *creds, RbTokenEntry *entry)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 				 errmsg("IAM answered service account key %s with an unusable token",
-						key.id)));
-	expires_at = 0;
+						key->id)));
+	*expires_at = 0;
 	if (resp->expires_at != NULL)
-		expires_at = time_t_to_timestamptz((pg_time_t) resp->expires_at->seconds);
-	store_token(entry, resp->iam_token, expires_at);
-	explicit_bzero(resp->iam_token, strlen(resp->iam_token));
-
-	MemoryContextSwitchTo(oldcxt);
-	MemoryContextDelete(cxt);
+		*expires_at = time_t_to_timestamptz((pg_time_t) resp->expires_at->seconds);
+	return resp->iam_token;
 }
 
 /*
  * ask_metadata
- *		The VM's token from the metadata service.  A refusal is 28000; a
- *		service that cannot be reached is retried as calls are, then 08006.
+ *		The VM's token from the metadata service (palloc'd), and when it
+ *		expires.  A refusal is 28000; a service that cannot be reached is
+ *		retried as calls are, then 08006.
  */
-static void
-ask_metadata(RbCredentials *creds, RbTokenEntry *entry)
+static char *
+ask_metadata(RbCredentials *creds, TimestampTz *expires_at)
 {
 	static const char *const names[] = {"access_token", "expires_in"};
 	char	   *values[2];
@@ -555,6 +406,7 @@ ask_metadata(RbCredentials *creds, RbTokenEntry *entry)
 	int			attempt;
 	char	   *end;
 	double		expires_in;
+	char	   *token;
 
 	for (attempt = 1;; attempt++)
 	{
@@ -600,10 +452,11 @@ ask_metadata(RbCredentials *creds, RbTokenEntry *entry)
 				 errdetail("The answer from \"%s\" is not JSON with a printable access_token and a positive expires_in.",
 						   creds->opts.metadata_address)));
 	}
-	store_token(entry, values[0],
-				TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-											(int64) (Min(expires_in, 86400.0) * 1000)));
+	*expires_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											  (int64) (Min(expires_in, 86400.0) * 1000));
+	token = pstrdup(values[0]);
 	explicit_bzero(body, strlen(body));
+	return token;
 }
 
 /*
@@ -613,7 +466,7 @@ ask_metadata(RbCredentials *creds, RbTokenEntry *entry)
  *		margins, when a quarter of its life is left.
  */
 static void
-store_token(RbTokenEntry *entry, const char *token, TimestampTz expires_at)
+store_token(RbCachedToken *cached, const char *token, TimestampTz expires_at)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int64		life_ms;
@@ -627,8 +480,23 @@ store_token(RbTokenEntry *entry, const char *token, TimestampTz expires_at)
 	refresh_at = Min(TimestampTzPlusMilliseconds(expires_at, -margin_ms),
 					 TimestampTzPlusMilliseconds(now, (int64) RB_TOKEN_MAX_AGE_S * 1000));
 
-	forget_token(entry);
-	entry->token = MemoryContextStrdup(TopMemoryContext, token);
-	entry->obtained_at = now;
-	entry->refresh_at = refresh_at;
+	rb_drop_cached_token(cached);
+	cached->token = MemoryContextStrdup(TopMemoryContext, token);
+	cached->obtained_at = now;
+	cached->refresh_at = refresh_at;
+}
+
+/*
+ * hand_out
+ *		Keep a copy of the token the next call carries, wiping the last one.
+ */
+static void
+hand_out(RbCredentials *creds, const char *token)
+{
+	if (creds->handed_out != NULL)
+	{
+		explicit_bzero(creds->handed_out, strlen(creds->handed_out));
+		pfree(creds->handed_out);
+	}
+	creds->handed_out = MemoryContextStrdup(creds->cxt, token);
 }

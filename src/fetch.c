@@ -25,6 +25,10 @@
  * an error.  Calls still in flight when the scan ends (LIMIT, error,
  * cancel) are abandoned: cancelled, not waited for.
  *
+ * Each call carries the credentials' current token (credentials.c); a token
+ * the service refuses is renewed once for that call when the credentials
+ * can get a fresh one (begin_call, renew_token).
+ *
  * A cloud: the keys may instead be the folders of a cloud, listed page by
  * page with FolderService.List on the Resource Manager channel as streams
  * need them.  A table bound to a cloud also uses that list to drop folder
@@ -102,8 +106,9 @@ typedef struct RbCloud
 
 struct RbFetch
 {
-	/* what to call */
+	/* what to call, and with which token */
 	RbCallTarget *target;
+	RbCredentials *creds;
 	RbMethod	method;
 	int			page_size;
 	int			max_in_flight;
@@ -150,6 +155,12 @@ static RbPage *get_page(RbFetch *fetch);
 static void put_page(RbFetch *fetch, RbPage *page);
 static char *describe_call(RbMethod method, const char *key, int page_size,
 						   const char *page_token);
+static void begin_call(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc);
+static bool renew_token(RbFetch *fetch, RbCallTarget *target,
+						RbRemoteCall *rc, RbOutcome outcome);
+static ProtobufCMessage *call_and_wait(RbFetch *fetch, RbCallTarget *target,
+									   RbRemoteCall *rc,
+									   ProtobufCAllocator *allocator);
 static void check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
 							 int max_chars, const RbCallTarget *target,
 							 const char *call_desc);
@@ -158,16 +169,19 @@ static void cloud_list_all(RbFetch *fetch);
 
 /*
  * rb_fetch_create
- *		The engine of a scan that calls method, in memory context cxt.  Makes
- *		no call yet.  slow_start: the query may stop after a few rows.
+ *		The engine of a scan that calls method through target with tokens of
+ *		creds, in memory context cxt.  Makes no call yet.  slow_start: the
+ *		query may stop after a few rows.
  */
 RbFetch *
-rb_fetch_create(MemoryContext cxt, RbCallTarget *target, RbMethod method,
-				int page_size, int max_concurrent_calls, bool slow_start)
+rb_fetch_create(MemoryContext cxt, RbCallTarget *target, RbCredentials *creds,
+				RbMethod method, int page_size, int max_concurrent_calls,
+				bool slow_start)
 {
 	RbFetch    *fetch = MemoryContextAllocZero(cxt, sizeof(RbFetch));
 
 	fetch->target = target;
+	fetch->creds = creds;
 	fetch->method = method;
 	fetch->page_size = page_size;
 	fetch->max_in_flight = Max(max_concurrent_calls, 1);
@@ -448,7 +462,7 @@ ask_next_page(RbFetch *fetch, RbStream *stream)
 	stream->has_next = false;
 	stream->page = get_page(fetch);
 	stream->page->stream = stream;
-	rb_remote_begin(fetch->target, rc);
+	begin_call(fetch, fetch->target, rc);
 	stream->in_flight = true;
 	fetch->in_flight++;
 }
@@ -469,7 +483,8 @@ collect(RbFetch *fetch, RbStream *stream)
 
 	outcome = rb_remote_collect(fetch->target, &stream->rc, &page->allocator,
 								&reply);
-	if (outcome == RB_OUTCOME_RETRIED)
+	if (outcome == RB_OUTCOME_RETRIED ||
+		renew_token(fetch, fetch->target, &stream->rc, outcome))
 		return;
 	stream->in_flight = false;
 	fetch->in_flight--;
@@ -652,7 +667,7 @@ put_page(RbFetch *fetch, RbPage *page)
 
 /*
  * describe_call
- *		How errors name a call.
+ *		How errors name a call of one key value (rb_describe_call).
  */
 static char *
 describe_call(RbMethod method, const char *key, int page_size,
@@ -664,6 +679,58 @@ describe_call(RbMethod method, const char *key, int page_size,
 	rb_describe_call(&buf, method, psprintf("=%s", quote_literal_cstr(key)),
 					 page_size, page_token);
 	return buf.data;
+}
+
+/*
+ * begin_call
+ *		Start rc through target with the credentials' current token; a
+ *		token the service refuses comes back as RB_OUTCOME_TOKEN_REFUSED
+ *		when a fresh one can be tried.
+ */
+static void
+begin_call(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc)
+{
+	rc->token = rb_credentials_token(fetch->creds);
+	rc->token_renewable = rb_credentials_renewable(fetch->creds);
+	rb_remote_begin(target, rc);
+}
+
+/*
+ * renew_token
+ *		After a collect: when the service refused rc's token, drop it and
+ *		start rc again with a fresh one (true: wait for it again).  A fresh
+ *		token refused too is raised by the call layer.
+ */
+static bool
+renew_token(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc,
+			RbOutcome outcome)
+{
+	if (outcome != RB_OUTCOME_TOKEN_REFUSED)
+		return false;
+	rb_credentials_rejected(fetch->creds, rc->token);
+	rb_remote_renew(target, rc, rb_credentials_token(fetch->creds));
+	return true;
+}
+
+/*
+ * call_and_wait
+ *		Make rc's call through target and wait for it, renewing a refused
+ *		token once: its reply, or NULL for NOT_FOUND.
+ */
+static ProtobufCMessage *
+call_and_wait(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc,
+			  ProtobufCAllocator *allocator)
+{
+	ProtobufCMessage *reply;
+
+	begin_call(fetch, target, rc);
+	for (;;)
+	{
+		RbOutcome	outcome = rb_remote_finish(target, rc, allocator, &reply);
+
+		if (!renew_token(fetch, target, rc, outcome))
+			return reply;
+	}
 }
 
 /*
@@ -734,6 +801,7 @@ cloud_list_page(RbFetch *fetch)
 	ProtobufCAllocator allocator;
 	RbListRequest req;
 	RbListPage	list;
+	RbRemoteCall rc;
 	ProtobufCMessage *reply;
 	char	   *desc;
 	size_t		i;
@@ -761,12 +829,13 @@ cloud_list_page(RbFetch *fetch)
 	rb_init_allocator(&allocator, reply_cxt);
 	desc = describe_call(RB_METHOD_FOLDER_LIST, cloud->cloud_id,
 						 cloud->page_size, cloud->page_token);
-	reply = rb_remote_call(cloud->target, RB_METHOD_FOLDER_LIST,
-						   rb_list_request(&req, RB_METHOD_FOLDER_LIST,
-										   cloud->cloud_utf8,
-										   cloud->page_size,
-										   cloud->page_token),
-						   desc, &allocator);
+	memset(&rc, 0, sizeof(rc));
+	rc.method = RB_METHOD_FOLDER_LIST;
+	rc.request = rb_list_request(&req, RB_METHOD_FOLDER_LIST,
+								 cloud->cloud_utf8, cloud->page_size,
+								 cloud->page_token);
+	rc.desc = desc;
+	reply = call_and_wait(fetch, cloud->target, &rc, &allocator);
 
 	/* NOT_FOUND: no such cloud, no folders. */
 	if (reply == NULL || !rb_list_reply_page(RB_METHOD_FOLDER_LIST, reply, &list))

@@ -18,6 +18,10 @@
  * they appear anywhere, and its RSA key to be one IAM takes (at least
  * 2048 bits).  Nothing here logs.
  *
+ * The validator checks a key given in an option, or the file holding one,
+ * with the same reading (rb_check_service_account_key), so CREATE/ALTER
+ * USER MAPPING refuses what a scan could not use.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -32,7 +36,6 @@
 #include "mb/pg_wchar.h"
 #include "utils/json.h"
 
-#include "compat.h"
 #include "redis_backup_fdw.h"
 
 #define RB_JWT_AUDIENCE "https://iam.api.cloud.yandex.net/iam/v1/tokens"
@@ -41,6 +44,9 @@
 
 /* The smallest RSA key IAM takes, in bits. */
 #define RB_MIN_RSA_BITS 2048
+
+/* Largest key file read. */
+#define RB_MAX_KEY_FILE_SIZE (64 * 1024)
 
 /* The fields of an authorized key that the JWT needs. */
 enum
@@ -137,6 +143,42 @@ rb_parse_service_account_key(const char *json, RbServiceAccountKey *key,
 		explicit_bzero(values[RB_KEY_PRIVATE_KEY],
 					   strlen(values[RB_KEY_PRIVATE_KEY]));
 	return *why == NULL;
+}
+
+/*
+ * rb_read_service_account_key_file
+ *		The text of a service account key file, as it is now (a rotated
+ *		file is read anew).
+ */
+char *
+rb_read_service_account_key_file(const char *path)
+{
+	return rb_read_server_file(path, "service account key file",
+							   RB_MAX_KEY_FILE_SIZE);
+}
+
+/*
+ * rb_check_service_account_key
+ *		The validator's check of a key given inline (file false) or of the
+ *		file holding one: 22023 when it is unusable, never quoting it.
+ */
+void
+rb_check_service_account_key(const char *option, const char *value,
+							 bool file)
+{
+	RbServiceAccountKey key;
+	const char *why;
+	const char *json;
+
+	json = file ? rb_read_service_account_key_file(value) : value;
+	if (!rb_parse_service_account_key(json, &key, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" is not a usable service account key",
+						option),
+				 errdetail_internal("%s", why),
+				 errhint("Give the authorized key JSON as \"yc iam key create --output key.json\" writes it.")));
+	explicit_bzero(key.private_key_pem, strlen(key.private_key_pem));
 }
 
 /*

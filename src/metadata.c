@@ -49,6 +49,79 @@ static size_t write_body(char *ptr, size_t size, size_t nmemb, void *arg);
 static char *resolve_entry(const char *address);
 
 /*
+ * ensure_curl_initialized
+ *		libcurl's global set-up, once per backend.
+ */
+static void
+ensure_curl_initialized(void)
+{
+	if (curl_initialized)
+		return;
+	if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not initialize libcurl")));
+	curl_initialized = true;
+}
+
+/*
+ * set_request
+ *		Make easy the metadata service's token request to address, its
+ *		answer into buf: plain HTTP, no proxy, no redirect, no signals, the
+ *		deadline timeout_ms.  The lists it needs are returned to be freed.
+ */
+static void
+set_request(CURL *easy, const char *address, int timeout_ms, RbBody *buf,
+			struct curl_slist **headers, struct curl_slist **resolve)
+{
+	char	   *entry = resolve_entry(address);
+
+	*headers = curl_slist_append(NULL, "Metadata-Flavor: Google");
+	*resolve = entry != NULL ? curl_slist_append(NULL, entry) : NULL;
+	curl_easy_setopt(easy, CURLOPT_URL,
+					 psprintf("http://%s%s", address, RB_METADATA_TOKEN_PATH));
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, *headers);
+	if (*resolve != NULL)
+		curl_easy_setopt(easy, CURLOPT_RESOLVE, *resolve);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_body);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, buf);
+}
+
+/*
+ * drive_transfer
+ *		Run multi's transfer to its end, looking for interrupts every
+ *		100 ms; *result is the transfer's outcome.  False when a cancel or
+ *		termination request stopped it.
+ */
+static bool
+drive_transfer(CURLM *multi, CURLcode *result)
+{
+	for (;;)
+	{
+		CURLMsg    *msg;
+		int			left;
+		int			running;
+
+		curl_multi_perform(multi, &running);
+		while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+		{
+			if (msg->msg == CURLMSG_DONE)
+				*result = msg->data.result;
+		}
+		if (running == 0)
+			return true;
+		if (QueryCancelPending || ProcDiePending)
+			return false;
+		curl_multi_poll(multi, NULL, 0, 100, NULL);
+	}
+}
+
+/*
  * rb_metadata_get_token
  *		Ask the metadata service at address for the VM's token.  Returns the
  *		HTTP status (0 when the service could not be reached: *why says
@@ -63,27 +136,13 @@ rb_metadata_get_token(const char *address, int timeout_ms, char **body,
 	struct curl_slist *headers = NULL;
 	struct curl_slist *resolve = NULL;
 	RbBody	   *buf = palloc(sizeof(RbBody));
-	char	   *url;
-	char	   *entry;
 	long		status = 0;
 	CURLcode	result = CURLE_OK;
-	bool		interrupted = false;
-	int			running;
+	bool		completed;
 
-	if (!curl_initialized)
-	{
-		if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("could not initialize libcurl")));
-		curl_initialized = true;
-	}
-
+	ensure_curl_initialized();
 	buf->len = 0;
 	buf->too_large = false;
-	url = psprintf("http://%s%s", address, RB_METADATA_TOKEN_PATH);
-	entry = resolve_entry(address);
-
 	easy = curl_easy_init();
 	multi = curl_multi_init();
 	if (easy == NULL || multi == NULL)
@@ -94,44 +153,10 @@ rb_metadata_get_token(const char *address, int timeout_ms, char **body,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
 	}
-	headers = curl_slist_append(headers, "Metadata-Flavor: Google");
-	if (entry != NULL)
-		resolve = curl_slist_append(resolve, entry);
-	curl_easy_setopt(easy, CURLOPT_URL, url);
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-	if (resolve != NULL)
-		curl_easy_setopt(easy, CURLOPT_RESOLVE, resolve);
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http");
-	curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_body);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, buf);
+	set_request(easy, address, timeout_ms, buf, &headers, &resolve);
 	curl_multi_add_handle(multi, easy);
-
-	/* Drive the transfer, looking for interrupts every 100 ms. */
-	for (;;)
-	{
-		CURLMsg    *msg;
-		int			left;
-
-		curl_multi_perform(multi, &running);
-		while ((msg = curl_multi_info_read(multi, &left)) != NULL)
-		{
-			if (msg->msg == CURLMSG_DONE)
-				result = msg->data.result;
-		}
-		if (running == 0)
-			break;
-		if (QueryCancelPending || ProcDiePending)
-		{
-			interrupted = true;
-			break;
-		}
-		curl_multi_poll(multi, NULL, 0, 100, NULL);
-	}
-	if (!interrupted && result == CURLE_OK)
+	completed = drive_transfer(multi, &result);
+	if (completed && result == CURLE_OK)
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_multi_remove_handle(multi, easy);
 	curl_easy_cleanup(easy);
@@ -139,7 +164,7 @@ rb_metadata_get_token(const char *address, int timeout_ms, char **body,
 	curl_slist_free_all(headers);
 	curl_slist_free_all(resolve);
 
-	if (interrupted)
+	if (!completed)
 	{
 		CHECK_FOR_INTERRUPTS();
 		ereport(ERROR,

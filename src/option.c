@@ -18,10 +18,7 @@
 #include "postgres.h"
 
 #include <ctype.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "access/reloptions.h"
 #include "catalog/pg_attribute.h"
@@ -32,7 +29,6 @@
 #include "commands/defrem.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "storage/fd.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 
@@ -78,6 +74,7 @@ typedef struct RbOption
 	int			max;
 	bool		import;			/* also an option of IMPORT FOREIGN SCHEMA */
 	RbOptionPrivilege privilege;
+	RbCredentialSource credential;	/* a user mapping's credential option */
 } RbOption;
 
 static const RbOption valid_options[] = {
@@ -92,17 +89,19 @@ static const RbOption valid_options[] = {
 	{"page_size", ForeignServerRelationId, RB_OPT_INT, 1, RB_MAX_PAGE_SIZE},
 	{"max_attempts", ForeignServerRelationId, RB_OPT_INT, 1, 10},
 	{"max_concurrent_calls", ForeignServerRelationId, RB_OPT_INT, 1, 64},
-	{"iam_token", UserMappingRelationId, RB_OPT_TOKEN},
-	{"service_account_key", UserMappingRelationId, RB_OPT_KEY},
+	{"iam_token", UserMappingRelationId, RB_OPT_TOKEN,
+	0, 0, false, RB_PRIV_ANY, RB_CRED_IAM_TOKEN},
+	{"service_account_key", UserMappingRelationId, RB_OPT_KEY,
+	0, 0, false, RB_PRIV_ANY, RB_CRED_KEY},
 	{"service_account_key_file", UserMappingRelationId, RB_OPT_KEY_FILE,
-	0, 0, false, RB_PRIV_READ_SERVER_FILES},
+	0, 0, false, RB_PRIV_READ_SERVER_FILES, RB_CRED_KEY_FILE},
 
 	/*
 	 * The identity of the VM the database server runs on: not for every
 	 * role that may create a user mapping.
 	 */
 	{"instance_service_account", UserMappingRelationId, RB_OPT_BOOL,
-	0, 0, false, RB_PRIV_SUPERUSER},
+	0, 0, false, RB_PRIV_SUPERUSER, RB_CRED_INSTANCE},
 	{"folder_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
 	{"cloud_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
 	{"skip_denied_folders", ForeignTableRelationId, RB_OPT_BOOL, 0, 0, true},
@@ -130,6 +129,8 @@ static void check_option_privilege(const RbOption *opt, DefElem *def);
 static bool parse_integer(const char *value, int *result);
 static int	int_option(DefElem *def, Oid context);
 static void check_option_combination(List *options, Oid catalog);
+static void check_one_credential(List *options);
+static bool credential_is_set(const RbOption *opt, DefElem *def);
 
 /*
  * redis_backup_fdw_validator
@@ -337,7 +338,7 @@ check_option_combination(List *options, Oid catalog)
 	ListCell   *lc;
 
 	if (catalog == UserMappingRelationId)
-		rb_check_credential_options(options);
+		check_one_credential(options);
 	if (catalog != ForeignTableRelationId)
 		return;
 	foreach(lc, options)
@@ -352,6 +353,77 @@ check_option_combination(List *options, Oid catalog)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("options \"folder_id\" and \"cloud_id\" cannot both be set"),
 				 errdetail("A foreign table shows the backups of one folder or of one cloud.")));
+}
+
+/*
+ * credential_is_set
+ *		Does def set a credential of the user mapping?  A Boolean credential
+ *		option ('false') may also say there is none; a value that is no
+ *		Boolean counts as set, and check_option_value refuses it.
+ */
+static bool
+credential_is_set(const RbOption *opt, DefElem *def)
+{
+	bool		on;
+
+	if (opt == NULL || opt->credential == RB_CRED_NONE)
+		return false;
+	return opt->type != RB_OPT_BOOL ||
+		!parse_bool(defGetString(def), &on) || on;
+}
+
+/*
+ * check_one_credential
+ *		A user mapping has at most one credential option.
+ */
+static void
+check_one_credential(List *options)
+{
+	StringInfoData names;
+	int			n = 0;
+	ListCell   *lc;
+
+	initStringInfo(&names);
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (credential_is_set(find_option(def->defname, UserMappingRelationId),
+							  def))
+			appendStringInfo(&names, "%s%s", n++ > 0 ? ", " : "",
+							 def->defname);
+	}
+	if (n > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a user mapping takes exactly one credential"),
+				 errdetail("It has %d: %s.", n, names.data),
+				 errhint("Drop all but one of iam_token, service_account_key, service_account_key_file and instance_service_account.")));
+}
+
+/*
+ * rb_credential_option
+ *		The credential source of a user mapping's options, and its option's
+ *		value; RB_CRED_NONE when it has none.
+ */
+RbCredentialSource
+rb_credential_option(List *options, char **value)
+{
+	ListCell   *lc;
+
+	*value = NULL;
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+		const RbOption *opt = find_option(def->defname, UserMappingRelationId);
+
+		if (credential_is_set(opt, def))
+		{
+			*value = defGetString(def);
+			return opt->credential;
+		}
+	}
+	return RB_CRED_NONE;
 }
 
 /*
@@ -530,79 +602,4 @@ rb_import_option_names(const char ***names)
 			(*names)[n++] = o->name;
 	}
 	return n;
-}
-
-/*
- * rb_read_server_file
- *		The text of a file named by a file option (ca_file,
- *		service_account_key_file): what names it in messages.  The file is
- *		opened without blocking and must be a regular file of at most
- *		max_size bytes (22023 otherwise): a FIFO or a device named there
- *		must not hang the backend in open() or read(), where neither cancel
- *		nor terminate reach it.
- */
-char *
-rb_read_server_file(const char *path, const char *what, int max_size)
-{
-	int			fd;
-	struct stat st;
-	char	   *buf;
-	size_t		len = 0;
-
-	fd = OpenTransientFile(path, O_RDONLY | O_NONBLOCK | PG_BINARY);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open %s \"%s\": %m", what, path)));
-	if (fstat(fd, &st) != 0)
-	{
-		int			save_errno = errno;
-
-		CloseTransientFile(fd);
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat %s \"%s\": %m", what, path)));
-	}
-	if (!S_ISREG(st.st_mode))
-	{
-		CloseTransientFile(fd);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s \"%s\" is not a regular file", what, path)));
-	}
-	if (st.st_size > max_size)
-	{
-		CloseTransientFile(fd);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s \"%s\" is larger than %d bytes", what, path,
-						max_size)));
-	}
-
-	/* A regular file: reads never block, and the file may have shrunk. */
-	buf = palloc(st.st_size + 1);
-	while (len < (size_t) st.st_size)
-	{
-		ssize_t		n = read(fd, buf + len, st.st_size - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-		{
-			int			save_errno = errno;
-
-			CloseTransientFile(fd);
-			errno = save_errno;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read %s \"%s\": %m", what, path)));
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
-	CloseTransientFile(fd);
-	buf[len] = '\0';
-	return buf;
 }

@@ -194,27 +194,6 @@ rb_best_key(PlannerInfo *root, RelOptInfo *baserel, List *clauses,
 }
 
 /*
- * rb_describe_call
- *		How EXPLAIN and error messages show a call: the method, its key
- *		field with key_text (already rendered: "='x'", " IN (...)", ...),
- *		and for listings the page size and, when not NULL, the page token.
- */
-void
-rb_describe_call(StringInfo buf, RbMethod method, const char *key_text,
-				 int page_size, const char *page_token)
-{
-	appendStringInfo(buf, "%s %s%s", rb_method_name(method),
-					 rb_method_key_field(method), key_text);
-	if (rb_method_is_listing(method))
-	{
-		appendStringInfo(buf, " page_size=%d", page_size);
-		if (page_token != NULL)
-			appendStringInfo(buf, " page_token=%s",
-							 quote_literal_cstr(page_token));
-	}
-}
-
-/*
  * rb_deparse_key_value
  *		Append how EXPLAIN shows a key's values: "='x'", "=$1",
  *		"=inventory.folder_id", " IN ('a', 'b')", "=ANY($1)".

@@ -12,12 +12,14 @@
 #ifndef REDIS_BACKUP_FDW_H
 #define REDIS_BACKUP_FDW_H
 
+#include "datatype/timestamp.h"
 #include "executor/tuptable.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/pathnodes.h"
 #include "utils/relcache.h"
 
+#include "compat.h"
 #include "rb_client.h"
 
 typedef Yandex__Cloud__Mdb__Redis__V1__Backup RbBackup;
@@ -102,8 +104,24 @@ typedef struct RbTableOptions
 extern void rb_get_server_options(ForeignServer *server, RbServerOptions *opts);
 extern void rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 								 RbTableOptions *opts);
+/* Where a user mapping's IAM token comes from: its one credential option. */
+typedef enum RbCredentialSource
+{
+	RB_CRED_NONE,
+	RB_CRED_IAM_TOKEN,			/* iam_token: a ready-made token */
+	RB_CRED_KEY,				/* service_account_key: JSON, exchanged */
+	RB_CRED_KEY_FILE,			/* service_account_key_file: the same, read */
+	RB_CRED_INSTANCE			/* instance_service_account: the VM's */
+} RbCredentialSource;
+
 extern bool rb_bool_option(DefElem *def);
 extern int	rb_import_option_names(const char ***names);
+extern RbCredentialSource rb_credential_option(List *options, char **value);
+
+/* ------------------------------------------------------------------------
+ * in server_file.c
+ * ------------------------------------------------------------------------
+ */
 extern char *rb_read_server_file(const char *path, const char *what,
 								 int max_size);
 
@@ -119,14 +137,10 @@ extern RbCredentials *rb_get_credentials(UserMapping *user,
 										 MemoryContext cxt,
 										 struct RbCallStats *stats);
 extern const char *rb_credentials_token(RbCredentials *creds);
-extern const char *rb_credentials_token_if_any(RbCredentials *creds);
-extern bool rb_credentials_rejected(RbCredentials *creds, const char *token);
-extern void rb_credentials_forget(Oid umid);
+extern bool rb_credentials_renewable(RbCredentials *creds);
+extern void rb_credentials_rejected(RbCredentials *creds, const char *token);
 extern char *rb_credentials_hint(RbCredentials *creds, const char *server_name);
-extern char *rb_describe_credentials_of(Oid userid, Oid serverid);
-extern void rb_check_credential_options(List *options);
-extern void rb_check_service_account_key(const char *option,
-										 const char *value, bool file);
+extern char *rb_describe_credentials(Oid userid, Oid serverid);
 
 /* ------------------------------------------------------------------------
  * in jwt.c: service-account keys and the JWT signed with them
@@ -143,6 +157,9 @@ extern bool rb_parse_service_account_key(const char *json,
 										 RbServiceAccountKey *key,
 										 const char **why);
 extern char *rb_service_account_key_id(const char *json);
+extern char *rb_read_service_account_key_file(const char *path);
+extern void rb_check_service_account_key(const char *option,
+										 const char *value, bool file);
 extern char *rb_make_jwt(const RbServiceAccountKey *key, int64 now,
 						 const char **why);
 extern bool rb_json_string_fields(const char *json, int n,
@@ -156,7 +173,8 @@ extern long rb_metadata_get_token(const char *address, int timeout_ms,
 								  char **body, const char **why);
 
 /* ------------------------------------------------------------------------
- * in connection.c
+ * in connection.c: what a backend keeps of each user mapping across
+ * queries (its channels and its cached IAM token)
  * ------------------------------------------------------------------------
  */
 
@@ -165,8 +183,24 @@ typedef enum RbService
 {
 	RB_SERVICE_MDB,				/* Managed Redis: endpoint */
 	RB_SERVICE_IAM,				/* IAM: iam_endpoint */
-	RB_SERVICE_RESOURCE_MANAGER /* Resource Manager: resource_manager_endpoint */
+	RB_SERVICE_RESOURCE_MANAGER, /* Resource Manager: resource_manager_endpoint */
+	RB_NUM_SERVICES
 } RbService;
+
+/*
+ * The IAM token obtained for a user mapping (credentials.c fills it in);
+ * dropped when ALTER or DROP changes the user mapping or its server.
+ */
+typedef struct RbCachedToken
+{
+	char	   *token;			/* in TopMemoryContext; NULL: none */
+	TimestampTz obtained_at;
+	TimestampTz refresh_at;		/* get a new one from then on */
+	uint64		generation;		/* counts the times it was dropped */
+} RbCachedToken;
+
+extern RbCachedToken *rb_cached_token(UserMapping *user);
+extern void rb_drop_cached_token(RbCachedToken *cached);
 
 typedef struct RbConnection RbConnection;
 extern RbConnection *rb_acquire_connection(UserMapping *user,
@@ -203,9 +237,6 @@ extern bool rb_best_key(PlannerInfo *root, RelOptInfo *baserel,
 extern bool rb_better_key(const RbKeyQual *candidate, const RbKeyQual *best);
 extern void rb_deparse_key_value(PlannerInfo *root, RbKeyQual *key,
 								 StringInfo buf);
-extern void rb_describe_call(StringInfo buf, RbMethod method,
-							 const char *key_text, int page_size,
-							 const char *page_token);
 
 /* ------------------------------------------------------------------------
  * in convert.c
@@ -260,15 +291,18 @@ typedef struct RbCallStats
 	uint64		token_exchanges;	/* tokens obtained for the scan */
 } RbCallStats;
 
-/* What a remote call needs besides its request. */
+/*
+ * What a remote call needs besides its request.  The call layer knows
+ * nothing of credentials: the caller puts the token in each RbRemoteCall.
+ */
 typedef struct RbCallTarget
 {
 	RbService	service;		/* the service called, for messages */
 	RbConnection *conn;			/* told when the service is unreachable */
 	RbChannel  *channel;
-	struct RbCredentials *creds;	/* the token of each call */
 	const char *server_name;	/* for messages and hints */
 	const char *endpoint;		/* host:port, for messages */
+	const char *token_hint;		/* HINT when the service refuses the token */
 	int			timeout_ms;
 	int			max_attempts;
 	RbCallStats *stats;
@@ -280,13 +314,13 @@ typedef struct RbRemoteCall
 	RbMethod	method;
 	const ProtobufCMessage *request;	/* kept by the caller until done */
 	const char *desc;			/* how errors name the call */
+	const char *token;			/* the token it carries (NULL: none) */
 	bool		denied_ok;		/* PERMISSION_DENIED is an outcome */
 	bool		refusal_ok;		/* any refusal by the service is one */
-	RbStatus	refusal;		/* ... the refusal */
+	bool		token_renewable;	/* UNAUTHENTICATED is an outcome */
+	RbStatus	status;			/* the last failure */
 	RbCall	   *call;			/* the attempt in flight, or NULL */
-	const char *token;			/* ... and the token it carries */
 	int			attempt;		/* attempts started */
-	bool		renewed;		/* a rejected token was renewed once */
 	void	   *owner;			/* the caller's */
 } RbRemoteCall;
 
@@ -295,11 +329,16 @@ typedef enum RbOutcome
 	RB_OUTCOME_REPLY,			/* a decoded reply */
 	RB_OUTCOME_NOT_FOUND,		/* NOT_FOUND: nothing */
 	RB_OUTCOME_DENIED,			/* PERMISSION_DENIED, when denied_ok */
-	RB_OUTCOME_REFUSED,			/* a refusal, when refusal_ok: rc->refusal */
+	RB_OUTCOME_REFUSED,			/* a refusal, when refusal_ok: rc->status */
+	RB_OUTCOME_TOKEN_REFUSED,	/* UNAUTHENTICATED, when token_renewable */
 	RB_OUTCOME_RETRIED			/* started again; wait for it */
 } RbOutcome;
 
 extern void rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc);
+extern void rb_remote_renew(RbCallTarget *target, RbRemoteCall *rc,
+							const char *token);
+pg_noreturn extern void rb_remote_raise(const RbCallTarget *target,
+										const RbRemoteCall *rc);
 extern RbRemoteCall *rb_remote_wait_any(RbCallTarget *target);
 extern RbOutcome rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 								   ProtobufCAllocator *allocator,
@@ -307,10 +346,9 @@ extern RbOutcome rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 extern RbOutcome rb_remote_finish(RbCallTarget *target, RbRemoteCall *rc,
 								  ProtobufCAllocator *allocator,
 								  ProtobufCMessage **reply);
-extern ProtobufCMessage *rb_remote_call(RbCallTarget *target, RbMethod method,
-										const ProtobufCMessage *request,
-										const char *call_desc,
-										ProtobufCAllocator *allocator);
+extern void rb_describe_call(StringInfo buf, RbMethod method,
+							 const char *key_text, int page_size,
+							 const char *page_token);
 extern void rb_backoff_sleep(int attempt);
 extern void rb_init_allocator(ProtobufCAllocator *allocator,
 							  MemoryContext cxt);
@@ -322,8 +360,9 @@ extern void rb_init_allocator(ProtobufCAllocator *allocator,
 typedef struct RbFetch RbFetch;
 
 extern RbFetch *rb_fetch_create(MemoryContext cxt, RbCallTarget *target,
-								RbMethod method, int page_size,
-								int max_concurrent_calls, bool slow_start);
+								RbCredentials *creds, RbMethod method,
+								int page_size, int max_concurrent_calls,
+								bool slow_start);
 extern void rb_fetch_set_cloud(RbFetch *fetch, RbCallTarget *target,
 							   const char *cloud_id, bool keys_are_folders,
 							   bool skip_denied);

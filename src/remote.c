@@ -3,7 +3,11 @@
  * remote.c
  *		  Remote calls from a backend: waiting interruptibly, retrying, and
  *		  turning every outcome into a PostgreSQL error with a fitting
- *		  SQLSTATE.
+ *		  SQLSTATE; and how EXPLAIN and messages show a call.
+ *
+ * This layer knows nothing of credentials: each call carries the token its
+ * caller gives it (none for IAM's own exchange), and a token the service
+ * refuses is handed back to the caller, who may renew it once.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,11 +17,11 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "compat.h"
 #include "redis_backup_fdw.h"
 
 /* Backoff of retries: 100 ms, doubled each time, at most 5 s. */
@@ -28,8 +32,10 @@ static bool interrupt_pending(void *arg);
 static bool remote_wait(RbCall *call, RbStatus *status);
 static bool status_is_retryable(RbCode code);
 pg_noreturn static void report_status(const RbStatus *status,
+									  const char *token,
 									  const char *call_desc,
 									  const RbCallTarget *target);
+static char *status_detail(const RbStatus *status, const char *token);
 static char *redact(const char *text, const char *secret);
 static bool is_word_char(char c);
 static void *context_alloc(void *data, size_t size);
@@ -114,7 +120,7 @@ rb_backoff_sleep(int attempt)
 /*
  * rb_remote_begin
  *		Start the next attempt of rc (the first when rc->attempt is 0), with
- *		the credentials' current token; the call is tagged with rc.
+ *		the token the caller put in rc->token; the call is tagged with rc.
  */
 void
 rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc)
@@ -125,12 +131,37 @@ rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc)
 	if (rc->attempt++ > 0)
 		target->stats->retries++;
 	target->stats->calls++;
-	rc->token = rb_credentials_token(target->creds);
 	rc->call = rb_call_start(target->channel, rc->method, rc->request,
 							 rc->token, target->timeout_ms, &status);
 	if (rc->call == NULL)
-		report_status(&status, rc->desc, target);
+		report_status(&status, rc->token, rc->desc, target);
 	rb_call_set_tag(rc->call, rc);
+}
+
+/*
+ * rb_remote_renew
+ *		Start rc again with a fresh token, after RB_OUTCOME_TOKEN_REFUSED:
+ *		not a retry of a failed service, so it counts no attempt.  Once:
+ *		a fresh token refused too is an error.
+ */
+void
+rb_remote_renew(RbCallTarget *target, RbRemoteCall *rc, const char *token)
+{
+	rc->token = token;
+	rc->token_renewable = false;
+	rc->attempt--;
+	rb_remote_begin(target, rc);
+}
+
+/*
+ * rb_remote_raise
+ *		Raise the error of rc's last failure (rc->status): for a caller that
+ *		got RB_OUTCOME_REFUSED or RB_OUTCOME_TOKEN_REFUSED and cannot go on.
+ */
+void
+rb_remote_raise(const RbCallTarget *target, const RbRemoteCall *rc)
+{
+	report_status(&rc->status, rc->token, rc->desc, target);
 }
 
 /*
@@ -164,11 +195,12 @@ rb_remote_wait_any(RbCallTarget *target)
  * rb_remote_collect
  *		The outcome of rc's completed call.  A reply is decoded through
  *		allocator into *reply.  A call worth another attempt (UNAVAILABLE or
- *		RESOURCE_EXHAUSTED with attempts left, after a backoff; or a token
- *		the service rejected, once, when the credentials can get a fresh
- *		one) is started again: RB_OUTCOME_RETRIED.  PERMISSION_DENIED is
- *		returned when rc->denied_ok, any status the service sends (but those
- *		retried) when rc->refusal_ok; any other failure is raised.
+ *		RESOURCE_EXHAUSTED with attempts left) is started again after a
+ *		backoff: RB_OUTCOME_RETRIED.  PERMISSION_DENIED is returned when
+ *		rc->denied_ok, UNAUTHENTICATED when rc->token_renewable (the caller
+ *		may renew the token: rb_remote_renew), any status the service sends
+ *		(but those retried) when rc->refusal_ok; any other failure is
+ *		raised.
  */
 RbOutcome
 rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
@@ -186,27 +218,19 @@ rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 		target->stats->pages++;
 		return RB_OUTCOME_REPLY;
 	}
+	rc->status = status;
 	if (rc->refusal_ok && (int) status.code < RB_LOCAL_GAVE_UP &&
 		!status_is_retryable(status.code))
-	{
-		rc->refusal = status;
 		return RB_OUTCOME_REFUSED;
-	}
 	if (status.code == RB_NOT_FOUND)
 		return RB_OUTCOME_NOT_FOUND;
 	if (status.code == RB_PERMISSION_DENIED && rc->denied_ok)
 		return RB_OUTCOME_DENIED;
-	if (status.code == RB_UNAUTHENTICATED && !rc->renewed &&
-		rb_credentials_rejected(target->creds, rc->token))
-	{
-		rc->renewed = true;
-		rc->attempt--;			/* not a retry of a failed service */
-		rb_remote_begin(target, rc);
-		return RB_OUTCOME_RETRIED;
-	}
+	if (status.code == RB_UNAUTHENTICATED && rc->token_renewable)
+		return RB_OUTCOME_TOKEN_REFUSED;
 	if (!status_is_retryable(status.code) ||
 		rc->attempt >= target->max_attempts)
-		report_status(&status, rc->desc, target);
+		report_status(&status, rc->token, rc->desc, target);
 
 	elog(DEBUG1, "redis_backup_fdw: %s: %s, retrying (attempt %d of %d)",
 		 rb_method_name(rc->method), rb_code_name(status.code),
@@ -238,24 +262,24 @@ rb_remote_finish(RbCallTarget *target, RbRemoteCall *rc,
 }
 
 /*
- * rb_remote_call
- *		Make one call and wait for it: its reply, or NULL for NOT_FOUND.
+ * rb_describe_call
+ *		How EXPLAIN and error messages show a call: the method, its key
+ *		field with key_text (already rendered: "='x'", " IN (...)", ...),
+ *		and for listings the page size and, when not NULL, the page token.
  */
-ProtobufCMessage *
-rb_remote_call(RbCallTarget *target, RbMethod method,
-			   const ProtobufCMessage *request, const char *call_desc,
-			   ProtobufCAllocator *allocator)
+void
+rb_describe_call(StringInfo buf, RbMethod method, const char *key_text,
+				 int page_size, const char *page_token)
 {
-	RbRemoteCall rc;
-	ProtobufCMessage *reply;
-
-	memset(&rc, 0, sizeof(rc));
-	rc.method = method;
-	rc.request = request;
-	rc.desc = call_desc;
-	rb_remote_begin(target, &rc);
-	(void) rb_remote_finish(target, &rc, allocator, &reply);
-	return reply;
+	appendStringInfo(buf, "%s %s%s", rb_method_name(method),
+					 rb_method_key_field(method), key_text);
+	if (rb_method_is_listing(method))
+	{
+		appendStringInfo(buf, " page_size=%d", page_size);
+		if (page_token != NULL)
+			appendStringInfo(buf, " page_token=%s",
+							 quote_literal_cstr(page_token));
+	}
 }
 
 /*
@@ -269,20 +293,15 @@ rb_remote_call(RbCallTarget *target, RbMethod method,
  *		reconnect backoff.
  */
 static void
-report_status(const RbStatus *status, const char *call_desc,
-			  const RbCallTarget *target)
+report_status(const RbStatus *status, const char *token,
+			  const char *call_desc, const RbCallTarget *target)
 {
 	const char *service = rb_service_name(target->service);
-	char	   *detail;
-	char	   *request_id;
+	char	   *detail = status_detail(status, token);
 
 	/* (errcontext is a comma expression: it cannot sit in a ?: ) */
-	request_id = status->request_id[0]
+	char	   *request_id = status->request_id[0]
 		? psprintf(" (request id %s)", status->request_id) : "";
-	detail = psprintf("%s: %s", rb_code_name(status->code),
-					  status->message[0]
-					  ? redact(status->message, rb_credentials_token_if_any(target->creds))
-					  : "(no message)");
 
 	if (status->code == RB_UNAVAILABLE && target->conn != NULL)
 		rb_connection_failed(target->conn);
@@ -298,8 +317,8 @@ report_status(const RbStatus *status, const char *call_desc,
 		case RB_UNAUTHENTICATED:
 			RB_CALL_ERROR(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 						  errmsg("%s rejected the IAM token", service),
-						  errhint("%s", rb_credentials_hint(target->creds,
-														   target->server_name)));
+						  target->token_hint
+						  ? errhint("%s", target->token_hint) : 0);
 			break;
 		case RB_PERMISSION_DENIED:
 			if (target->service == RB_SERVICE_RESOURCE_MANAGER)
@@ -372,6 +391,19 @@ report_status(const RbStatus *status, const char *call_desc,
 	}
 #undef RB_CALL_ERROR
 	pg_unreachable();
+}
+
+/*
+ * status_detail
+ *		The DETAIL of a failed call: the gRPC status and the server's
+ *		message, with the token the call carried cut out of it.
+ */
+static char *
+status_detail(const RbStatus *status, const char *token)
+{
+	return psprintf("%s: %s", rb_code_name(status->code),
+					status->message[0]
+					? redact(status->message, token) : "(no message)");
 }
 
 /*

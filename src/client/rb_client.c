@@ -777,78 +777,65 @@ rb_ca_pem_is_valid(const char *pem)
 }
 
 /*
- * rb_channel_open
- *		Open a channel to options->target.  See rb_client.h.
+ * channel_options_are_valid
+ *		Check a channel's options before touching gRPC.
  */
-RbChannel *
-rb_channel_open(const RbChannelOptions *options, RbStatus *status)
+static bool
+channel_options_are_valid(const RbChannelOptions *options, RbStatus *status)
 {
-	RbStatus	dummy;
-	RbChannel  *channel;
-	grpc_channel_credentials *creds;
-	grpc_arg	args[7];
-	grpc_channel_args channel_args;
-	sigset_t	old;
-	int			max_receive_bytes;
-	int			keepalive_ms;
-
-	if (status == NULL)
-		status = &dummy;
-
-	/* check the options before touching gRPC */
 	if (options == NULL)
 	{
 		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no channel options given");
-		return NULL;
+		return false;
 	}
 	if (!rb_target_is_valid(options->target))
 	{
 		rb_status_set(status, RB_LOCAL_BAD_OPTION,
 					  "invalid target \"%s\": expected host:port",
 					  options->target ? options->target : "");
-		return NULL;
+		return false;
 	}
 	if (options->max_receive_bytes < 0)
 	{
 		rb_status_set(status, RB_LOCAL_BAD_OPTION,
 					  "invalid max_receive_bytes %d", options->max_receive_bytes);
-		return NULL;
+		return false;
 	}
 	if (options->keepalive_ms < 0)
 	{
 		rb_status_set(status, RB_LOCAL_BAD_OPTION,
 					  "invalid keepalive_ms %d", options->keepalive_ms);
-		return NULL;
+		return false;
 	}
 	if (!options->plaintext && options->ca_pem != NULL &&
 		!rb_ca_pem_is_valid(options->ca_pem))
 	{
 		rb_status_set(status, RB_LOCAL_BAD_OPTION,
 					  "CA text holds no PEM certificate");
-		return NULL;
+		return false;
 	}
-	max_receive_bytes = options->max_receive_bytes > 0 ?
-		options->max_receive_bytes : RB_DEFAULT_MAX_RECEIVE_BYTES;
-	keepalive_ms = options->keepalive_ms > 0 ?
-		options->keepalive_ms : RB_DEFAULT_KEEPALIVE_MS;
+	return true;
+}
 
-	if (!rb_grpc_ensure_init(status))
-		return NULL;
+/* The channel arguments we set (channel_args_fill). */
+#define RB_NUM_CHANNEL_ARGS 7
 
-	channel = malloc(sizeof(RbChannel));
-	if (channel == NULL)
-	{
-		rb_status_set(status, RB_LOCAL_NO_MEMORY, "out of memory");
-		return NULL;
-	}
-	memset(channel, 0, sizeof(RbChannel));
-
+/*
+ * channel_args_fill
+ *		The channel arguments of a channel with these options into args
+ *		(RB_NUM_CHANNEL_ARGS of them).
+ */
+static void
+channel_args_fill(const RbChannelOptions *options, grpc_arg *args)
+{
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = (char *) GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	args[0].value.integer = max_receive_bytes;
+	args[0].value.integer = options->max_receive_bytes > 0 ?
+		options->max_receive_bytes : RB_DEFAULT_MAX_RECEIVE_BYTES;
 	args[1].type = GRPC_ARG_INTEGER;
 	args[1].key = (char *) GRPC_ARG_KEEPALIVE_TIME_MS;
-	args[1].value.integer = keepalive_ms;
+	args[1].value.integer = options->keepalive_ms > 0 ?
+		options->keepalive_ms : RB_DEFAULT_KEEPALIVE_MS;
 	args[2].type = GRPC_ARG_STRING;
 	args[2].key = (char *) GRPC_ARG_PRIMARY_USER_AGENT_STRING;
 	args[2].value.string = (char *) RB_USER_AGENT;
@@ -866,7 +853,24 @@ rb_channel_open(const RbChannelOptions *options, RbStatus *status)
 	args[6].type = GRPC_ARG_INTEGER;
 	args[6].key = (char *) GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
 	args[6].value.integer = RB_CONNECT_MIN_TIMEOUT_MS;
-	channel_args.num_args = sizeof(args) / sizeof(args[0]);
+}
+
+/*
+ * channel_create
+ *		Create channel's gRPC channel and completion queue, with signals
+ *		blocked so that the threads gRPC starts never take PostgreSQL's
+ *		signals.  False when gRPC could not create them.
+ */
+static bool
+channel_create(RbChannel *channel, const RbChannelOptions *options)
+{
+	grpc_arg	args[RB_NUM_CHANNEL_ARGS];
+	grpc_channel_args channel_args;
+	grpc_channel_credentials *creds;
+	sigset_t	old;
+
+	channel_args_fill(options, args);
+	channel_args.num_args = RB_NUM_CHANNEL_ARGS;
 	channel_args.args = args;
 
 	rb_block_signals(&old);
@@ -888,8 +892,33 @@ rb_channel_open(const RbChannelOptions *options, RbStatus *status)
 		channel->channel = NULL;
 	}
 	rb_restore_signals(&old);
+	return channel->channel != NULL;
+}
 
-	if (channel->channel == NULL)
+/*
+ * rb_channel_open
+ *		Open a channel to options->target.  See rb_client.h.
+ */
+RbChannel *
+rb_channel_open(const RbChannelOptions *options, RbStatus *status)
+{
+	RbStatus	dummy;
+	RbChannel  *channel;
+
+	if (status == NULL)
+		status = &dummy;
+	if (!channel_options_are_valid(options, status) ||
+		!rb_grpc_ensure_init(status))
+		return NULL;
+
+	channel = malloc(sizeof(RbChannel));
+	if (channel == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_NO_MEMORY, "out of memory");
+		return NULL;
+	}
+	memset(channel, 0, sizeof(RbChannel));
+	if (!channel_create(channel, options))
 	{
 		free(channel);
 		rb_status_set(status, RB_LOCAL_BAD_OPTION,
@@ -1508,48 +1537,13 @@ rb_find_request_id(const grpc_metadata_array *md, char *dst, size_t dstsize)
 }
 
 /*
- * rb_call_finish
- *		Report a completed call's outcome, decode its reply and free it.  See
- *		rb_client.h.
+ * call_status
+ *		The outcome of a completed call that sent no usable reply, into
+ *		status; false when the call succeeded and its reply is to decode.
  */
-ProtobufCMessage *
-rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
-			   RbStatus *status, size_t *reply_bytes)
+static bool
+call_status(RbCall *call, RbStatus *status)
 {
-	RbStatus	dummy;
-	ProtobufCMessage *reply = NULL;
-	grpc_byte_buffer_reader reader;
-	grpc_slice	data;
-	sigset_t	old;
-	const ProtobufCMessageDescriptor *desc;
-	char		why[128];
-
-	if (status == NULL)
-		status = &dummy;
-	if (reply_bytes != NULL)
-		*reply_bytes = 0;
-	if (call == NULL)
-	{
-		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no call given");
-		return NULL;
-	}
-	desc = rb_method_reply_descriptor(call->method);
-	why[0] = '\0';
-
-	/* collected too early: give it up, so that it can be freed */
-	if (!call->done)
-	{
-		rb_call_cancel_and_drain(call);
-		call->gave_up = true;
-	}
-
-	rb_status_set_call(status, call, RB_OK, "%s", "");
-	if (!rb_find_request_id(&call->recv_initial_metadata,
-							status->request_id, sizeof(status->request_id)))
-		(void) rb_find_request_id(&call->recv_trailing_metadata,
-								  status->request_id,
-								  sizeof(status->request_id));
-
 	if (call->gave_up)
 	{
 		status->code = RB_LOCAL_GAVE_UP;
@@ -1589,34 +1583,94 @@ rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
 				 "%s reply has no message", rb_method_name(call->method));
 	}
 	else
+		return false;
+	return true;
+}
+
+/*
+ * call_decode_reply
+ *		Decode the reply of a call that succeeded through allocator; NULL
+ *		(and status RB_LOCAL_BAD_REPLY) when it does not decode.
+ */
+static ProtobufCMessage *
+call_decode_reply(RbCall *call, ProtobufCAllocator *allocator,
+				  RbStatus *status, size_t *reply_bytes)
+{
+	const ProtobufCMessageDescriptor *desc;
+	ProtobufCMessage *reply = NULL;
+	grpc_byte_buffer_reader reader;
+	grpc_slice	data;
+	sigset_t	old;
+	char		why[128];
+
+	desc = rb_method_reply_descriptor(call->method);
+	why[0] = '\0';
+	rb_block_signals(&old);
+	if (grpc_byte_buffer_reader_init(&reader, call->recv_buffer))
 	{
-		rb_block_signals(&old);
-		if (grpc_byte_buffer_reader_init(&reader, call->recv_buffer))
-		{
-			data = grpc_byte_buffer_reader_readall(&reader);
-			grpc_byte_buffer_reader_destroy(&reader);
-			if (reply_bytes != NULL)
-				*reply_bytes = GRPC_SLICE_LENGTH(data);
-			reply = rb_decode_reply(desc, GRPC_SLICE_START_PTR(data),
-									GRPC_SLICE_LENGTH(data), allocator,
-									why, sizeof(why));
-			grpc_slice_unref(data);
-		}
-		rb_restore_signals(&old);
-		if (reply == NULL)
-		{
-			status->code = RB_LOCAL_BAD_REPLY;
-			if (why[0] != '\0')
-				snprintf(status->message, sizeof(status->message),
-						 "%s reply could not be decoded: %s",
-						 rb_method_name(call->method), why);
-			else
-				snprintf(status->message, sizeof(status->message),
-						 "%s reply could not be decoded",
-						 rb_method_name(call->method));
-		}
+		data = grpc_byte_buffer_reader_readall(&reader);
+		grpc_byte_buffer_reader_destroy(&reader);
+		if (reply_bytes != NULL)
+			*reply_bytes = GRPC_SLICE_LENGTH(data);
+		reply = rb_decode_reply(desc, GRPC_SLICE_START_PTR(data),
+								GRPC_SLICE_LENGTH(data), allocator,
+								why, sizeof(why));
+		grpc_slice_unref(data);
+	}
+	rb_restore_signals(&old);
+	if (reply == NULL)
+	{
+		status->code = RB_LOCAL_BAD_REPLY;
+		if (why[0] != '\0')
+			snprintf(status->message, sizeof(status->message),
+					 "%s reply could not be decoded: %s",
+					 rb_method_name(call->method), why);
+		else
+			snprintf(status->message, sizeof(status->message),
+					 "%s reply could not be decoded",
+					 rb_method_name(call->method));
+	}
+	return reply;
+}
+
+/*
+ * rb_call_finish
+ *		Report a completed call's outcome, decode its reply and free it.  See
+ *		rb_client.h.
+ */
+ProtobufCMessage *
+rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
+			   RbStatus *status, size_t *reply_bytes)
+{
+	RbStatus	dummy;
+	ProtobufCMessage *reply = NULL;
+
+	if (status == NULL)
+		status = &dummy;
+	if (reply_bytes != NULL)
+		*reply_bytes = 0;
+	if (call == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no call given");
+		return NULL;
 	}
 
+	/* collected too early: give it up, so that it can be freed */
+	if (!call->done)
+	{
+		rb_call_cancel_and_drain(call);
+		call->gave_up = true;
+	}
+
+	rb_status_set_call(status, call, RB_OK, "%s", "");
+	if (!rb_find_request_id(&call->recv_initial_metadata,
+							status->request_id, sizeof(status->request_id)))
+		(void) rb_find_request_id(&call->recv_trailing_metadata,
+								  status->request_id,
+								  sizeof(status->request_id));
+
+	if (!call_status(call, status))
+		reply = call_decode_reply(call, allocator, status, reply_bytes);
 	rb_call_free(call);
 	return reply;
 }

@@ -1174,7 +1174,7 @@ redisImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
 				 errmsg("schema \"%s\" is not present on foreign server \"%s\"",
 						stmt->remote_schema, server->servername),
-				 errhint("The only remote schema is \"redis\".")));
+				 errhint("Import the remote schema \"redis\".")));
 
 	nimport_options = rb_import_option_names(&import_options);
 	initStringInfo(&opts);

@@ -375,7 +375,7 @@ create_iam_token(RbCredentials *creds, const RbServiceAccountKey *key,
 				 errdetail_internal("%s: %s", rb_code_name(rc.status.code),
 									rc.status.message[0]
 									? rc.status.message : "(no message)"),
-				 errhint("Check that the key exists and belongs to the service account; a JWT is also refused when the database server's clock is wrong.")));
+				 errhint("Check that the key exists and belongs to the service account, and that the database server's clock is right.")));
 
 	resp = (Yandex__Cloud__Iam__V1__CreateIamTokenResponse *) reply;
 	if (!rb_token_is_valid(resp->iam_token))
@@ -425,7 +425,7 @@ ask_metadata(RbCredentials *creds, TimestampTz *expires_at)
 							   creds->opts.metadata_address,
 							   creds->opts.max_attempts),
 				 errdetail_internal("%s", why),
-				 errhint("The instance service account works on a Compute VM; the server option metadata_address says where its metadata service answers.")));
+				 errhint("Use the instance service account on a Compute VM, or set the server option metadata_address to where its metadata service answers.")));
 	if (status == 404)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),

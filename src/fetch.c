@@ -547,20 +547,20 @@ warn_denied(RbFetch *fetch, RbStream *stream)
 			ereport(WARNING,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("skipping backup \"%s\": permission denied", key),
-					 errhint("The table option skip_denied_folders is on.")));
+					 errdetail("The table option skip_denied_folders is on.")));
 			break;
 		case RB_METHOD_CLUSTER_LIST_BACKUPS:
 			ereport(WARNING,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("skipping cluster \"%s\": permission denied", key),
-					 errhint("The table option skip_denied_folders is on.")));
+					 errdetail("The table option skip_denied_folders is on.")));
 			break;
 		default:
 			ereport(WARNING,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("skipping folder \"%s\" of cloud \"%s\": permission denied",
 							key, fetch->cloud->cloud_id),
-					 errhint("The table option skip_denied_folders is on.")));
+					 errdetail("The table option skip_denied_folders is on.")));
 			break;
 	}
 }

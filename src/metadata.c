@@ -245,7 +245,7 @@ resolve_entry(const char *address)
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not resolve the metadata service address \"%s\"",
 						address),
-				 errdetail("%s", gai_strerror(rc))));
+				 errdetail_internal("%s", gai_strerror(rc))));
 	rc = getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof(ip), NULL, 0,
 					 NI_NUMERICHOST);
 	freeaddrinfo(res);

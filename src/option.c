@@ -4,8 +4,9 @@
  *		  Validation and parsing of redis_backup_fdw's options.
  *
  * One table lists every option: where it is valid, the kind of value it
- * takes, for integers its range, and who may set it.  The validator and
- * the readers both go by it, and values the gRPC client checks again
+ * takes, for integers its range, who may set it, which credential it is,
+ * its default and the field of RbServerOptions or RbTableOptions a reader
+ * puts it in.  The validator and the readers both go by it, and values the gRPC client checks again
  * (endpoint, token) are checked with the client's own rules, so
  * CREATE/ALTER refuses exactly what a scan would refuse.
  *
@@ -35,12 +36,6 @@
 #include "redis_backup_fdw.h"
 
 PG_FUNCTION_INFO_V1(redis_backup_fdw_validator);
-
-/* The public endpoints. */
-#define RB_DEFAULT_ENDPOINT "mdb.api.cloud.yandex.net:443"
-#define RB_DEFAULT_IAM_ENDPOINT "iam.api.cloud.yandex.net:443"
-#define RB_DEFAULT_RESOURCE_MANAGER_ENDPOINT "resource-manager.api.cloud.yandex.net:443"
-#define RB_DEFAULT_METADATA_ADDRESS "169.254.169.254:80"
 
 /* The kinds of value an option takes. */
 typedef enum RbOptionType
@@ -75,38 +70,62 @@ typedef struct RbOption
 	bool		import;			/* also an option of IMPORT FOREIGN SCHEMA */
 	RbOptionPrivilege privilege;
 	RbCredentialSource credential;	/* a user mapping's credential option */
+	int			offset;			/* of its value in RbServerOptions or
+								 * RbTableOptions; -1: not read there */
+	const char *default_value;	/* its value when not set, or NULL */
 } RbOption;
 
+#define SERVER_OPTION(field) \
+	.context = ForeignServerRelationId, \
+	.offset = offsetof(RbServerOptions, field), .name = #field
+#define TABLE_OPTION(field) \
+	.context = ForeignTableRelationId, \
+	.offset = offsetof(RbTableOptions, field), .name = #field
+#define MAPPING_OPTION(option) \
+	.context = UserMappingRelationId, .offset = -1, .name = option
+
 static const RbOption valid_options[] = {
-	{"endpoint", ForeignServerRelationId, RB_OPT_ENDPOINT},
-	{"iam_endpoint", ForeignServerRelationId, RB_OPT_ENDPOINT},
-	{"resource_manager_endpoint", ForeignServerRelationId, RB_OPT_ENDPOINT},
-	{"metadata_address", ForeignServerRelationId, RB_OPT_ENDPOINT},
-	{"tls", ForeignServerRelationId, RB_OPT_BOOL},
-	{"ca_file", ForeignServerRelationId, RB_OPT_FILE, 0, 0, false,
-	RB_PRIV_READ_SERVER_FILES},
-	{"timeout_ms", ForeignServerRelationId, RB_OPT_INT, 1, 86400000},
-	{"page_size", ForeignServerRelationId, RB_OPT_INT, 1, RB_MAX_PAGE_SIZE},
-	{"max_attempts", ForeignServerRelationId, RB_OPT_INT, 1, 10},
-	{"max_concurrent_calls", ForeignServerRelationId, RB_OPT_INT, 1, 64},
-	{"iam_token", UserMappingRelationId, RB_OPT_TOKEN,
-	0, 0, false, RB_PRIV_ANY, RB_CRED_IAM_TOKEN},
-	{"service_account_key", UserMappingRelationId, RB_OPT_KEY,
-	0, 0, false, RB_PRIV_ANY, RB_CRED_KEY},
-	{"service_account_key_file", UserMappingRelationId, RB_OPT_KEY_FILE,
-	0, 0, false, RB_PRIV_READ_SERVER_FILES, RB_CRED_KEY_FILE},
+	{SERVER_OPTION(endpoint), .type = RB_OPT_ENDPOINT,
+	.default_value = "mdb.api.cloud.yandex.net:443"},
+	{SERVER_OPTION(iam_endpoint), .type = RB_OPT_ENDPOINT,
+	.default_value = "iam.api.cloud.yandex.net:443"},
+	{SERVER_OPTION(resource_manager_endpoint), .type = RB_OPT_ENDPOINT,
+	.default_value = "resource-manager.api.cloud.yandex.net:443"},
+	{SERVER_OPTION(metadata_address), .type = RB_OPT_ENDPOINT,
+	.default_value = "169.254.169.254:80"},
+	{SERVER_OPTION(tls), .type = RB_OPT_BOOL, .default_value = "true"},
+	{SERVER_OPTION(ca_file), .type = RB_OPT_FILE,
+	.privilege = RB_PRIV_READ_SERVER_FILES},
+	{SERVER_OPTION(timeout_ms), .type = RB_OPT_INT, .min = 1, .max = 86400000,
+	.default_value = "30000"},
+	{SERVER_OPTION(page_size), .type = RB_OPT_INT, .min = 1,
+	.max = RB_MAX_PAGE_SIZE, .default_value = CppAsString2(RB_MAX_PAGE_SIZE)},
+	{SERVER_OPTION(max_attempts), .type = RB_OPT_INT, .min = 1, .max = 10,
+	.default_value = "4"},
+	{SERVER_OPTION(max_concurrent_calls), .type = RB_OPT_INT, .min = 1,
+	.max = 64, .default_value = "8"},
+	{MAPPING_OPTION("iam_token"), .type = RB_OPT_TOKEN,
+	.credential = RB_CRED_IAM_TOKEN},
+	{MAPPING_OPTION("service_account_key"), .type = RB_OPT_KEY,
+	.credential = RB_CRED_KEY},
+	{MAPPING_OPTION("service_account_key_file"), .type = RB_OPT_KEY_FILE,
+	.privilege = RB_PRIV_READ_SERVER_FILES, .credential = RB_CRED_KEY_FILE},
 
 	/*
 	 * The identity of the VM the database server runs on: not for every
 	 * role that may create a user mapping.
 	 */
-	{"instance_service_account", UserMappingRelationId, RB_OPT_BOOL,
-	0, 0, false, RB_PRIV_SUPERUSER, RB_CRED_INSTANCE},
-	{"folder_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
-	{"cloud_id", ForeignTableRelationId, RB_OPT_ID, 0, 0, true},
-	{"skip_denied_folders", ForeignTableRelationId, RB_OPT_BOOL, 0, 0, true},
-	{"page_size", ForeignTableRelationId, RB_OPT_INT, 1, RB_MAX_PAGE_SIZE, true},
-	{"field", AttributeRelationId, RB_OPT_FIELD},
+	{MAPPING_OPTION("instance_service_account"), .type = RB_OPT_BOOL,
+	.privilege = RB_PRIV_SUPERUSER, .credential = RB_CRED_INSTANCE},
+	{TABLE_OPTION(folder_id), .type = RB_OPT_ID, .import = true},
+	{TABLE_OPTION(cloud_id), .type = RB_OPT_ID, .import = true},
+	{TABLE_OPTION(skip_denied_folders), .type = RB_OPT_BOOL, .import = true,
+	.default_value = "false"},
+	/* No default of its own: without it a table takes the server's. */
+	{TABLE_OPTION(page_size), .type = RB_OPT_INT, .min = 1,
+	.max = RB_MAX_PAGE_SIZE, .import = true},
+	{.name = "field", .context = AttributeRelationId, .type = RB_OPT_FIELD,
+	.offset = -1},
 	{NULL}
 };
 
@@ -117,17 +136,14 @@ static const RbOption valid_options[] = {
  */
 #define RB_MIN_TOKEN_LENGTH 8
 
-/* Defaults of the server options. */
-#define RB_DEFAULT_TIMEOUT_MS 30000
-#define RB_DEFAULT_PAGE_SIZE RB_MAX_PAGE_SIZE
-#define RB_DEFAULT_MAX_ATTEMPTS 4
-#define RB_DEFAULT_MAX_CONCURRENT_CALLS 8
-
 static const RbOption *find_option(const char *name, Oid context);
 static void check_option_value(const RbOption *opt, DefElem *def);
 static void check_option_privilege(const RbOption *opt, DefElem *def);
 static bool parse_integer(const char *value, int *result);
-static int	int_option(DefElem *def, Oid context);
+static bool bool_value(const char *name, const char *value);
+static int	int_value(const RbOption *opt, const char *value);
+static void read_options(List *options, Oid catalog, void *opts);
+static void store_option(const RbOption *opt, const char *value, void *opts);
 static void check_option_combination(List *options, Oid catalog);
 static void check_one_credential(List *options);
 static bool credential_is_set(const RbOption *opt, DefElem *def);
@@ -220,10 +236,10 @@ check_option_value(const RbOption *opt, DefElem *def)
 						 errmsg("invalid value for option \"%s\": \"%s\"",
 								def->defname, value),
 						 errhint("Give the endpoint as host:port: a host name, an IPv4 address or an IPv6 address in brackets, and a port from 1 to 65535, for example \"%s\".",
-								 RB_DEFAULT_ENDPOINT)));
+								 find_option("endpoint", ForeignServerRelationId)->default_value)));
 			break;
 		case RB_OPT_BOOL:
-			(void) rb_bool_option(def);
+			(void) bool_value(def->defname, value);
 			break;
 		case RB_OPT_FILE:
 		case RB_OPT_KEY_FILE:
@@ -239,7 +255,7 @@ check_option_value(const RbOption *opt, DefElem *def)
 			rb_check_service_account_key(def->defname, value, false);
 			break;
 		case RB_OPT_INT:
-			(void) int_option(def, opt->context);
+			(void) int_value(opt, value);
 			break;
 		case RB_OPT_ID:
 			{
@@ -320,7 +336,7 @@ check_option_privilege(const RbOption *opt, DefElem *def)
 						 errmsg("only superuser may specify the %s option",
 								def->defname),
 						 errdetail("It lends the user mapping the identity of the VM the database server runs on."),
-						 errhint("A superuser can create the user mapping for the role; only a superuser may alter it then.")));
+						 errhint("Ask a superuser to create the user mapping for the role.")));
 			break;
 	}
 }
@@ -465,45 +481,93 @@ parse_integer(const char *value, int *result)
 }
 
 /*
- * rb_bool_option
+ * bool_value
  *		A Boolean option's value, as the validator and every reader take it
  *		(parse_bool: true, yes, on, 1, ... and their opposites; not
  *		defGetBoolean, which takes fewer spellings).
  */
-bool
-rb_bool_option(DefElem *def)
+static bool
+bool_value(const char *name, const char *value)
 {
 	bool		b;
 
-	if (!parse_bool(defGetString(def), &b))
+	if (!parse_bool(value, &b))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" requires a Boolean value",
-						def->defname)));
+				 errmsg("option \"%s\" requires a Boolean value", name)));
 	return b;
 }
 
 /*
- * int_option
+ * int_value
  *		An integer option's value, which must lie in the range its table
  *		entry gives.
  */
 static int
-int_option(DefElem *def, Oid context)
+int_value(const RbOption *opt, const char *value)
 {
-	const RbOption *opt = find_option(def->defname, context);
-	char	   *value = defGetString(def);
 	int			n;
 
-	Assert(opt != NULL && opt->type == RB_OPT_INT);
 	if (!parse_integer(value, &n) || n < opt->min || n > opt->max)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for option \"%s\": \"%s\"",
-						def->defname, value),
+						opt->name, value),
 				 errhint("Valid values are integers from %d to %d.",
 						 opt->min, opt->max)));
 	return n;
+}
+
+/*
+ * read_options
+ *		Fill opts, the struct of catalog's options, from the table: each
+ *		option's default, then the value options gives it.
+ */
+static void
+read_options(List *options, Oid catalog, void *opts)
+{
+	const RbOption *o;
+	ListCell   *lc;
+
+	for (o = valid_options; o->name; o++)
+	{
+		if (o->context == catalog && o->offset >= 0)
+			store_option(o, o->default_value, opts);
+	}
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		o = find_option(def->defname, catalog);
+		if (o != NULL && o->offset >= 0)
+			store_option(o, defGetString(def), opts);
+	}
+}
+
+/*
+ * store_option
+ *		Put an option's value (NULL: none) into its field of opts, read by
+ *		the rule of its type.
+ */
+static void
+store_option(const RbOption *opt, const char *value, void *opts)
+{
+	char	   *field = (char *) opts + opt->offset;
+
+	switch (opt->type)
+	{
+		case RB_OPT_BOOL:
+			if (value != NULL)
+				*(bool *) field = bool_value(opt->name, value);
+			break;
+		case RB_OPT_INT:
+			if (value != NULL)
+				*(int *) field = int_value(opt, value);
+			break;
+		default:
+			*(const char **) field = value;
+			break;
+	}
 }
 
 /*
@@ -513,44 +577,8 @@ int_option(DefElem *def, Oid context)
 void
 rb_get_server_options(ForeignServer *server, RbServerOptions *opts)
 {
-	ListCell   *lc;
-
-	opts->endpoint = RB_DEFAULT_ENDPOINT;
-	opts->iam_endpoint = RB_DEFAULT_IAM_ENDPOINT;
-	opts->resource_manager_endpoint = RB_DEFAULT_RESOURCE_MANAGER_ENDPOINT;
-	opts->metadata_address = RB_DEFAULT_METADATA_ADDRESS;
-	opts->tls = true;
-	opts->ca_file = NULL;
-	opts->timeout_ms = RB_DEFAULT_TIMEOUT_MS;
-	opts->page_size = RB_DEFAULT_PAGE_SIZE;
-	opts->max_attempts = RB_DEFAULT_MAX_ATTEMPTS;
-	opts->max_concurrent_calls = RB_DEFAULT_MAX_CONCURRENT_CALLS;
-
-	foreach(lc, server->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "endpoint") == 0)
-			opts->endpoint = defGetString(def);
-		else if (strcmp(def->defname, "iam_endpoint") == 0)
-			opts->iam_endpoint = defGetString(def);
-		else if (strcmp(def->defname, "resource_manager_endpoint") == 0)
-			opts->resource_manager_endpoint = defGetString(def);
-		else if (strcmp(def->defname, "metadata_address") == 0)
-			opts->metadata_address = defGetString(def);
-		else if (strcmp(def->defname, "tls") == 0)
-			opts->tls = rb_bool_option(def);
-		else if (strcmp(def->defname, "ca_file") == 0)
-			opts->ca_file = defGetString(def);
-		else if (strcmp(def->defname, "timeout_ms") == 0)
-			opts->timeout_ms = int_option(def, ForeignServerRelationId);
-		else if (strcmp(def->defname, "page_size") == 0)
-			opts->page_size = int_option(def, ForeignServerRelationId);
-		else if (strcmp(def->defname, "max_attempts") == 0)
-			opts->max_attempts = int_option(def, ForeignServerRelationId);
-		else if (strcmp(def->defname, "max_concurrent_calls") == 0)
-			opts->max_concurrent_calls = int_option(def, ForeignServerRelationId);
-	}
+	memset(opts, 0, sizeof(RbServerOptions));
+	read_options(server->options, ForeignServerRelationId, opts);
 }
 
 /*
@@ -561,27 +589,10 @@ void
 rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 					 RbTableOptions *opts)
 {
-	ForeignTable *table = GetForeignTable(relid);
-	ListCell   *lc;
-
-	opts->folder_id = NULL;
-	opts->cloud_id = NULL;
-	opts->skip_denied_folders = false;
+	memset(opts, 0, sizeof(RbTableOptions));
 	opts->page_size = server_opts->page_size;
-
-	foreach(lc, table->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "folder_id") == 0)
-			opts->folder_id = defGetString(def);
-		else if (strcmp(def->defname, "cloud_id") == 0)
-			opts->cloud_id = defGetString(def);
-		else if (strcmp(def->defname, "skip_denied_folders") == 0)
-			opts->skip_denied_folders = rb_bool_option(def);
-		else if (strcmp(def->defname, "page_size") == 0)
-			opts->page_size = int_option(def, ForeignTableRelationId);
-	}
+	read_options(GetForeignTable(relid)->options, ForeignTableRelationId,
+				 opts);
 }
 
 /*

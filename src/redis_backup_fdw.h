@@ -114,7 +114,6 @@ typedef enum RbCredentialSource
 	RB_CRED_INSTANCE			/* instance_service_account: the VM's */
 } RbCredentialSource;
 
-extern bool rb_bool_option(DefElem *def);
 extern int	rb_import_option_names(const char ***names);
 extern RbCredentialSource rb_credential_option(List *options, char **value);
 

@@ -299,7 +299,10 @@ report_status(const RbStatus *status, const char *token,
 	const char *service = rb_service_name(target->service);
 	char	   *detail = status_detail(status, token);
 
-	/* (errcontext is a comma expression: it cannot sit in a ?: ) */
+	/*
+	 * The request id is formatted here, not in the ereport: errcontext() is
+	 * a comma expression, which cannot be an operand of ?:.
+	 */
 	char	   *request_id = status->request_id[0]
 		? psprintf(" (request id %s)", status->request_id) : "";
 
@@ -475,7 +478,7 @@ context_alloc(void *data, size_t size)
 static void
 context_free(void *data, void *pointer)
 {
-	/* freed with the context */
+	/* Nothing to do: everything is freed when the context is reset. */
 }
 
 /*

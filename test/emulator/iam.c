@@ -363,53 +363,6 @@ emu_iam_lookup_token(EmuBytes token, const EmuGrants **grants, const char **sa)
 	return found;
 }
 
-/*
- * b64url_decode
- *		Decode base64url without padding; false on a bad character or
- *		length, or non-zero stray bits.
- */
-static bool
-b64url_decode(const char *in, size_t len, EmuBuf *out)
-{
-	uint32_t	acc = 0;
-	int			bits = 0;
-
-	if (len == 0 || len % 4 == 1)
-		return false;
-	for (size_t i = 0; i < len; i++)
-	{
-		char		c = in[i];
-		int			v;
-
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '-')
-			v = 62;
-		else if (c == '_')
-			v = 63;
-		else
-			return false;
-		acc = (acc << 6) | v;
-		bits += 6;
-		if (bits >= 8)
-		{
-			uint8_t		byte;
-
-			bits -= 8;
-			byte = (uint8_t) (acc >> bits);
-			emu_buf_append(out, &byte, 1);
-		}
-	}
-	if ((acc & ((1u << bits) - 1)) != 0)
-		return false;
-	emu_buf_append(out, "", 0);	/* data is never NULL */
-	return true;
-}
-
 /* --- a small JSON reader: one object, its members' values --------------- */
 
 typedef struct JsonReader
@@ -903,7 +856,7 @@ decode_header(const char *jwt, size_t len, JwtParts *parts, JsonObject *header)
 
 	if (!split_jwt(jwt, len, parts))
 		return "JWT is malformed: expected three dot-separated parts";
-	if (!b64url_decode(parts->part[0], parts->len[0], &buf))
+	if (!emu_base64url_decode(parts->part[0], parts->len[0], &buf))
 	{
 		emu_buf_free(&buf);
 		return "JWT header is not base64url";
@@ -1034,7 +987,7 @@ emu_iam_verify_jwt(const char *jwt, size_t len, char *kid, size_t kid_size,
 	if (err != NULL)
 		return err;
 
-	if (!b64url_decode(parts.part[2], parts.len[2], &sig))
+	if (!emu_base64url_decode(parts.part[2], parts.len[2], &sig))
 	{
 		err = "JWT signature is not base64url";
 		goto done;
@@ -1046,7 +999,7 @@ emu_iam_verify_jwt(const char *jwt, size_t len, char *kid, size_t kid_size,
 		goto done;
 	}
 
-	if (!b64url_decode(parts.part[1], parts.len[1], &body))
+	if (!emu_base64url_decode(parts.part[1], parts.len[1], &body))
 	{
 		err = "JWT payload is not base64url";
 		goto done;

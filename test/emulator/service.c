@@ -106,6 +106,7 @@ static int	ntokens;
 /* Key of the page-token hash; changing it invalidates old tokens. */
 #define PAGE_TOKEN_SECRET UINT64_C(0x5265646973426b70)
 #define PAGE_TOKEN_LEN 22
+#define PAGE_TOKEN_BYTES 16
 
 /* Field numbers of the unknown fields added by the unknown_fields fault. */
 #define UNKNOWN_VARINT_FIELD 99
@@ -229,73 +230,6 @@ authenticate(const EmuRequest *req, const EmuGrants **grants, const char **sa)
 }
 
 /*
- * base64url_encode
- *		Encode 16 bytes as 22 base64url characters (no padding).
- */
-static void
-base64url_encode(const uint8_t *in, char *out)
-{
-	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	uint32_t	acc = 0;
-	int			bits = 0;
-	int			n = 0;
-
-	for (int i = 0; i < 16; i++)
-	{
-		acc = (acc << 8) | in[i];
-		bits += 8;
-		while (bits >= 6)
-		{
-			bits -= 6;
-			out[n++] = alphabet[(acc >> bits) & 0x3F];
-		}
-	}
-	if (bits > 0)
-		out[n++] = alphabet[(acc << (6 - bits)) & 0x3F];
-	out[n] = '\0';
-}
-
-/*
- * base64url_decode
- *		Decode 22 base64url characters into 16 bytes.
- */
-static bool
-base64url_decode(const char *in, uint8_t *out)
-{
-	uint32_t	acc = 0;
-	int			bits = 0;
-	int			n = 0;
-
-	for (int i = 0; i < PAGE_TOKEN_LEN; i++)
-	{
-		char		c = in[i];
-		int			v;
-
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '-')
-			v = 62;
-		else if (c == '_')
-			v = 63;
-		else
-			return false;
-		acc = (acc << 6) | v;
-		bits += 6;
-		if (bits >= 8 && n < 16)
-		{
-			bits -= 8;
-			out[n++] = (uint8_t) (acc >> bits);
-		}
-	}
-	return n == 16;
-}
-
-/*
  * page_token_mac
  *		Keyed hash binding a page token to method, id and offset.
  */
@@ -325,11 +259,11 @@ page_token_mask(EmuMethod method, const char *key, uint64_t mac)
 static void
 make_page_token(EmuMethod method, const char *key, int64_t offset, char *out)
 {
-	uint8_t		raw[16];
+	uint8_t		raw[PAGE_TOKEN_BYTES];
 	uint64_t	mac;
-
 	uint8_t		offset_be[8];
 	uint64_t	mask;
+	EmuBuf		text = {0};
 
 	for (int i = 0; i < 8; i++)
 		offset_be[i] = (uint8_t) ((uint64_t) offset >> (56 - 8 * i));
@@ -340,31 +274,38 @@ make_page_token(EmuMethod method, const char *key, int64_t offset, char *out)
 		raw[i] = offset_be[i] ^ (uint8_t) (mask >> (56 - 8 * i));
 		raw[8 + i] = (uint8_t) (mac >> (56 - 8 * i));
 	}
-	base64url_encode(raw, out);
+	emu_base64url(raw, sizeof(raw), &text);
+	memcpy(out, text.data, PAGE_TOKEN_LEN + 1);
+	emu_buf_free(&text);
 }
 
 /*
  * parse_page_token
  *		Check a page token issued by make_page_token for this method and key
- *		and return its offset.
+ *		and return its offset.  The decoder refuses a spelling with stray
+ *		low bits in the last character, so only the very string we issued
+ *		is accepted, not one of its aliases.
  */
 static bool
 parse_page_token(EmuMethod method, const char *key, const char *token,
 				 int64_t *offset)
 {
-	uint8_t		raw[16];
-	char		again[PAGE_TOKEN_LEN + 1];
+	EmuBuf		decoded = {0};
+	const uint8_t *raw;
 	uint8_t		offset_be[8];
 	uint64_t	mask;
 	uint64_t	mac = 0;
 	uint64_t	off = 0;
+	bool		ok;
 
-	if (strlen(token) != PAGE_TOKEN_LEN || !base64url_decode(token, raw))
+	if (strlen(token) != PAGE_TOKEN_LEN ||
+		!emu_base64url_decode(token, PAGE_TOKEN_LEN, &decoded) ||
+		decoded.len != PAGE_TOKEN_BYTES)
+	{
+		emu_buf_free(&decoded);
 		return false;
-	/* reject non-canonical spellings (stray low bits in the last char) */
-	base64url_encode(raw, again);
-	if (strcmp(again, token) != 0)
-		return false;
+	}
+	raw = (const uint8_t *) decoded.data;
 	for (int i = 0; i < 8; i++)
 		mac = (mac << 8) | raw[8 + i];
 	mask = page_token_mask(method, key, mac);
@@ -373,10 +314,11 @@ parse_page_token(EmuMethod method, const char *key, const char *token,
 		offset_be[i] = raw[i] ^ (uint8_t) (mask >> (56 - 8 * i));
 		off = (off << 8) | offset_be[i];
 	}
-	if (mac != page_token_mac(method, key, offset_be) || off > (uint64_t) INT64_MAX)
-		return false;
-	*offset = (int64_t) off;
-	return true;
+	emu_buf_free(&decoded);
+	ok = mac == page_token_mac(method, key, offset_be) && off <= (uint64_t) INT64_MAX;
+	if (ok)
+		*offset = (int64_t) off;
+	return ok;
 }
 
 /*

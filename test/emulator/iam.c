@@ -596,6 +596,137 @@ json_literal(JsonReader *r, const char *word)
 }
 
 /*
+ * json_add_member
+ *		Read a member's key and add a member of that name to obj; NULL when
+ *		the key is not a string, is there already, or obj is full.
+ */
+static JsonMember *
+json_add_member(JsonReader *r, JsonObject *obj)
+{
+	EmuBuf		key = {0};
+	JsonMember *m;
+
+	if (obj->n == JSON_MAX_MEMBERS || !json_string(r, &key))
+	{
+		emu_buf_free(&key);
+		return NULL;
+	}
+	for (int i = 0; i < obj->n; i++)
+		if (strcmp(obj->m[i].key, key.data) == 0)
+		{
+			emu_buf_free(&key);
+			return NULL;
+		}
+	m = &obj->m[obj->n++];
+	memset(m, 0, sizeof(*m));
+	m->key = key.data;
+	return m;
+}
+
+/*
+ * json_members
+ *		Read an object (r->p at its brace) whose members' values are at
+ *		depth + 1.  With obj, record its members there (the caller frees
+ *		them, also on failure); without, only check its syntax.
+ */
+static bool
+json_members(JsonReader *r, int depth, JsonObject *obj)
+{
+	r->p++;
+	json_ws(r);
+	if (r->p < r->end && *r->p == '}')
+	{
+		r->p++;
+		return true;
+	}
+	for (;;)
+	{
+		JsonMember *m = NULL;
+
+		json_ws(r);
+		if (obj != NULL)
+		{
+			if ((m = json_add_member(r, obj)) == NULL)
+				return false;
+		}
+		else if (!json_string(r, NULL))
+			return false;
+		json_ws(r);
+		if (r->p >= r->end || *r->p != ':')
+			return false;
+		r->p++;
+		if (!json_value(r, depth + 1, m))
+			return false;
+		json_ws(r);
+		if (r->p < r->end && *r->p == ',')
+		{
+			r->p++;
+			continue;
+		}
+		if (r->p < r->end && *r->p == '}')
+		{
+			r->p++;
+			return true;
+		}
+		return false;
+	}
+}
+
+/*
+ * json_array
+ *		Read an array (r->p at its bracket) whose elements are at depth + 1.
+ *		With m, record the strings in it; it is a JSON_STRING_ARRAY when
+ *		every element is a string.
+ */
+static bool
+json_array(JsonReader *r, int depth, JsonMember *m)
+{
+	bool		all_strings = true;
+
+	r->p++;
+	json_ws(r);
+	if (r->p < r->end && *r->p == ']')
+	{
+		r->p++;
+		if (m)
+			m->type = JSON_STRING_ARRAY;
+		return true;
+	}
+	for (;;)
+	{
+		json_ws(r);
+		if (r->p < r->end && *r->p == '"' && m != NULL)
+		{
+			if (!json_string(r, &m->str))
+				return false;
+			m->str.len++;		/* keep the NUL as separator */
+			m->nstrings++;
+		}
+		else
+		{
+			all_strings = false;
+			if (!json_value(r, depth + 1, NULL))
+				return false;
+		}
+		json_ws(r);
+		if (r->p < r->end && *r->p == ',')
+		{
+			r->p++;
+			continue;
+		}
+		if (r->p < r->end && *r->p == ']')
+		{
+			r->p++;
+			break;
+		}
+		return false;
+	}
+	if (m)
+		m->type = all_strings ? JSON_STRING_ARRAY : JSON_OTHER;
+	return true;
+}
+
+/*
  * json_value
  *		Read any value; when m is given, record strings, numbers and arrays
  *		of strings in it.
@@ -615,83 +746,9 @@ json_value(JsonReader *r, int depth, JsonMember *m)
 				m->type = JSON_STRING;
 			return json_string(r, m ? &m->str : NULL);
 		case '{':
-			r->p++;
-			json_ws(r);
-			if (r->p < r->end && *r->p == '}')
-			{
-				r->p++;
-				return true;
-			}
-			for (;;)
-			{
-				json_ws(r);
-				if (!json_string(r, NULL))
-					return false;
-				json_ws(r);
-				if (r->p >= r->end || *r->p != ':')
-					return false;
-				r->p++;
-				if (!json_value(r, depth + 1, NULL))
-					return false;
-				json_ws(r);
-				if (r->p < r->end && *r->p == ',')
-				{
-					r->p++;
-					continue;
-				}
-				if (r->p < r->end && *r->p == '}')
-				{
-					r->p++;
-					return true;
-				}
-				return false;
-			}
+			return json_members(r, depth, NULL);
 		case '[':
-			{
-				bool		all_strings = true;
-
-				r->p++;
-				json_ws(r);
-				if (r->p < r->end && *r->p == ']')
-				{
-					r->p++;
-					if (m)
-						m->type = JSON_STRING_ARRAY;
-					return true;
-				}
-				for (;;)
-				{
-					json_ws(r);
-					if (r->p < r->end && *r->p == '"' && m != NULL)
-					{
-						if (!json_string(r, &m->str))
-							return false;
-						m->str.len++;	/* keep the NUL as separator */
-						m->nstrings++;
-					}
-					else
-					{
-						all_strings = false;
-						if (!json_value(r, depth + 1, NULL))
-							return false;
-					}
-					json_ws(r);
-					if (r->p < r->end && *r->p == ',')
-					{
-						r->p++;
-						continue;
-					}
-					if (r->p < r->end && *r->p == ']')
-					{
-						r->p++;
-						break;
-					}
-					return false;
-				}
-				if (m)
-					m->type = all_strings ? JSON_STRING_ARRAY : JSON_OTHER;
-				return true;
-			}
+			return json_array(r, depth, m);
 		case 't':
 			return json_literal(r, "true");
 		case 'f':
@@ -705,6 +762,10 @@ json_value(JsonReader *r, int depth, JsonMember *m)
 	}
 }
 
+/*
+ * json_object_free
+ *		Free the members' keys and strings; obj is empty afterwards.
+ */
 static void
 json_object_free(JsonObject *obj)
 {
@@ -727,61 +788,18 @@ json_object(const char *text, size_t len, JsonObject *obj)
 
 	memset(obj, 0, sizeof(*obj));
 	json_ws(&r);
-	if (r.p >= r.end || *r.p != '{')
-		return false;
-	r.p++;
-	json_ws(&r);
-	if (r.p < r.end && *r.p == '}')
-		r.p++;
-	else
+	if (r.p >= r.end || *r.p != '{' || !json_members(&r, 0, obj))
 	{
-		for (;;)
-		{
-			EmuBuf		key = {0};
-			JsonMember *m;
-
-			json_ws(&r);
-			if (obj->n == JSON_MAX_MEMBERS || !json_string(&r, &key))
-			{
-				emu_buf_free(&key);
-				goto bad;
-			}
-			for (int i = 0; i < obj->n; i++)
-				if (strcmp(obj->m[i].key, key.data) == 0)
-				{
-					emu_buf_free(&key);
-					goto bad;
-				}
-			m = &obj->m[obj->n++];
-			memset(m, 0, sizeof(*m));
-			m->key = key.data;
-			json_ws(&r);
-			if (r.p >= r.end || *r.p != ':')
-				goto bad;
-			r.p++;
-			if (!json_value(&r, 1, m))
-				goto bad;
-			json_ws(&r);
-			if (r.p < r.end && *r.p == ',')
-			{
-				r.p++;
-				continue;
-			}
-			if (r.p < r.end && *r.p == '}')
-			{
-				r.p++;
-				break;
-			}
-			goto bad;
-		}
+		json_object_free(obj);
+		return false;
 	}
 	json_ws(&r);
 	if (r.p != r.end)
-		goto bad;
+	{
+		json_object_free(obj);
+		return false;
+	}
 	return true;
-bad:
-	json_object_free(obj);
-	return false;
 }
 
 static const JsonMember *
@@ -869,6 +887,23 @@ decode_header(const char *jwt, size_t len, JwtParts *parts, JsonObject *header)
 }
 
 /*
+ * copy_kid
+ *		Copy the header's kid to kid, when it is a string that fits and holds
+ *		no NUL (the log and fault keys are C strings).
+ */
+static bool
+copy_kid(const JsonObject *header, char *kid, size_t kid_size)
+{
+	const JsonMember *m = json_get(header, "kid");
+
+	if (m == NULL || m->type != JSON_STRING || m->str.len >= kid_size ||
+		memchr(m->str.data, '\0', m->str.len) != NULL)
+		return false;
+	memcpy(kid, m->str.data, m->str.len + 1);
+	return true;
+}
+
+/*
  * emu_iam_jwt_kid
  *		The kid of a JWT's header, if it has one (for fault keys and the
  *		log; not verified).
@@ -878,18 +913,11 @@ emu_iam_jwt_kid(const char *jwt, size_t len, char *kid, size_t kid_size)
 {
 	JwtParts	parts;
 	JsonObject	header;
-	const JsonMember *m;
-	bool		found = false;
+	bool		found;
 
 	if (decode_header(jwt, len, &parts, &header) != NULL)
 		return false;
-	m = json_get(&header, "kid");
-	if (m != NULL && m->type == JSON_STRING && m->str.len < kid_size &&
-		memchr(m->str.data, '\0', m->str.len) == NULL)
-	{
-		memcpy(kid, m->str.data, m->str.len + 1);
-		found = true;
-	}
+	found = copy_kid(&header, kid, kid_size);
 	json_object_free(&header);
 	return found;
 }
@@ -933,11 +961,156 @@ number_claim(const JsonObject *obj, const char *key, double *v)
 }
 
 /*
+ * find_key
+ *		The registered key whose id is the len bytes at id, or NULL.
+ */
+static const SaKey *
+find_key(const char *id, size_t len)
+{
+	for (int i = 0; i < nsa_keys; i++)
+		if (strlen(sa_keys[i].id) == len && memcmp(sa_keys[i].id, id, len) == 0)
+			return &sa_keys[i];
+	return NULL;
+}
+
+/*
+ * check_header
+ *		The header must say typ "JWT" and alg "PS256" and name a registered
+ *		key (*key).  Returns NULL or what is wrong.
+ */
+static const char *
+check_header(const JsonObject *header, const SaKey **key)
+{
+	const JsonMember *kid = json_get(header, "kid");
+
+	if (!json_is_string(header, "typ", "JWT"))
+		return "JWT header typ must be \"JWT\"";
+	if (!json_is_string(header, "alg", "PS256"))
+		return "JWT header alg must be \"PS256\"";
+	if (kid == NULL || kid->type != JSON_STRING)
+		return "JWT header has no kid";
+	*key = find_key(kid->str.data, kid->str.len);
+	if (*key == NULL)
+		return "unknown key id";
+	return NULL;
+}
+
+/*
+ * check_signature
+ *		The third part must be a signature of the first two by key.
+ *		Returns NULL or what is wrong.
+ */
+static const char *
+check_signature(const char *jwt, const JwtParts *parts, const SaKey *key)
+{
+	EmuBuf		sig = {0};
+	const char *err = NULL;
+
+	if (!emu_base64url_decode(parts->part[2], parts->len[2], &sig))
+		err = "JWT signature is not base64url";
+	else if (!verify_signature(key->pkey, jwt, parts->signed_len,
+							   (const uint8_t *) sig.data, sig.len))
+		err = "JWT signature is invalid";
+	emu_buf_free(&sig);
+	return err;
+}
+
+/*
+ * check_audience
+ *		aud must be the IAM token URL, or an array of strings holding it.
+ *		Returns NULL or what is wrong.
+ */
+static const char *
+check_audience(const JsonObject *payload)
+{
+	const JsonMember *m = json_get(payload, "aud");
+
+	if (m == NULL)
+		return "JWT has no aud";
+	if (m->type == JSON_STRING && json_is_string(payload, "aud", JWT_AUDIENCE))
+		return NULL;
+	if (m->type == JSON_STRING_ARRAY)
+	{
+		const char *s = m->str.data;
+
+		for (int i = 0; i < m->nstrings; i++)
+		{
+			if (strcmp(s, JWT_AUDIENCE) == 0)
+				return NULL;
+			s += strlen(s) + 1;
+		}
+	}
+	return "JWT aud must be " JWT_AUDIENCE;
+}
+
+/*
+ * check_times
+ *		iat and exp must be numbers, with iat no later than the clock (plus
+ *		the skew allowed), exp later than the clock, and at most an hour
+ *		between them.  The clock is moved by --jwt-clock-offset.  Returns
+ *		NULL or what is wrong.
+ */
+static const char *
+check_times(const JsonObject *payload)
+{
+	double		iat,
+				exp,
+				now;
+
+	if (!number_claim(payload, "iat", &iat))
+		return "JWT has no numeric iat";
+	if (!number_claim(payload, "exp", &exp))
+		return "JWT has no numeric exp";
+	now = (double) emu_wall_us() / 1e6 + (double) jwt_clock_offset;
+	if (iat > now + JWT_CLOCK_SKEW)
+		return "iat is in the future";
+	if (exp <= now)
+		return "JWT is expired";
+	if (exp < iat)
+		return "JWT exp is before iat";
+	if (exp - iat > JWT_MAX_LIFETIME)
+		return "JWT lifetime (exp - iat) exceeds 3600 seconds";
+	return NULL;
+}
+
+/*
+ * check_payload
+ *		The second part must be a JSON object whose iss is the key's
+ *		service account, with the right aud, iat and exp.  Returns NULL or
+ *		what is wrong.
+ */
+static const char *
+check_payload(const JwtParts *parts, const SaKey *key)
+{
+	EmuBuf		body = {0};
+	JsonObject	payload;
+	const char *err;
+	bool		ok;
+
+	if (!emu_base64url_decode(parts->part[1], parts->len[1], &body))
+	{
+		emu_buf_free(&body);
+		return "JWT payload is not base64url";
+	}
+	ok = json_object(body.data, body.len, &payload);
+	emu_buf_free(&body);
+	if (!ok)
+		return "JWT payload is not a JSON object";
+	if (!json_is_string(&payload, "iss", key->sa_id))
+		err = "JWT iss is not the service account of the key";
+	else if ((err = check_audience(&payload)) == NULL)
+		err = check_times(&payload);
+	json_object_free(&payload);
+	return err;
+}
+
+/*
  * emu_iam_verify_jwt
- *		Check a JWT completely (see the top of this file).  Returns NULL if
- *		it is good or the reason it is not.  *sa is the service account of
- *		the key the header names (once the key is known, for the log; NULL
- *		before).  kid receives the header's kid when there is one (else "").
+ *		Check a JWT completely (see the top of this file): header, then
+ *		signature, then payload.  Returns NULL if it is good or the reason
+ *		it is not.  *sa is the service account of the key the header names
+ *		(once the key is known, for the log; NULL before).  kid receives the
+ *		header's kid when there is one (else "").
  */
 const char *
 emu_iam_verify_jwt(const char *jwt, size_t len, char *kid, size_t kid_size,
@@ -945,127 +1118,23 @@ emu_iam_verify_jwt(const char *jwt, size_t len, char *kid, size_t kid_size,
 {
 	JwtParts	parts;
 	JsonObject	header;
-	JsonObject	payload;
-	EmuBuf		sig = {0};
-	EmuBuf		body = {0};
-	const JsonMember *m;
 	const SaKey *key = NULL;
-	const char *err = NULL;
-	double		iat,
-				exp,
-				now;
+	const char *err;
 
 	kid[0] = '\0';
 	*sa = NULL;
-	memset(&payload, 0, sizeof(payload));
 	err = decode_header(jwt, len, &parts, &header);
 	if (err != NULL)
 		return err;
-
-	m = json_get(&header, "kid");
-	if (m != NULL && m->type == JSON_STRING && m->str.len < kid_size &&
-		memchr(m->str.data, '\0', m->str.len) == NULL)
-		memcpy(kid, m->str.data, m->str.len + 1);
-	if (!json_is_string(&header, "typ", "JWT"))
-		err = "JWT header typ must be \"JWT\"";
-	else if (!json_is_string(&header, "alg", "PS256"))
-		err = "JWT header alg must be \"PS256\"";
-	else if (m == NULL || m->type != JSON_STRING)
-		err = "JWT header has no kid";
-	else
-	{
-		for (int i = 0; i < nsa_keys; i++)
-			if (strlen(sa_keys[i].id) == m->str.len &&
-				memcmp(sa_keys[i].id, m->str.data, m->str.len) == 0)
-				key = &sa_keys[i];
-		if (key == NULL)
-			err = "unknown key id";
-		else
-			*sa = service_accounts[find_sa(key->sa_id)].id;
-	}
+	copy_kid(&header, kid, kid_size);
+	err = check_header(&header, &key);
 	json_object_free(&header);
 	if (err != NULL)
 		return err;
+	*sa = service_accounts[find_sa(key->sa_id)].id;
 
-	if (!emu_base64url_decode(parts.part[2], parts.len[2], &sig))
-	{
-		err = "JWT signature is not base64url";
-		goto done;
-	}
-	if (!verify_signature(key->pkey, jwt, parts.signed_len,
-						  (const uint8_t *) sig.data, sig.len))
-	{
-		err = "JWT signature is invalid";
-		goto done;
-	}
-
-	if (!emu_base64url_decode(parts.part[1], parts.len[1], &body))
-	{
-		err = "JWT payload is not base64url";
-		goto done;
-	}
-	if (!json_object(body.data, body.len, &payload))
-	{
-		err = "JWT payload is not a JSON object";
-		goto done;
-	}
-	if (!json_is_string(&payload, "iss", key->sa_id))
-	{
-		err = "JWT iss is not the service account of the key";
-		goto done;
-	}
-	m = json_get(&payload, "aud");
-	if (m == NULL)
-	{
-		err = "JWT has no aud";
-		goto done;
-	}
-	if (m->type == JSON_STRING)
-	{
-		if (!json_is_string(&payload, "aud", JWT_AUDIENCE))
-			err = "JWT aud must be " JWT_AUDIENCE;
-	}
-	else if (m->type == JSON_STRING_ARRAY)
-	{
-		const char *s = m->str.data;
-		bool		found = false;
-
-		for (int i = 0; i < m->nstrings; i++)
-		{
-			if (strcmp(s, JWT_AUDIENCE) == 0)
-				found = true;
-			s += strlen(s) + 1;
-		}
-		if (!found)
-			err = "JWT aud must be " JWT_AUDIENCE;
-	}
-	else
-		err = "JWT aud must be " JWT_AUDIENCE;
-	if (err != NULL)
-		goto done;
-	if (!number_claim(&payload, "iat", &iat))
-	{
-		err = "JWT has no numeric iat";
-		goto done;
-	}
-	if (!number_claim(&payload, "exp", &exp))
-	{
-		err = "JWT has no numeric exp";
-		goto done;
-	}
-	now = (double) emu_wall_us() / 1e6 + (double) jwt_clock_offset;
-	if (iat > now + JWT_CLOCK_SKEW)
-		err = "iat is in the future";
-	else if (exp <= now)
-		err = "JWT is expired";
-	else if (exp < iat)
-		err = "JWT exp is before iat";
-	else if (exp - iat > JWT_MAX_LIFETIME)
-		err = "JWT lifetime (exp - iat) exceeds 3600 seconds";
-
-done:
-	emu_buf_free(&sig);
-	emu_buf_free(&body);
-	json_object_free(&payload);
+	err = check_signature(jwt, &parts, key);
+	if (err == NULL)
+		err = check_payload(&parts, key);
 	return err;
 }

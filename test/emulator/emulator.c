@@ -745,32 +745,32 @@ make_credentials(const EmuOptions *opts)
 }
 
 /*
- * main
+ * preencode_pages
+ *		With --preencoded PAGE_SIZE, encode the List pages now and say how
+ *		many there are and how long it took.
  */
-int
-main(int argc, char **argv)
+static void
+preencode_pages(void)
 {
-	EmuOptions	opts;
+	size_t		bytes;
+	int64_t		t0 = emu_now_ms();
+	int64_t		pages = emu_service_preencode(&bytes);
+
+	if (pages > 0)
+		fprintf(stderr, "%s: pre-encoded %lld pages (%.1f MB) in %lld ms\n",
+				EMU_PROGNAME, (long long) pages, bytes / 1048576.0,
+				(long long) (emu_now_ms() - t0));
+}
+
+/*
+ * install_signal_handlers
+ *		SIGTERM and SIGINT stop the loop; SIGPIPE is ignored, since a client
+ *		of the metadata service may go away before its answer is written.
+ */
+static void
+install_signal_handlers(void)
+{
 	struct sigaction sa;
-	grpc_arg	args[4];
-	grpc_channel_args chargs;
-	grpc_server_credentials *creds;
-	int			port;
-	const char *colon;
-
-	parse_args(argc, argv, &opts);
-	if (opts.log_file)
-		emu_log_open(opts.log_file);
-	{
-		size_t		bytes;
-		int64_t		t0 = emu_now_ms();
-		int64_t		pages = emu_service_preencode(&bytes);
-
-		if (pages > 0)
-			fprintf(stderr, "%s: pre-encoded %lld pages (%.1f MB) in %lld ms\n",
-					EMU_PROGNAME, (long long) pages, bytes / 1048576.0,
-					(long long) (emu_now_ms() - t0));
-	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = handle_signal;
@@ -778,12 +778,27 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
-	grpc_init();
+/*
+ * start_server
+ *		Create the gRPC server and its completion queue, listen on
+ *		--listen, start serving and request the first calls.  Returns the
+ *		port, or 0 (with a message, server and queue gone) when it cannot
+ *		listen.
+ */
+static int
+start_server(const EmuOptions *opts)
+{
+	grpc_arg	args[4];
+	grpc_channel_args chargs;
+	grpc_server_credentials *creds;
+	int			port;
 
 	/*
-	 * No SO_REUSEPORT: a second emulator on the same fixed port must fail.
-	 * Be lenient with client keepalive pings: tests may ping often.
+	 * No SO_REUSEPORT, so that a second emulator on the same fixed port
+	 * fails instead of sharing it.  Client keepalive pings are allowed
+	 * often, since tests may ping often.
 	 */
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = GRPC_ARG_ALLOW_REUSEPORT;
@@ -804,57 +819,101 @@ main(int argc, char **argv)
 	cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(server, cq, NULL);
 
-	creds = make_credentials(&opts);
-	port = grpc_server_add_http2_port(server, opts.listen, creds);
+	creds = make_credentials(opts);
+	port = grpc_server_add_http2_port(server, opts->listen, creds);
 	grpc_server_credentials_release(creds);
 	if (port == 0)
 	{
-		fprintf(stderr, "%s: could not listen on %s\n", EMU_PROGNAME, opts.listen);
+		fprintf(stderr, "%s: could not listen on %s\n", EMU_PROGNAME, opts->listen);
 		grpc_server_destroy(server);
 		grpc_completion_queue_shutdown(cq);
 		grpc_completion_queue_destroy(cq);
-		grpc_shutdown();
-		return 1;
+		return 0;
 	}
 	grpc_server_start(server);
 	for (int i = 0; i < NUM_PENDING_REQUESTS; i++)
 		request_new_call();
+	return port;
+}
 
-	/* the metadata service is up before any port file or line appears */
-	if (opts.metadata_listen)
-	{
-		int			mport = emu_metadata_start(opts.metadata_listen, opts.metadata_sa);
-		const char *mcolon = strrchr(opts.metadata_listen, ':');
+/*
+ * start_metadata_service
+ *		Start the metadata service of --metadata-listen, write its port
+ *		file and say where it listens.
+ */
+static void
+start_metadata_service(const EmuOptions *opts)
+{
+	int			mport = emu_metadata_start(opts->metadata_listen, opts->metadata_sa);
+	const char *mcolon = strrchr(opts->metadata_listen, ':');
 
-		if (opts.metadata_port_file)
-			emu_write_port_file(opts.metadata_port_file, mport);
-		fprintf(stderr, "%s: metadata service listening on %.*s:%d\n", EMU_PROGNAME,
-				(int) (mcolon - opts.metadata_listen), opts.metadata_listen, mport);
-	}
+	if (opts->metadata_port_file)
+		emu_write_port_file(opts->metadata_port_file, mport);
+	fprintf(stderr, "%s: metadata service listening on %.*s:%d\n", EMU_PROGNAME,
+			(int) (mcolon - opts->metadata_listen), opts->metadata_listen, mport);
+}
 
-	if (opts.port_file)
-		emu_write_port_file(opts.port_file, port);
-	colon = strrchr(opts.listen, ':');
-	printf("listening on %.*s:%d\n", (int) (colon - opts.listen), opts.listen, port);
+/*
+ * announce
+ *		Write the port file, the "listening on" line on stdout and a summary
+ *		of what is served on stderr.
+ */
+static void
+announce(const EmuOptions *opts, int port)
+{
+	const char *colon = strrchr(opts->listen, ':');
+	int64_t		nbackups;
+	int			nfolders,
+				nclusters,
+				ngenerated,
+				nclouds,
+				nkeys,
+				nsas;
+
+	if (opts->port_file)
+		emu_write_port_file(opts->port_file, port);
+	printf("listening on %.*s:%d\n", (int) (colon - opts->listen), opts->listen, port);
 	fflush(stdout);
-	{
-		int64_t		nbackups;
-		int			nfolders,
-					nclusters,
-					ngenerated,
-					nclouds,
-					nkeys,
-					nsas;
 
-		emu_data_summary(&nbackups, &nfolders, &nclusters, &ngenerated, &nclouds);
-		nsas = emu_iam_summary(&nkeys);
-		fprintf(stderr, "%s: serving %lld backups in %d folders (%d generated), "
-				"%d clusters from data files, %d clouds; %d service accounts, "
-				"%d keys; %d fault specs; %s\n",
-				EMU_PROGNAME, (long long) nbackups, nfolders, ngenerated,
-				nclusters, nclouds, nsas, nkeys, emu_fault_count(),
-				opts.tls_cert ? "TLS" : "plaintext");
+	emu_data_summary(&nbackups, &nfolders, &nclusters, &ngenerated, &nclouds);
+	nsas = emu_iam_summary(&nkeys);
+	fprintf(stderr, "%s: serving %lld backups in %d folders (%d generated), "
+			"%d clusters from data files, %d clouds; %d service accounts, "
+			"%d keys; %d fault specs; %s\n",
+			EMU_PROGNAME, (long long) nbackups, nfolders, ngenerated,
+			nclusters, nclouds, nsas, nkeys, emu_fault_count(),
+			opts->tls_cert ? "TLS" : "plaintext");
+}
+
+/*
+ * main
+ *		Read the command line, start the servers, serve until SIGTERM or
+ *		SIGINT.  Exits 0 then, 1 when it cannot listen, 2 on a bad command
+ *		line or data file.
+ */
+int
+main(int argc, char **argv)
+{
+	EmuOptions	opts;
+	int			port;
+
+	parse_args(argc, argv, &opts);
+	if (opts.log_file)
+		emu_log_open(opts.log_file);
+	preencode_pages();
+	install_signal_handlers();
+
+	grpc_init();
+	port = start_server(&opts);
+	if (port == 0)
+	{
+		grpc_shutdown();
+		return 1;
 	}
+	/* Whoever waits for the port file or line can then use both servers. */
+	if (opts.metadata_listen)
+		start_metadata_service(&opts);
+	announce(&opts, port);
 
 	run_loop();
 

@@ -4,14 +4,15 @@
 #	Run the client library tests against the API emulator.
 #
 # Builds nothing: expects test/emulator/redis_backup_emulator and
-# test/client/client_test to exist (make test-programs).  The emulator's path
-# and the test data go to client_test too (RB_TEST_EMULATOR, RB_TEST_DATA):
-# the outage test starts, stops and restarts an emulator of its own.  Creates a scratch
-# directory with a private CA, a server certificate for "localhost" (DNS SAN
-# only, no IP SAN) and a second, unrelated CA; starts a plaintext emulator
-# (test data, a generated folder, tokens, faults scoped with @KEY, a call
-# log) and a TLS emulator; runs client_test with their addresses in the
-# environment and exits with its status.
+# test/client/client_test to exist (make test-programs).  The emulator's
+# path and the test data go to client_test too (RB_TEST_EMULATOR,
+# RB_TEST_DATA): the outage test starts, stops and restarts an emulator of
+# its own.  Creates a scratch directory with the TLS material of
+# test/emulator/make_tls.sh (a private CA, a server certificate for
+# "localhost" with a DNS SAN only, no IP SAN, and a second, unrelated CA);
+# starts a plaintext emulator (test data, a generated folder, tokens, faults
+# scoped with @KEY, a call log) and a TLS emulator; runs client_test with
+# their addresses in the environment and exits with its status.
 #
 # Environment:
 #	RB_TEST_WRAPPER   command to run client_test under, e.g.
@@ -55,30 +56,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- certificates ----------------------------------------------------------
-make_ca()
-{
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-		-nodes -keyout "$tmp/$1.key" -out "$tmp/$1.pem" -days 2 \
-		-subj "/CN=$2" \
-		-addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-}
-
-make_ca ca "redis_backup_fdw test CA"
-make_ca other_ca "unrelated test CA"
-
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-	-keyout "$tmp/server.key" -out "$tmp/server.csr" \
-	-subj "/CN=localhost" 2>/dev/null
-cat > "$tmp/server.ext" <<'EOF'
-basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost
-EOF
-openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" \
-	-CAkey "$tmp/ca.key" -CAcreateserial -days 2 \
-	-extfile "$tmp/server.ext" -out "$tmp/server.pem" 2>/dev/null
+sh "$root/test/emulator/make_tls.sh" "$tmp"
 
 # --- emulators -------------------------------------------------------------
 data=$here/client_test.tsv
@@ -133,7 +111,7 @@ tls_port=$(wait_port tls)
 RB_TEST_PLAIN_TARGET=127.0.0.1:$plain_port
 RB_TEST_TLS_PORT=$tls_port
 RB_TEST_CA_FILE=$tmp/ca.pem
-RB_TEST_OTHER_CA_FILE=$tmp/other_ca.pem
+RB_TEST_OTHER_CA_FILE=$tmp/untrusted-ca.pem
 RB_TEST_LOG_FILE=$tmp/plain.log
 RB_TEST_SLOW=
 if [ -n "${RB_TEST_WRAPPER:-}" ]; then

@@ -436,6 +436,38 @@ utf8_put(EmuBuf *out, uint32_t cp)
 }
 
 /*
+ * json_unicode_escape
+ *		Read a \uXXXX escape (r->p at the backslash), or a surrogate pair of
+ *		two, and append the character as UTF-8 to out.  False for a lone
+ *		surrogate or bad hex digits.
+ */
+static bool
+json_unicode_escape(JsonReader *r, EmuBuf *out)
+{
+	int			v;
+	uint32_t	cp;
+
+	if (r->end - r->p < 6 || (v = hex4(r->p + 2)) < 0)
+		return false;
+	r->p += 6;
+	cp = (uint32_t) v;
+	if (cp >= 0xD800 && cp < 0xDC00)
+	{
+		int			lo;
+
+		if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' ||
+			(lo = hex4(r->p + 2)) < 0xDC00 || lo > 0xDFFF)
+			return false;
+		r->p += 6;
+		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+	}
+	else if (cp >= 0xDC00 && cp < 0xE000)
+		return false;
+	utf8_put(out, cp);
+	return true;
+}
+
+/*
  * json_string
  *		Read a string (r->p at the quote); append it decoded to out (may be
  *		NULL), NUL-terminated.
@@ -443,6 +475,9 @@ utf8_put(EmuBuf *out, uint32_t cp)
 static bool
 json_string(JsonReader *r, EmuBuf *out)
 {
+	/* The one-character escapes, and the characters they stand for. */
+	static const char escapes[] = "\"\\/bfnrt";
+	static const char escaped[] = "\"\\/\b\f\n\r\t";
 	EmuBuf		scratch = {0};
 
 	if (out == NULL)
@@ -453,6 +488,7 @@ json_string(JsonReader *r, EmuBuf *out)
 	while (r->p < r->end && *r->p != '"')
 	{
 		unsigned char c = (unsigned char) *r->p;
+		const char *e;
 
 		if (c < 0x20)
 			goto bad;
@@ -460,65 +496,21 @@ json_string(JsonReader *r, EmuBuf *out)
 		{
 			emu_buf_append(out, r->p, 1);
 			r->p++;
-			continue;
 		}
-		if (r->end - r->p < 2)
+		else if (r->end - r->p < 2)
 			goto bad;
-		switch (r->p[1])
+		else if (r->p[1] == 'u')
 		{
-			case '"':
-			case '\\':
-			case '/':
-				emu_buf_append(out, r->p + 1, 1);
-				r->p += 2;
-				break;
-			case 'b':
-				emu_buf_append(out, "\b", 1);
-				r->p += 2;
-				break;
-			case 'f':
-				emu_buf_append(out, "\f", 1);
-				r->p += 2;
-				break;
-			case 'n':
-				emu_buf_append(out, "\n", 1);
-				r->p += 2;
-				break;
-			case 'r':
-				emu_buf_append(out, "\r", 1);
-				r->p += 2;
-				break;
-			case 't':
-				emu_buf_append(out, "\t", 1);
-				r->p += 2;
-				break;
-			case 'u':
-				{
-					int			v;
-					uint32_t	cp;
-
-					if (r->end - r->p < 6 || (v = hex4(r->p + 2)) < 0)
-						goto bad;
-					r->p += 6;
-					cp = (uint32_t) v;
-					if (cp >= 0xD800 && cp < 0xDC00)
-					{
-						int			lo;
-
-						if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' ||
-							(lo = hex4(r->p + 2)) < 0xDC00 || lo > 0xDFFF)
-							goto bad;
-						r->p += 6;
-						cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-					}
-					else if (cp >= 0xDC00 && cp < 0xE000)
-						goto bad;
-					utf8_put(out, cp);
-				}
-				break;
-			default:
+			if (!json_unicode_escape(r, out))
 				goto bad;
 		}
+		else if (r->p[1] != '\0' && (e = strchr(escapes, r->p[1])) != NULL)
+		{
+			emu_buf_append(out, &escaped[e - escapes], 1);
+			r->p += 2;
+		}
+		else
+			goto bad;
 	}
 	if (r->p >= r->end)
 		goto bad;
@@ -596,6 +588,44 @@ json_literal(JsonReader *r, const char *word)
 }
 
 /*
+ * json_open
+ *		Step over the bracket or brace that opens an array or object (r->p
+ *		is at it).  True when close follows at once (an empty one), which
+ *		is stepped over too.
+ */
+static bool
+json_open(JsonReader *r, char close)
+{
+	r->p++;
+	json_ws(r);
+	if (r->p < r->end && *r->p == close)
+	{
+		r->p++;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * json_next
+ *		After an element or member: step over a comma (*more = true) or the
+ *		closing character close (*more = false).  False when neither
+ *		follows.
+ */
+static bool
+json_next(JsonReader *r, char close, bool *more)
+{
+	json_ws(r);
+	if (r->p < r->end && (*r->p == ',' || *r->p == close))
+	{
+		*more = *r->p == ',';
+		r->p++;
+		return true;
+	}
+	return false;
+}
+
+/*
  * json_add_member
  *		Read a member's key and add a member of that name to obj; NULL when
  *		the key is not a string, is there already, or obj is full.
@@ -632,14 +662,11 @@ json_add_member(JsonReader *r, JsonObject *obj)
 static bool
 json_members(JsonReader *r, int depth, JsonObject *obj)
 {
-	r->p++;
-	json_ws(r);
-	if (r->p < r->end && *r->p == '}')
-	{
-		r->p++;
+	bool		more = true;
+
+	if (json_open(r, '}'))
 		return true;
-	}
-	for (;;)
+	while (more)
 	{
 		JsonMember *m = NULL;
 
@@ -655,21 +682,10 @@ json_members(JsonReader *r, int depth, JsonObject *obj)
 		if (r->p >= r->end || *r->p != ':')
 			return false;
 		r->p++;
-		if (!json_value(r, depth + 1, m))
+		if (!json_value(r, depth + 1, m) || !json_next(r, '}', &more))
 			return false;
-		json_ws(r);
-		if (r->p < r->end && *r->p == ',')
-		{
-			r->p++;
-			continue;
-		}
-		if (r->p < r->end && *r->p == '}')
-		{
-			r->p++;
-			return true;
-		}
-		return false;
 	}
+	return true;
 }
 
 /*
@@ -682,17 +698,11 @@ static bool
 json_array(JsonReader *r, int depth, JsonMember *m)
 {
 	bool		all_strings = true;
+	bool		more = true;
 
-	r->p++;
-	json_ws(r);
-	if (r->p < r->end && *r->p == ']')
-	{
-		r->p++;
-		if (m)
-			m->type = JSON_STRING_ARRAY;
-		return true;
-	}
-	for (;;)
+	if (json_open(r, ']'))
+		more = false;
+	while (more)
 	{
 		json_ws(r);
 		if (r->p < r->end && *r->p == '"' && m != NULL)
@@ -708,18 +718,8 @@ json_array(JsonReader *r, int depth, JsonMember *m)
 			if (!json_value(r, depth + 1, NULL))
 				return false;
 		}
-		json_ws(r);
-		if (r->p < r->end && *r->p == ',')
-		{
-			r->p++;
-			continue;
-		}
-		if (r->p < r->end && *r->p == ']')
-		{
-			r->p++;
-			break;
-		}
-		return false;
+		if (!json_next(r, ']', &more))
+			return false;
 	}
 	if (m)
 		m->type = all_strings ? JSON_STRING_ARRAY : JSON_OTHER;

@@ -385,6 +385,33 @@ check_id(CallContext *ctx, const char *name, const char *value)
 }
 
 /*
+ * deny
+ *		Make the reply PERMISSION_DENIED for a folder or cloud (kind) and
+ *		log the call's authentication as "denied".
+ */
+static void
+deny(CallContext *ctx, const char *kind, const char *id)
+{
+	ctx->log.auth = "denied";
+	set_error(ctx, GRPC_STATUS_PERMISSION_DENIED, "Permission denied to %s %s",
+			  kind, id);
+}
+
+/*
+ * check_granted
+ *		May the caller read the folder or cloud (kind) id?  If not, deny the
+ *		call and return false.
+ */
+static bool
+check_granted(CallContext *ctx, const char *kind, EmuBytes id)
+{
+	if (emu_grants_allow(ctx->grants, id))
+		return true;
+	deny(ctx, kind, id.data);
+	return false;
+}
+
+/*
  * varint_encode
  *		Protobuf base-128 varint; returns its length (at most 10).
  */
@@ -610,13 +637,8 @@ handle_get(CallContext *ctx, const ProtobufCMessage *request)
 		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Backup %s not found", rq->backup_id);
 		return;
 	}
-	if (!emu_grants_allow(ctx->grants, b.folder_id))
-	{
-		ctx->log.auth = "denied";
-		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
-				  "Permission denied to folder %s", b.folder_id.data);
+	if (!check_granted(ctx, "folder", b.folder_id))
 		return;
-	}
 	m = build_backup(&ctx->arena, &b, ctx->effect.unknown_fields);
 	if (ctx->effect.unknown_fields)
 		note_fault(ctx, "unknown_fields");
@@ -945,13 +967,8 @@ handle_list(CallContext *ctx, const ProtobufCMessage *request)
 
 	if (!check_id(ctx, "folder_id", rq->folder_id))
 		return;
-	if (!emu_grants_allow(ctx->grants, emu_bytes_str(rq->folder_id)))
-	{
-		ctx->log.auth = "denied";
-		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
-				  "Permission denied to folder %s", rq->folder_id);
+	if (!check_granted(ctx, "folder", emu_bytes_str(rq->folder_id)))
 		return;
-	}
 	emu_data_folder_listing(rq->folder_id, &listing);
 	handle_listing(ctx, rq->folder_id, rq->page_size, rq->page_token, &listing);
 }
@@ -973,13 +990,8 @@ handle_cluster_list(CallContext *ctx, const ProtobufCMessage *request)
 		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Cluster %s not found", rq->cluster_id);
 		return;
 	}
-	if (!emu_grants_allow(ctx->grants, listing.owner_folder))
-	{
-		ctx->log.auth = "denied";
-		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
-				  "Permission denied to folder %s", listing.owner_folder.data);
+	if (!check_granted(ctx, "folder", listing.owner_folder))
 		return;
-	}
 	handle_listing(ctx, rq->cluster_id, rq->page_size, rq->page_token, &listing);
 }
 
@@ -1064,13 +1076,13 @@ handle_folder_list(CallContext *ctx, const ProtobufCMessage *request)
 	if (!check_id(ctx, "cloud_id", rq->cloud_id))
 		return;
 	cloud = emu_data_find_cloud(rq->cloud_id);
-	if (cloud < 0 || !emu_grants_allow(ctx->grants, emu_bytes_str(rq->cloud_id)))
+	if (cloud < 0)
 	{
-		ctx->log.auth = "denied";
-		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
-				  "Permission denied to cloud %s", rq->cloud_id);
+		deny(ctx, "cloud", rq->cloud_id);
 		return;
 	}
+	if (!check_granted(ctx, "cloud", emu_bytes_str(rq->cloud_id)))
+		return;
 	if (!emu_utf8_valid(rq->filter, strlen(rq->filter), &nchars) || nchars > 1000 ||
 		!parse_folder_filter(rq->filter, &name))
 	{

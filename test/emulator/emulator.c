@@ -131,6 +131,8 @@ static EmuTag shutdown_tag = {NULL, TAG_SHUTDOWN};
  * usage
  *		Print the command line synopsis and exit.
  */
+static void usage(FILE *out, int code) __attribute__((noreturn));
+
 static void
 usage(FILE *out, int code)
 {
@@ -190,20 +192,88 @@ parse_generate(const char *arg)
 }
 
 /*
- * parse_args
- *		Parse the command line; data, tokens and faults are registered as
- *		they come.
+ * The options, each taking a value: a field of cmdline it is stored in,
+ * or a function that registers it at once (data, tokens, faults, ...).
+ */
+typedef struct OptionInfo
+{
+	const char *name;
+	const char **field;			/* NULL: apply registers the value */
+	void		(*apply) (const char *value);
+} OptionInfo;
+
+static EmuOptions cmdline;
+
+static const OptionInfo options[] = {
+	{"--listen", &cmdline.listen, NULL},
+	{"--data", NULL, emu_data_load_file},
+	{"--generate", NULL, parse_generate},
+	{"--token", NULL, emu_service_add_token},
+	{"--log", &cmdline.log_file, NULL},
+	{"--port-file", &cmdline.port_file, NULL},
+	{"--tls-cert", &cmdline.tls_cert, NULL},
+	{"--tls-key", &cmdline.tls_key, NULL},
+	{"--fault", NULL, emu_fault_add},
+	{"--generate-cloud", NULL, emu_data_add_generated_cloud},
+	{"--service-account", NULL, emu_iam_add_service_account},
+	{"--sa-key", NULL, emu_iam_add_sa_key},
+	{"--token-lifetime", NULL, emu_iam_set_token_lifetime},
+	{"--jwt-clock-offset", NULL, emu_iam_set_jwt_clock_offset},
+	{"--metadata-listen", &cmdline.metadata_listen, NULL},
+	{"--metadata-port-file", &cmdline.metadata_port_file, NULL},
+	{"--metadata-sa", &cmdline.metadata_sa, NULL},
+	{"--metadata-mode", NULL, emu_metadata_set_mode},
+	{"--preencoded", NULL, emu_service_set_preencoded},
+	{"--preencoded-max-mb", NULL, emu_service_set_preencoded_max},
+};
+
+/*
+ * find_option
+ *		The option called name, or NULL.
+ */
+static const OptionInfo *
+find_option(const char *name)
+{
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		if (strcmp(options[i].name, name) == 0)
+			return &options[i];
+	return NULL;
+}
+
+/*
+ * check_options
+ *		The checks that need the whole command line.
  */
 static void
-parse_args(int argc, char **argv, EmuOptions *opts)
+check_options(const EmuOptions *opts)
 {
-	memset(opts, 0, sizeof(*opts));
-	opts->listen = "127.0.0.1:0";
+	if ((opts->tls_cert == NULL) != (opts->tls_key == NULL))
+		emu_fatal("--tls-cert and --tls-key must be given together");
+	if (strrchr(opts->listen, ':') == NULL)
+		emu_fatal("--listen %s: expected HOST:PORT", opts->listen);
+	if (opts->metadata_port_file != NULL && opts->metadata_listen == NULL)
+		emu_fatal("--metadata-port-file needs --metadata-listen");
+	if (opts->metadata_listen != NULL && strrchr(opts->metadata_listen, ':') == NULL)
+		emu_fatal("--metadata-listen %s: expected HOST:PORT", opts->metadata_listen);
+	emu_iam_check_config(opts->metadata_sa);
+}
+
+/*
+ * parse_args
+ *		Parse the command line into cmdline; data, tokens and faults are
+ *		registered as they come.
+ */
+static void
+parse_args(int argc, char **argv)
+{
+	memset(&cmdline, 0, sizeof(cmdline));
+	cmdline.listen = "127.0.0.1:0";
 
 	for (int i = 1; i < argc; i++)
 	{
 		const char *opt = argv[i];
 		const char *val;
+		const OptionInfo *info;
 
 		if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0)
 			usage(stdout, 0);
@@ -212,7 +282,7 @@ parse_args(int argc, char **argv, EmuOptions *opts)
 			fprintf(stderr, "%s: unexpected argument \"%s\"\n", EMU_PROGNAME, opt);
 			usage(stderr, EMU_EXIT_USAGE);
 		}
-		/* every option takes a value, as --opt VALUE or --opt=VALUE */
+		/* Every option takes a value, as --opt VALUE or --opt=VALUE. */
 		val = strchr(opt, '=');
 		if (val != NULL)
 		{
@@ -233,61 +303,18 @@ parse_args(int argc, char **argv, EmuOptions *opts)
 			val = argv[++i];
 		}
 
-		if (strcmp(opt, "--listen") == 0)
-			opts->listen = val;
-		else if (strcmp(opt, "--data") == 0)
-			emu_data_load_file(val);
-		else if (strcmp(opt, "--generate") == 0)
-			parse_generate(val);
-		else if (strcmp(opt, "--token") == 0)
-			emu_service_add_token(val);
-		else if (strcmp(opt, "--log") == 0)
-			opts->log_file = val;
-		else if (strcmp(opt, "--port-file") == 0)
-			opts->port_file = val;
-		else if (strcmp(opt, "--tls-cert") == 0)
-			opts->tls_cert = val;
-		else if (strcmp(opt, "--tls-key") == 0)
-			opts->tls_key = val;
-		else if (strcmp(opt, "--fault") == 0)
-			emu_fault_add(val);
-		else if (strcmp(opt, "--generate-cloud") == 0)
-			emu_data_add_generated_cloud(val);
-		else if (strcmp(opt, "--service-account") == 0)
-			emu_iam_add_service_account(val);
-		else if (strcmp(opt, "--sa-key") == 0)
-			emu_iam_add_sa_key(val);
-		else if (strcmp(opt, "--token-lifetime") == 0)
-			emu_iam_set_token_lifetime(val);
-		else if (strcmp(opt, "--jwt-clock-offset") == 0)
-			emu_iam_set_jwt_clock_offset(val);
-		else if (strcmp(opt, "--metadata-listen") == 0)
-			opts->metadata_listen = val;
-		else if (strcmp(opt, "--metadata-port-file") == 0)
-			opts->metadata_port_file = val;
-		else if (strcmp(opt, "--metadata-sa") == 0)
-			opts->metadata_sa = val;
-		else if (strcmp(opt, "--metadata-mode") == 0)
-			emu_metadata_set_mode(val);
-		else if (strcmp(opt, "--preencoded") == 0)
-			emu_service_set_preencoded(val);
-		else if (strcmp(opt, "--preencoded-max-mb") == 0)
-			emu_service_set_preencoded_max(val);
-		else
+		info = find_option(opt);
+		if (info == NULL)
 		{
 			fprintf(stderr, "%s: unknown option \"%s\"\n", EMU_PROGNAME, opt);
 			usage(stderr, EMU_EXIT_USAGE);
 		}
+		if (info->field != NULL)
+			*info->field = val;
+		else
+			info->apply(val);
 	}
-	if ((opts->tls_cert == NULL) != (opts->tls_key == NULL))
-		emu_fatal("--tls-cert and --tls-key must be given together");
-	if (strrchr(opts->listen, ':') == NULL)
-		emu_fatal("--listen %s: expected HOST:PORT", opts->listen);
-	if (opts->metadata_port_file != NULL && opts->metadata_listen == NULL)
-		emu_fatal("--metadata-port-file needs --metadata-listen");
-	if (opts->metadata_listen != NULL && strrchr(opts->metadata_listen, ':') == NULL)
-		emu_fatal("--metadata-listen %s: expected HOST:PORT", opts->metadata_listen);
-	emu_iam_check_config(opts->metadata_sa);
+	check_options(&cmdline);
 }
 
 /*
@@ -894,26 +921,26 @@ announce(const EmuOptions *opts, int port)
 int
 main(int argc, char **argv)
 {
-	EmuOptions	opts;
+	const EmuOptions *opts = &cmdline;
 	int			port;
 
-	parse_args(argc, argv, &opts);
-	if (opts.log_file)
-		emu_log_open(opts.log_file);
+	parse_args(argc, argv);
+	if (opts->log_file)
+		emu_log_open(opts->log_file);
 	preencode_pages();
 	install_signal_handlers();
 
 	grpc_init();
-	port = start_server(&opts);
+	port = start_server(opts);
 	if (port == 0)
 	{
 		grpc_shutdown();
 		return 1;
 	}
 	/* Whoever waits for the port file or line can then use both servers. */
-	if (opts.metadata_listen)
-		start_metadata_service(&opts);
-	announce(&opts, port);
+	if (opts->metadata_listen)
+		start_metadata_service(opts);
+	announce(opts, port);
 
 	run_loop();
 

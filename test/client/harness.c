@@ -150,6 +150,30 @@ wait_child(pid_t pid, int64_t timeout_ms, int *wstatus)
 }
 
 /*
+ * child_succeeded
+ *		Wait up to timeout_ms for a child the test forked; true when it
+ *		exited with status 0.  Otherwise the failure is recorded: the child
+ *		hung (and was killed), died of a signal, or exited with another
+ *		code, which codes explains.
+ */
+bool
+child_succeeded(pid_t pid, int64_t timeout_ms, const char *codes)
+{
+	int			wstatus = 0;
+
+	if (!wait_child(pid, timeout_ms, &wstatus))
+		FAIL("child hung");
+	else if (!WIFEXITED(wstatus))
+		FAIL("child died with signal %d",
+			 WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
+	else if (WEXITSTATUS(wstatus) != 0)
+		FAIL("child failed with code %d (%s)", WEXITSTATUS(wstatus), codes);
+	else
+		return true;
+	return false;
+}
+
+/*
  * read_file
  *		Whole file as a malloc'ed string, or NULL.
  */
@@ -577,4 +601,28 @@ log_has(const char *line, const char *key, const char *raw_value)
 		return true;
 	snprintf(needle, sizeof(needle), "\"%s\": %s", key, raw_value);
 	return strstr(line, needle) != NULL;
+}
+
+/*
+ * check_logged
+ *		The emulator's log line of the call whose status is st must hold
+ *		key with this raw JSON value.  False, with the failure recorded,
+ *		when there is no such line or it does not.
+ */
+bool
+check_logged(const RbStatus *st, const char *key, const char *raw_value)
+{
+	char	   *line = log_line(st->client_request_id);
+	bool		ok;
+
+	if (line == NULL)
+	{
+		FAIL("no log line");
+		return false;
+	}
+	ok = log_has(line, key, raw_value);
+	if (!ok)
+		FAIL("log line without %s %s: %s", key, raw_value, line);
+	free(line);
+	return ok;
 }

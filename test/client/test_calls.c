@@ -302,7 +302,6 @@ test_default_page_size(void)
 	RbStatus	st;
 	RbChannel  *ch = open_plain(0, &st);
 	ListBackupsResponse *r;
-	char	   *line;
 	size_t		n;
 	bool		has_token;
 
@@ -314,11 +313,8 @@ test_default_page_size(void)
 	free_msg(r);
 	CHECK(n == 100, "%zu backups", n);
 	CHECK(has_token, "no next_page_token");
-	line = log_line(st.client_request_id);
-	CHECK(line != NULL, "no log line");
-	if (!log_has(line, "page_size", "0") || !log_has(line, "returned", "100"))
-		FAIL("log line does not match: %s", line);
-	free(line);
+	if (check_logged(&st, "page_size", "0"))
+		check_logged(&st, "returned", "100");
 	rb_channel_close(ch);
 }
 
@@ -473,7 +469,6 @@ test_auth(void)
 	ListBackupsResponse *r;
 	ListClusterBackupsResponse *cr;
 	Backup	   *b;
-	char	   *line;
 	const char *m;
 
 	CHECK(ch != NULL, "open: %s", st.message);
@@ -482,12 +477,7 @@ test_auth(void)
 	CHECK(r == NULL, "no token: reply returned");
 	CHECK_CODE(st, RB_UNAUTHENTICATED);
 	CHECK(st.message[0] != '\0', "no message");
-	line = log_line(st.client_request_id);
-	CHECK(line != NULL, "no log line");
-	if (!log_has(line, "auth", "\"missing\""))
-		FAIL("log line: %s", line);
-	free(line);
-	if (cur_failed)
+	if (!check_logged(&st, "auth", "\"missing\""))
 		return;
 
 	r = do_list(ch, "", "folder-a", 0, NULL, &st, NULL);
@@ -497,12 +487,7 @@ test_auth(void)
 	r = do_list(ch, "tok-wrong", "folder-a", 0, NULL, &st, NULL);
 	CHECK(r == NULL, "wrong token: reply returned");
 	CHECK_CODE(st, RB_UNAUTHENTICATED);
-	line = log_line(st.client_request_id);
-	CHECK(line != NULL, "no log line");
-	if (!log_has(line, "auth", "\"invalid\""))
-		FAIL("log line: %s", line);
-	free(line);
-	if (cur_failed)
+	if (!check_logged(&st, "auth", "\"invalid\""))
 		return;
 
 	b = do_get(ch, "tok-wrong", "b-a1", &st);
@@ -520,12 +505,7 @@ test_auth(void)
 	CHECK(r == NULL, "folder not granted: reply returned");
 	CHECK_CODE(st, RB_PERMISSION_DENIED);
 	CHECK(st.message[0] != '\0', "no message");
-	line = log_line(st.client_request_id);
-	CHECK(line != NULL, "no log line");
-	if (!log_has(line, "auth", "\"denied\""))
-		FAIL("log line: %s", line);
-	free(line);
-	if (cur_failed)
+	if (!check_logged(&st, "auth", "\"denied\""))
 		return;
 
 	b = do_get(ch, TOKEN_A, "b-b1", &st);

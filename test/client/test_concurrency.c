@@ -459,7 +459,6 @@ void
 test_fork_after_init(void)
 {
 	pid_t		pid;
-	int			wstatus = 0;
 
 	fflush(stdout);
 	pid = fork();
@@ -475,12 +474,7 @@ test_fork_after_init(void)
 			_exit(10);
 		_exit(st.code == RB_LOCAL_CALL_FAILED ? 0 : 11);
 	}
-	CHECK(wait_child(pid, 12000, &wstatus), "child hung");
-	CHECK(WIFEXITED(wstatus), "child died with signal %d",
-		  WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
-	CHECK(WEXITSTATUS(wstatus) == 0,
-		  "child: code %d (10: open succeeded, 11: wrong status)",
-		  WEXITSTATUS(wstatus));
+	child_succeeded(pid, 12000, "10: open succeeded, 11: wrong status");
 }
 
 /* ----------------------------------------------------------------------

@@ -35,25 +35,9 @@ for f in "$emulator" "$client_test"; do
 	fi
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rb_client_test.XXXXXX")
-pids=""
-
-cleanup()
-{
-	for pid in $pids; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in $pids; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -z "${RB_TEST_KEEP:-}" ]; then
-		rm -rf "$tmp"
-	else
-		echo "run.sh: kept $tmp" >&2
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=test/emulator/scratch.sh
+. "$root/test/emulator/scratch.sh"
+scratch_dir rb_client_test
 
 # --- certificates ----------------------------------------------------------
 sh "$root/test/emulator/make_tls.sh" "$tmp"
@@ -61,8 +45,7 @@ sh "$root/test/emulator/make_tls.sh" "$tmp"
 # --- emulators -------------------------------------------------------------
 data=$here/client_test.tsv
 
-"$emulator" --listen 127.0.0.1:0 --port-file "$tmp/plain.port" \
-	--log "$tmp/plain.log" \
+start_emulator plain \
 	--data "$data" --generate gen=2500 \
 	--token 'tok-all=*' --token tok-a=folder-a \
 	--fault latency=300@f-latency \
@@ -78,37 +61,15 @@ data=$here/client_test.tsv
 	--fault token_loop@f-loop \
 	--fault unknown_fields@f-unknown \
 	--fault unknown_fields@b-unknown \
-	--fault oversize=300000@f-oversize \
-	> "$tmp/plain.out" 2>&1 &
-pids="$pids $!"
+	--fault oversize=300000@f-oversize
+plain_addr=$addr
 
-"$emulator" --listen 127.0.0.1:0 --port-file "$tmp/tls.port" \
+start_emulator tls \
 	--tls-cert "$tmp/server.pem" --tls-key "$tmp/server.key" \
-	--data "$data" --token 'tok-all=*' \
-	> "$tmp/tls.out" 2>&1 &
-pids="$pids $!"
+	--data "$data" --token 'tok-all=*'
+tls_port=${addr##*:}
 
-wait_port()
-{
-	i=0
-	while [ ! -s "$tmp/$1.port" ]; do
-		i=$((i + 1))
-		if [ $i -gt 100 ]; then
-			echo "run.sh: the $1 emulator did not start:" >&2
-			cat "$tmp/$1.out" >&2
-			exit 2
-		fi
-		sleep 0.1
-	done
-	# the port file may be written in more than one step
-	sleep 0.05
-	tr -d ' \n' < "$tmp/$1.port"
-}
-
-plain_port=$(wait_port plain)
-tls_port=$(wait_port tls)
-
-RB_TEST_PLAIN_TARGET=127.0.0.1:$plain_port
+RB_TEST_PLAIN_TARGET=$plain_addr
 RB_TEST_TLS_PORT=$tls_port
 RB_TEST_CA_FILE=$tmp/ca.pem
 RB_TEST_OTHER_CA_FILE=$tmp/untrusted-ca.pem

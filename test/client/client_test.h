@@ -137,7 +137,8 @@ extern bool wait_child(pid_t pid, int64_t timeout_ms, int *wstatus);
 extern bool child_succeeded(pid_t pid, int64_t timeout_ms, const char *codes);
 extern char *read_file(const char *path);
 extern int	count_threads(void);
-extern int	cmp_str(const void *a, const void *b);
+extern const char *sort_find_duplicate(char **ids, size_t n);
+extern void free_strings(char **strings, size_t n);
 
 extern RbChannel *open_plain(int max_receive_bytes, RbStatus *st);
 extern RbChannel *open_plain_to(const char *target, RbStatus *st);

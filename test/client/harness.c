@@ -214,10 +214,37 @@ read_file(const char *path)
  * cmp_str
  *		qsort comparator of char * elements.
  */
-int
+static int
 cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * sort_find_duplicate
+ *		Sort n strings; the first that occurs twice, or NULL when they are
+ *		all different.
+ */
+const char *
+sort_find_duplicate(char **ids, size_t n)
+{
+	qsort(ids, n, sizeof(char *), cmp_str);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(ids[i - 1], ids[i]) == 0)
+			return ids[i];
+	return NULL;
+}
+
+/*
+ * free_strings
+ *		Free n malloc'ed strings and the array that holds them.
+ */
+void
+free_strings(char **strings, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(strings[i]);
+	free(strings);
 }
 
 /*

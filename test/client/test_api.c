@@ -593,7 +593,7 @@ test_list_reply_page(void)
 }
 
 /*
- * pack_with_nul
+ * decode_with_nul
  *		Pack msg, then turn the first '#' of its bytes into a NUL (strings
  *		are packed byte for byte, so that lands inside the string that held
  *		it).  Decode as method's reply.

@@ -238,6 +238,7 @@ test_paging(void)
 	size_t		n = 0;
 	int			pages = 0;
 	size_t		i;
+	const char *dup;
 	int			expect[3] = {1000, 1000, 500};
 
 	CHECK(ch != NULL, "open: %s", st.message);
@@ -283,15 +284,12 @@ test_paging(void)
 	}
 	CHECK(pages == 3, "%d pages", pages);
 	CHECK(n == 2500, "%zu backups", n);
-	qsort(ids, n, sizeof(char *), cmp_str);
-	for (i = 1; i < n; i++)
-		CHECK(strcmp(ids[i - 1], ids[i]) != 0, "duplicate id %s", ids[i]);
+	dup = sort_find_duplicate(ids, n);
+	CHECK(dup == NULL, "duplicate id %s", dup);
 	CHECK(strcmp(ids[0], "gen-b0000000") == 0 &&
 		  strcmp(ids[n - 1], "gen-b0002499") == 0,
 		  "ids run from %s to %s", ids[0], ids[n - 1]);
-	for (i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
+	free_strings(ids, n);
 	rb_channel_close(ch);
 }
 
@@ -327,6 +325,7 @@ test_cluster_paging(void)
 	char	  **ids = calloc(3000, sizeof(char *));
 	size_t		n = 0;
 	size_t		i;
+	const char *dup;
 	int			c;
 
 	CHECK(ch != NULL, "open: %s", st.message);
@@ -362,12 +361,9 @@ test_cluster_paging(void)
 		} while (token[0] != '\0');
 	}
 	CHECK(n == 2500, "%zu backups over the ten clusters", n);
-	qsort(ids, n, sizeof(char *), cmp_str);
-	for (i = 1; i < n; i++)
-		CHECK(strcmp(ids[i - 1], ids[i]) != 0, "duplicate id %s", ids[i]);
-	for (i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
+	dup = sort_find_duplicate(ids, n);
+	CHECK(dup == NULL, "duplicate id %s", dup);
+	free_strings(ids, n);
 	rb_channel_close(ch);
 }
 
@@ -629,12 +625,7 @@ test_list_page_api(void)
 	CHECK(ids != NULL, "out of memory");
 	n = page_all(ch, RB_METHOD_BACKUP_LIST, "gen", 1000, ids, 3000, &pages, &st);
 	if (n == 2500)
-	{
-		qsort(ids, (size_t) n, sizeof(char *), cmp_str);
-		for (i = 1; i < n; i++)
-			if (strcmp(ids[i - 1], ids[i]) == 0)
-				distinct = false;
-	}
+		distinct = sort_find_duplicate(ids, (size_t) n) == NULL;
 	for (i = 0; i < n && i < 3000; i++)
 		free(ids[i]);
 	CHECK(n == 2500, "folder gen: %ld backups (%s %s)", n,

@@ -384,6 +384,10 @@ do_cluster_list(RbChannel *ch, const char *token, const char *cluster,
 					  CALL_TIMEOUT_MS, NULL, NULL, NULL, st, NULL);
 }
 
+/*
+ * free_msg
+ *		Free a reply decoded with the default allocator (NULL is fine).
+ */
 void
 free_msg(void *msg)
 {

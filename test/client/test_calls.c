@@ -180,6 +180,10 @@ typedef struct CountingAllocator
 	long		frees;
 } CountingAllocator;
 
+/*
+ * counting_alloc, counting_free
+ *		The allocator of test_allocator: malloc and free, counted.
+ */
 static void *
 counting_alloc(void *data, size_t size)
 {

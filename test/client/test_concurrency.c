@@ -33,6 +33,11 @@ typedef struct GiveUp
 	int64_t		said_true_at;
 } GiveUp;
 
+/*
+ * give_up_after
+ *		The give-up hook: says true once g->after_ms have passed since
+ *		g->start, and notes how often and how far apart it was asked.
+ */
 static bool
 give_up_after(void *arg)
 {
@@ -279,6 +284,10 @@ test_abandon_and_close(void)
 static volatile sig_atomic_t usr1_count = 0;
 static pthread_t usr1_threads[MAX_SIGNALS];
 
+/*
+ * usr1_handler
+ *		Count a SIGUSR1 and note the thread it ran on.
+ */
 static void
 usr1_handler(int signo)
 {
@@ -329,7 +338,7 @@ blocked_mask_problem(int *nthreads)
 		snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
 		text = read_file(path);
 		if (text == NULL)
-			continue;			/* the thread went away */
+			continue;			/* the thread ended since the listing */
 		if ((p = strstr(text, "Name:")) != NULL)
 			sscanf(p, "Name:\t%63s", comm);
 		p = strstr(text, "\nSigBlk:");
@@ -433,7 +442,7 @@ test_signals(void)
 		;
 
 	CHECK(nthreads > 0, "no gRPC threads to check");
-	/* under valgrind the kernel's masks are valgrind's own: skip */
+	/* Under valgrind the masks are valgrind's own, so the check is skipped. */
 	CHECK(problem == NULL || slow > 1, "%s", problem);
 
 	n = usr1_count;
@@ -713,7 +722,8 @@ test_wait_any_abandoned(void)
 	CHECK(rb_call_wait(mid_call, NULL, NULL, &st), "wait: %s", st.message);
 	CHECK(rb_call_is_done(get_call) && rb_call_is_done(done_abandoned),
 		  "Gets not done after the 300 ms call");
-	rb_call_abandon(done_abandoned);	/* frees it at once */
+	/* It has completed, so abandoning it frees it at once. */
+	rb_call_abandon(done_abandoned);
 
 	/* the Get is returned at once; mid was collected by rb_call_wait */
 	t0 = now_ms();
@@ -831,6 +841,7 @@ test_wait_any_empty(void)
 	CHECK(call == NULL, "a call from no channel");
 	CHECK_CODE(st, RB_LOCAL_BAD_OPTION);
 	CHECK(rb_call_tag(NULL) == NULL, "tag of no call");
-	rb_call_set_tag(NULL, &st);	/* harmless */
+	/* A NULL call is ignored: this must not crash. */
+	rb_call_set_tag(NULL, &st);
 	rb_channel_close(ch);
 }

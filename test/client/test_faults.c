@@ -38,7 +38,7 @@ test_fault_latency(void)
 				elapsed;
 
 	CHECK(ch != NULL, "open: %s", st.message);
-	/* warm the connection up first */
+	/* Connect first, so that connecting is not part of the time measured. */
 	free_msg(do_list(ch, TOKEN_ALL, "folder-empty", 0, NULL, &st, NULL));
 	t0 = now_ms();
 	r = do_list(ch, TOKEN_ALL, "f-latency", 0, NULL, &st, NULL);
@@ -288,7 +288,7 @@ test_fault_oversize(void)
 	r = do_list(small, TOKEN_ALL, "f-oversize", 0, NULL, &st, NULL);
 	CHECK(r == NULL, "oversize reply accepted with a 64 KiB limit");
 	CHECK_CODE(st, RB_LOCAL_REPLY_TOO_LARGE);
-	/* the server sent it fine: the limit is the client's */
+	/* The server sent the reply: the limit that refused it is the client's. */
 	if (!check_logged(&st, "status", "\"OK\""))
 		return;
 	/* an ordinary reply still passes */
@@ -492,7 +492,11 @@ start_emulator(int port, const char *port_file)
 	}
 }
 
-/* Stop an emulator started by start_emulator. */
+/*
+ * stop_emulator
+ *		Stop an emulator started by start_emulator (SIGTERM, then SIGKILL
+ *		after 5 s).
+ */
 static void
 stop_emulator(pid_t pid)
 {
@@ -501,8 +505,8 @@ stop_emulator(pid_t pid)
 	if (pid <= 0)
 		return;
 	kill(pid, SIGTERM);
-	if (!wait_child(pid, 5000, &wstatus))
-		return;					/* wait_child killed it */
+	/* wait_child kills it when it has not ended within 5 s. */
+	(void) wait_child(pid, 5000, &wstatus);
 }
 
 /*

@@ -105,7 +105,7 @@ test_fork_before_init(void)
 		Backup	   *b;
 		int			rc;
 
-		alarm(20);				/* watchdog */
+		alarm(20);				/* ends the child if it hangs */
 		ch = open_plain(0, &st);
 		if (ch == NULL)
 			_exit(10);
@@ -147,7 +147,7 @@ test_grpc_log_hides_token(void)
 		RbChannel  *ch;
 		Backup	   *b;
 
-		alarm(20);				/* watchdog */
+		alarm(20);				/* ends the child if it hangs */
 		dup2(fd, 2);
 		setenv("GRPC_TRACE", "http", 1);
 		setenv("GRPC_VERBOSITY", "DEBUG", 1);

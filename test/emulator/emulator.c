@@ -466,7 +466,10 @@ send_reply(EmuCall *c)
 	c->status_details = grpc_slice_from_copied_string(c->reply.message);
 	c->reply_built = true;
 
-	/* the log line goes out before the client can see the status */
+	/*
+	 * Write the log line before the status goes out, so that a client
+	 * that reads the log after its call has ended finds the line there.
+	 */
 	emu_log_write(c->reply.log_body, c->start_us, emu_wall_us(), false);
 
 	/*
@@ -488,7 +491,7 @@ send_reply(EmuCall *c)
 	{
 		grpc_slice	payload;
 
-		/* the slice takes over the payload */
+		/* The slice frees the payload when it is done, so it now owns it. */
 		if (c->reply.payload != NULL)
 			payload = grpc_slice_new(c->reply.payload, c->reply.payload_len, free);
 		else
@@ -566,7 +569,10 @@ handle_request(EmuCall *c)
 			have_body = true;
 			req.body = GRPC_SLICE_START_PTR(body);
 			req.body_len = GRPC_SLICE_LENGTH(body);
-			/* an empty message is valid protobuf; keep a non-NULL pointer */
+			/*
+			 * An empty message is valid protobuf, and a NULL body would tell
+			 * service.c that none came, so keep the pointer non-NULL.
+			 */
 			if (req.body == NULL)
 				req.body = (const uint8_t *) "";
 		}
@@ -579,7 +585,10 @@ handle_request(EmuCall *c)
 
 	if (c->reply.hang)
 	{
-		/* logged now, without end_us; CLOSE will free the call */
+		/*
+		 * A hung call never ends on our side, so it is logged now, without
+		 * end_us; its CLOSE frees it when the client gives up.
+		 */
 		emu_log_write(c->reply.log_body, c->start_us, -1, false);
 		return;
 	}
@@ -633,14 +642,14 @@ dispatch(EmuTag *tag, bool success)
 	{
 		case TAG_NEW:
 			if (!success)
-				break;			/* shutting down */
+				break;			/* the server is shutting down */
 			c->start_us = emu_wall_us();
 			if (!shutting_down)
 				request_new_call();
 			start_call(c);
 			break;
 		case TAG_RECV:
-			/* not success: the call broke before the request came */
+			/* Without success the call broke before a request came: no reply. */
 			if (success && !c->closed)
 				handle_request(c);
 			break;
@@ -648,7 +657,10 @@ dispatch(EmuTag *tag, bool success)
 			c->closed = true;
 			if (c->timer_armed)
 			{
-				/* client gave up on a delayed reply: log it as cancelled */
+				/*
+				 * The client gave up on a delayed reply, which will never be
+				 * sent, so it is logged as cancelled.
+				 */
 				timer_remove(c);
 				emu_log_write(c->reply.log_body, c->start_us, emu_wall_us(), true);
 			}
@@ -690,7 +702,10 @@ begin_shutdown(void)
 	grpc_server_shutdown_and_notify(server, cq, &shutdown_tag);
 	grpc_server_cancel_all_calls(server);
 
-	/* delayed replies will not be sent; their CLOSE frees them */
+	/*
+	 * Delayed replies will not be sent now; log them as cancelled.  The
+	 * cancelled calls' CLOSE frees them.
+	 */
 	while (timers != NULL)
 	{
 		EmuCall    *c = timers;

@@ -234,6 +234,10 @@ emu_iam_set_jwt_clock_offset(const char *arg)
 	jwt_clock_offset = v;
 }
 
+/*
+ * emu_iam_token_lifetime
+ *		How long issued tokens live, in seconds (--token-lifetime).
+ */
 int64_t
 emu_iam_token_lifetime(void)
 {
@@ -371,6 +375,10 @@ typedef struct JsonReader
 	const char *end;
 } JsonReader;
 
+/*
+ * json_ws
+ *		Step over JSON white space.
+ */
 static void
 json_ws(JsonReader *r)
 {
@@ -378,6 +386,10 @@ json_ws(JsonReader *r)
 		r->p++;
 }
 
+/*
+ * hex4
+ *		The value of four hex digits, or -1 if they are not.
+ */
 static int
 hex4(const char *p)
 {
@@ -400,6 +412,10 @@ hex4(const char *p)
 	return v;
 }
 
+/*
+ * utf8_put
+ *		Append code point cp as UTF-8.
+ */
 static void
 utf8_put(EmuBuf *out, uint32_t cp)
 {
@@ -515,7 +531,8 @@ json_string(JsonReader *r, EmuBuf *out)
 	if (r->p >= r->end)
 		goto bad;
 	r->p++;
-	emu_buf_append(out, "", 0);	/* data is never NULL */
+	/* Appending nothing still allocates, so out->data is never NULL. */
+	emu_buf_append(out, "", 0);
 	emu_buf_free(&scratch);
 	return true;
 bad:
@@ -709,7 +726,8 @@ json_array(JsonReader *r, int depth, JsonMember *m)
 		{
 			if (!json_string(r, &m->str))
 				return false;
-			m->str.len++;		/* keep the NUL as separator */
+			/* Count the NUL too: it separates the array's strings. */
+			m->str.len++;
 			m->nstrings++;
 		}
 		else
@@ -802,6 +820,10 @@ json_object(const char *text, size_t len, JsonObject *obj)
 	return true;
 }
 
+/*
+ * json_get
+ *		The member called key, or NULL.
+ */
 static const JsonMember *
 json_get(const JsonObject *obj, const char *key)
 {
@@ -811,6 +833,10 @@ json_get(const JsonObject *obj, const char *key)
 	return NULL;
 }
 
+/*
+ * json_is_string
+ *		Is member key the string value (with no NUL in it)?
+ */
 static bool
 json_is_string(const JsonObject *obj, const char *key, const char *value)
 {

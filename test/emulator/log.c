@@ -240,7 +240,11 @@ emu_log_write(const char *body, int64_t start_us, int64_t end_us,
 		emu_buf_append_str(&buf, ",\"cancelled\":true");
 	emu_buf_append(&buf, "}\n", 2);
 
-	/* one write(2); loop only if the kernel writes part of it */
+	/*
+	 * One write(2), so that lines written from several threads never
+	 * interleave; the loop only goes round again when the kernel wrote part
+	 * of the line.
+	 */
 	p = buf.data;
 	left = buf.len;
 	while (left > 0)

@@ -201,7 +201,7 @@ wait_or_gone(int fd, int64_t ms)
 		if (pfd.revents & (POLLHUP | POLLERR))
 			return false;
 		if (recv(fd, scratch, sizeof(scratch), 0) <= 0)
-			return false;		/* EOF: the client gave up */
+			return false;		/* end of file: the client has gone */
 	}
 }
 
@@ -564,7 +564,11 @@ emu_metadata_start(const char *listen_addr, const char *sa)
 	freeaddrinfo(res);
 	free(host);
 
-	/* the threads inherit a mask blocking every signal */
+	/*
+	 * Start the thread with every signal blocked (threads inherit the
+	 * mask), so that SIGTERM and SIGINT reach the gRPC loop of the main
+	 * thread.
+	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&th, NULL, accept_loop, NULL);

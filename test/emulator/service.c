@@ -327,7 +327,10 @@ set_error(CallContext *ctx, grpc_status_code code, const char *fmt,...)
 	char		text[1024];
 	char	   *msg;
 
-	/* messages are short; a longer one (a huge method path) is cut */
+	/*
+	 * Messages are short; a longer one (quoting a huge method path) is cut
+	 * to the buffer rather than allocated in full.
+	 */
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
@@ -556,7 +559,10 @@ build_backup(EmuArena *arena, const EmuBackup *b, bool add_unknown)
 			shard_nul = true;
 	if (shard_nul)
 	{
-		/* keep the order: every shard name as a raw field 6 */
+		/*
+		 * Send every shard name as a raw field 6, not only those with a NUL,
+		 * so that the names keep their order.
+		 */
 		for (int i = 0; i < b->nshards; i++)
 			unknown_field(arena, &uf[nuf++], 6, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
 						  b->shards[i].data, b->shards[i].len);
@@ -1090,7 +1096,10 @@ handle_folder_list(CallContext *ctx, const ProtobufCMessage *request)
 				  "Request validation error: filter: only name=\"NAME\" is supported");
 		return;
 	}
-	/* the page token is bound to the cloud and the filter */
+	/*
+	 * The page token is bound to the cloud and the filter, so that a token
+	 * issued for another filter is refused.
+	 */
 	emu_buf_append_str(&key, rq->cloud_id);
 	emu_buf_append(&key, "\n", 1);
 	emu_buf_append_str(&key, rq->filter);

@@ -412,7 +412,10 @@ emu_uuid(char *out)
 
 	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t) sizeof(b))
 	{
-		/* no entropy yet: xorshift over time and pid, still unique enough */
+		/*
+		 * The kernel has no entropy yet.  Request ids need only be unique,
+		 * not secret, so xorshift over the time and the pid will do.
+		 */
 		if (fallback_state == 0)
 			fallback_state = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ 1;
 		for (int i = 0; i < 16; i++)

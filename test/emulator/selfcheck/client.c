@@ -508,6 +508,6 @@ main(int argc, char **argv)
 	else
 		fprintf(stderr, "%s: bad arguments\n", argv[0]);
 	fflush(stdout);
-	/* exit without tearing gRPC down: this is a one-shot tool */
+	/* A one-shot tool exits without tearing gRPC down. */
 	_exit(rc);
 }

@@ -137,7 +137,8 @@ stop_pid() {
     kill -KILL "$pid" 2>/dev/null || true
 }
 
-# make_tls: test TLS material in $WORK/tls (kept while still valid):
+# make_tls: test TLS material in $WORK/tls, made by test/emulator/make_tls.sh
+# and kept while still valid:
 #   ca.pem/ca.key          test CA
 #   server.pem/server.key  server cert for DNS:localhost only, signed by ca
 #   untrusted-ca.pem       an unrelated CA
@@ -151,23 +152,7 @@ make_tls() {
         return 0
     fi
     say "generating test TLS material in $d"
-    local ca_ext=(-addext 'basicConstraints=critical,CA:TRUE'
-        -addext 'keyUsage=critical,keyCertSign,cRLSign')
-    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj '/CN=rbfdw test CA' \
-        "${ca_ext[@]}" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
-    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj '/CN=rbfdw untrusted CA' \
-        "${ca_ext[@]}" -keyout "$d/untrusted-ca.key" -out "$d/untrusted-ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -sha256 -subj '/CN=rbfdw test server' \
-        -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
-    printf '%s\n' 'subjectAltName=DNS:localhost' 'basicConstraints=CA:FALSE' \
-        'keyUsage=critical,digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' \
-        >"$d/server.ext"
-    openssl x509 -req -sha256 -days 3650 -in "$d/server.csr" -CA "$d/ca.pem" \
-        -CAkey "$d/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
-        -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
-    rm -f "$d/server.csr" "$d/server.ext"
-    chmod 0644 "$d"/*
-    openssl verify -CAfile "$d/ca.pem" "$d/server.pem" >/dev/null
+    sh "$ROOT/test/emulator/make_tls.sh" "$d"
 }
 
 # make_sa_keys: test service-account keys in $WORK/keys (made anew each

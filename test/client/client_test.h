@@ -134,9 +134,11 @@ extern int	slow;				/* time limit multiplier */
  */
 extern int64_t now_ms(void);
 extern bool wait_child(pid_t pid, int64_t timeout_ms, int *wstatus);
+extern bool child_succeeded(pid_t pid, int64_t timeout_ms, const char *codes);
 extern char *read_file(const char *path);
 extern int	count_threads(void);
-extern int	cmp_str(const void *a, const void *b);
+extern const char *sort_find_duplicate(char **ids, size_t n);
+extern void free_strings(char **strings, size_t n);
 
 extern RbChannel *open_plain(int max_receive_bytes, RbStatus *st);
 extern RbChannel *open_plain_to(const char *target, RbStatus *st);
@@ -184,6 +186,8 @@ extern bool is_uuid_v4(const char *s);
 /* The emulator's call log. */
 extern char *log_line(const char *client_request_id);
 extern bool log_has(const char *line, const char *key, const char *raw_value);
+extern bool check_logged(const RbStatus *st, const char *key,
+						 const char *raw_value);
 
 /* ----------------------------------------------------------------------
  * Tests, by file

@@ -150,6 +150,30 @@ wait_child(pid_t pid, int64_t timeout_ms, int *wstatus)
 }
 
 /*
+ * child_succeeded
+ *		Wait up to timeout_ms for a child the test forked; true when it
+ *		exited with status 0.  Otherwise the failure is recorded: the child
+ *		hung (and was killed), died of a signal, or exited with another
+ *		code, which codes explains.
+ */
+bool
+child_succeeded(pid_t pid, int64_t timeout_ms, const char *codes)
+{
+	int			wstatus = 0;
+
+	if (!wait_child(pid, timeout_ms, &wstatus))
+		FAIL("child hung");
+	else if (!WIFEXITED(wstatus))
+		FAIL("child died with signal %d",
+			 WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
+	else if (WEXITSTATUS(wstatus) != 0)
+		FAIL("child failed with code %d (%s)", WEXITSTATUS(wstatus), codes);
+	else
+		return true;
+	return false;
+}
+
+/*
  * read_file
  *		Whole file as a malloc'ed string, or NULL.
  */
@@ -190,10 +214,37 @@ read_file(const char *path)
  * cmp_str
  *		qsort comparator of char * elements.
  */
-int
+static int
 cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * sort_find_duplicate
+ *		Sort n strings; the first that occurs twice, or NULL when they are
+ *		all different.
+ */
+const char *
+sort_find_duplicate(char **ids, size_t n)
+{
+	qsort(ids, n, sizeof(char *), cmp_str);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(ids[i - 1], ids[i]) == 0)
+			return ids[i];
+	return NULL;
+}
+
+/*
+ * free_strings
+ *		Free n malloc'ed strings and the array that holds them.
+ */
+void
+free_strings(char **strings, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(strings[i]);
+	free(strings);
 }
 
 /*
@@ -333,6 +384,10 @@ do_cluster_list(RbChannel *ch, const char *token, const char *cluster,
 					  CALL_TIMEOUT_MS, NULL, NULL, NULL, st, NULL);
 }
 
+/*
+ * free_msg
+ *		Free a reply decoded with the default allocator (NULL is fine).
+ */
 void
 free_msg(void *msg)
 {
@@ -577,4 +632,28 @@ log_has(const char *line, const char *key, const char *raw_value)
 		return true;
 	snprintf(needle, sizeof(needle), "\"%s\": %s", key, raw_value);
 	return strstr(line, needle) != NULL;
+}
+
+/*
+ * check_logged
+ *		The emulator's log line of the call whose status is st must hold
+ *		key with this raw JSON value.  False, with the failure recorded,
+ *		when there is no such line or it does not.
+ */
+bool
+check_logged(const RbStatus *st, const char *key, const char *raw_value)
+{
+	char	   *line = log_line(st->client_request_id);
+	bool		ok;
+
+	if (line == NULL)
+	{
+		FAIL("no log line");
+		return false;
+	}
+	ok = log_has(line, key, raw_value);
+	if (!ok)
+		FAIL("log line without %s %s: %s", key, raw_value, line);
+	free(line);
+	return ok;
 }

@@ -4,14 +4,15 @@
 #	Run the client library tests against the API emulator.
 #
 # Builds nothing: expects test/emulator/redis_backup_emulator and
-# test/client/client_test to exist (make test-programs).  The emulator's path
-# and the test data go to client_test too (RB_TEST_EMULATOR, RB_TEST_DATA):
-# the outage test starts, stops and restarts an emulator of its own.  Creates a scratch
-# directory with a private CA, a server certificate for "localhost" (DNS SAN
-# only, no IP SAN) and a second, unrelated CA; starts a plaintext emulator
-# (test data, a generated folder, tokens, faults scoped with @KEY, a call
-# log) and a TLS emulator; runs client_test with their addresses in the
-# environment and exits with its status.
+# test/client/client_test to exist (make test-programs).  The emulator's
+# path and the test data go to client_test too (RB_TEST_EMULATOR,
+# RB_TEST_DATA): the outage test starts, stops and restarts an emulator of
+# its own.  Creates a scratch directory with the TLS material of
+# test/emulator/make_tls.sh (a private CA, a server certificate for
+# "localhost" with a DNS SAN only, no IP SAN, and a second, unrelated CA);
+# starts a plaintext emulator (test data, a generated folder, tokens, faults
+# scoped with @KEY, a call log) and a TLS emulator; runs client_test with
+# their addresses in the environment and exits with its status.
 #
 # Environment:
 #	RB_TEST_WRAPPER   command to run client_test under, e.g.
@@ -34,57 +35,17 @@ for f in "$emulator" "$client_test"; do
 	fi
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rb_client_test.XXXXXX")
-pids=""
-
-cleanup()
-{
-	for pid in $pids; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in $pids; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -z "${RB_TEST_KEEP:-}" ]; then
-		rm -rf "$tmp"
-	else
-		echo "run.sh: kept $tmp" >&2
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=test/emulator/scratch.sh
+. "$root/test/emulator/scratch.sh"
+scratch_dir rb_client_test
 
 # --- certificates ----------------------------------------------------------
-make_ca()
-{
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-		-nodes -keyout "$tmp/$1.key" -out "$tmp/$1.pem" -days 2 \
-		-subj "/CN=$2" \
-		-addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-}
-
-make_ca ca "redis_backup_fdw test CA"
-make_ca other_ca "unrelated test CA"
-
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-	-keyout "$tmp/server.key" -out "$tmp/server.csr" \
-	-subj "/CN=localhost" 2>/dev/null
-cat > "$tmp/server.ext" <<'EOF'
-basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost
-EOF
-openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" \
-	-CAkey "$tmp/ca.key" -CAcreateserial -days 2 \
-	-extfile "$tmp/server.ext" -out "$tmp/server.pem" 2>/dev/null
+sh "$root/test/emulator/make_tls.sh" "$tmp"
 
 # --- emulators -------------------------------------------------------------
 data=$here/client_test.tsv
 
-"$emulator" --listen 127.0.0.1:0 --port-file "$tmp/plain.port" \
-	--log "$tmp/plain.log" \
+start_emulator plain \
 	--data "$data" --generate gen=2500 \
 	--token 'tok-all=*' --token tok-a=folder-a \
 	--fault latency=300@f-latency \
@@ -100,40 +61,18 @@ data=$here/client_test.tsv
 	--fault token_loop@f-loop \
 	--fault unknown_fields@f-unknown \
 	--fault unknown_fields@b-unknown \
-	--fault oversize=300000@f-oversize \
-	> "$tmp/plain.out" 2>&1 &
-pids="$pids $!"
+	--fault oversize=300000@f-oversize
+plain_addr=$addr
 
-"$emulator" --listen 127.0.0.1:0 --port-file "$tmp/tls.port" \
+start_emulator tls \
 	--tls-cert "$tmp/server.pem" --tls-key "$tmp/server.key" \
-	--data "$data" --token 'tok-all=*' \
-	> "$tmp/tls.out" 2>&1 &
-pids="$pids $!"
+	--data "$data" --token 'tok-all=*'
+tls_port=${addr##*:}
 
-wait_port()
-{
-	i=0
-	while [ ! -s "$tmp/$1.port" ]; do
-		i=$((i + 1))
-		if [ $i -gt 100 ]; then
-			echo "run.sh: the $1 emulator did not start:" >&2
-			cat "$tmp/$1.out" >&2
-			exit 2
-		fi
-		sleep 0.1
-	done
-	# the port file may be written in more than one step
-	sleep 0.05
-	tr -d ' \n' < "$tmp/$1.port"
-}
-
-plain_port=$(wait_port plain)
-tls_port=$(wait_port tls)
-
-RB_TEST_PLAIN_TARGET=127.0.0.1:$plain_port
+RB_TEST_PLAIN_TARGET=$plain_addr
 RB_TEST_TLS_PORT=$tls_port
 RB_TEST_CA_FILE=$tmp/ca.pem
-RB_TEST_OTHER_CA_FILE=$tmp/other_ca.pem
+RB_TEST_OTHER_CA_FILE=$tmp/untrusted-ca.pem
 RB_TEST_LOG_FILE=$tmp/plain.log
 RB_TEST_SLOW=
 if [ -n "${RB_TEST_WRAPPER:-}" ]; then

@@ -319,6 +319,58 @@ pack_unpack(const ProtobufCMessage *msg, const ProtobufCMessageDescriptor *desc,
 }
 
 /*
+ * field_address
+ *		Where the field called name of a decoded message is.
+ */
+static const void *
+field_address(const ProtobufCMessage *msg, const char *name)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, name);
+
+	return (const char *) msg + f->offset;
+}
+
+/* The value of the string field called name of a decoded message. */
+#define STRING_FIELD(msg, name) (*(char *const *) field_address((msg), (name)))
+
+/*
+ * list_request_round_trip
+ *		Build method's request with rb_list_request and check it: it is
+ *		&req->base, of the method's request type, and decodes again with
+ *		key in key_field and page_size and page_token in theirs.  Returns
+ *		the decoded request for more checks (the caller frees it), or NULL
+ *		with the failure recorded.
+ */
+static ProtobufCMessage *
+list_request_round_trip(RbListRequest *req, RbMethod method,
+						const char *key_field, const char *key,
+						int64_t page_size, const char *page_token)
+{
+	const char *name = rb_method_name(method);
+	const ProtobufCMessage *msg = rb_list_request(req, method, key, page_size,
+												  page_token);
+	ProtobufCMessage *back;
+
+	if (msg != &req->base)
+		FAIL("%s: no request", name);
+	else if (msg->descriptor != rb_method_request_descriptor(method))
+		FAIL("%s: wrong type %s", name, msg->descriptor->name);
+	else if ((back = pack_unpack(msg, msg->descriptor, NULL)) == NULL)
+		FAIL("%s: does not decode", name);
+	else if (strcmp(STRING_FIELD(back, key_field), key) != 0 ||
+			 *(const int64_t *) field_address(back, "page_size") != page_size ||
+			 strcmp(STRING_FIELD(back, "page_token"), page_token) != 0)
+	{
+		free_msg(back);
+		FAIL("%s: fields do not match", name);
+	}
+	else
+		return back;
+	return NULL;
+}
+
+/*
  * rb_list_request builds each listing method's request: encoded and decoded
  * again, the key, page size and token are in the right fields.
  */
@@ -331,57 +383,27 @@ test_list_request(void)
 	size_t		size_first;
 	size_t		size_next;
 	int			m;
+	bool		ok;
 
-	/* BackupService.List */
-	msg = rb_list_request(&req, RB_METHOD_BACKUP_LIST, "folder-x", 123, "tok-1");
-	CHECK(msg == &req.base, "BackupService.List: no request");
-	CHECK(msg->descriptor == rb_method_request_descriptor(RB_METHOD_BACKUP_LIST),
-		  "BackupService.List: wrong type %s", msg->descriptor->name);
-	back = pack_unpack(msg, msg->descriptor, NULL);
-	CHECK(back != NULL, "BackupService.List: does not decode");
-	{
-		ListBackupsRequest *r = (ListBackupsRequest *) back;
-		bool		ok = strcmp(r->folder_id, "folder-x") == 0 &&
-		r->page_size == 123 && strcmp(r->page_token, "tok-1") == 0;
+	free_msg(list_request_round_trip(&req, RB_METHOD_BACKUP_LIST, "folder_id",
+									 "folder-x", 123, "tok-1"));
+	if (cur_failed)
+		return;
+	free_msg(list_request_round_trip(&req, RB_METHOD_CLUSTER_LIST_BACKUPS,
+									 "cluster_id", "c-x", 1000, "t2"));
+	if (cur_failed)
+		return;
 
-		free_msg(back);
-		CHECK(ok, "BackupService.List: fields do not match");
-	}
-
-	/* ClusterService.ListBackups */
-	msg = rb_list_request(&req, RB_METHOD_CLUSTER_LIST_BACKUPS, "c-x", 1000, "t2");
-	CHECK(msg != NULL && msg->descriptor ==
-		  rb_method_request_descriptor(RB_METHOD_CLUSTER_LIST_BACKUPS),
-		  "ClusterService.ListBackups: wrong request");
-	back = pack_unpack(msg, msg->descriptor, NULL);
-	CHECK(back != NULL, "ClusterService.ListBackups: does not decode");
-	{
-		ListClusterBackupsRequest *r = (ListClusterBackupsRequest *) back;
-		bool		ok = strcmp(r->cluster_id, "c-x") == 0 &&
-		r->page_size == 1000 && strcmp(r->page_token, "t2") == 0;
-
-		free_msg(back);
-		CHECK(ok, "ClusterService.ListBackups: fields do not match");
-	}
-
-	/* FolderService.List: filter stays empty */
-	msg = rb_list_request(&req, RB_METHOD_FOLDER_LIST, "cloud-x", 7, "t3");
-	CHECK(msg != NULL && msg->descriptor ==
-		  rb_method_request_descriptor(RB_METHOD_FOLDER_LIST),
-		  "FolderService.List: wrong request");
+	/* FolderService.List: the key is in the union member, no filter */
+	back = list_request_round_trip(&req, RB_METHOD_FOLDER_LIST, "cloud_id",
+								   "cloud-x", 7, "t3");
+	if (cur_failed)
+		return;
+	ok = strcmp(STRING_FIELD(back, "filter"), "") == 0;
+	free_msg(back);
 	CHECK(req.cloud.cloud_id != NULL && strcmp(req.cloud.cloud_id, "cloud-x") == 0,
 		  "FolderService.List: cloud_id not set in the union member");
-	back = pack_unpack(msg, msg->descriptor, NULL);
-	CHECK(back != NULL, "FolderService.List: does not decode");
-	{
-		ListFoldersRequest *r = (ListFoldersRequest *) back;
-		bool		ok = strcmp(r->cloud_id, "cloud-x") == 0 &&
-		r->page_size == 7 && strcmp(r->page_token, "t3") == 0 &&
-		strcmp(r->filter, "") == 0;
-
-		free_msg(back);
-		CHECK(ok, "FolderService.List: fields do not match");
-	}
+	CHECK(ok, "FolderService.List: filter is not empty");
 
 	/* first page: token "" or NULL, which is not sent at all */
 	for (m = 0; m < RB_NUM_METHODS; m++)
@@ -398,10 +420,7 @@ test_list_request(void)
 		back = pack_unpack(msg, msg->descriptor, &size_first);
 		CHECK(back != NULL, "%s: does not decode", rb_method_name((RbMethod) m));
 		{
-			const ProtobufCFieldDescriptor *f =
-				protobuf_c_message_descriptor_get_field_by_name(back->descriptor,
-																"page_token");
-			const char *tok = *(char **) ((char *) back + f->offset);
+			const char *tok = STRING_FIELD(back, "page_token");
 			bool		empty = tok != NULL && tok[0] == '\0';
 
 			free_msg(back);
@@ -582,7 +601,7 @@ test_list_reply_page(void)
 }
 
 /*
- * pack_with_nul
+ * decode_with_nul
  *		Pack msg, then turn the first '#' of its bytes into a NUL (strings
  *		are packed byte for byte, so that lands inside the string that held
  *		it).  Decode as method's reply.

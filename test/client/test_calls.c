@@ -180,6 +180,10 @@ typedef struct CountingAllocator
 	long		frees;
 } CountingAllocator;
 
+/*
+ * counting_alloc, counting_free
+ *		The allocator of test_allocator: malloc and free, counted.
+ */
 static void *
 counting_alloc(void *data, size_t size)
 {
@@ -238,6 +242,7 @@ test_paging(void)
 	size_t		n = 0;
 	int			pages = 0;
 	size_t		i;
+	const char *dup;
 	int			expect[3] = {1000, 1000, 500};
 
 	CHECK(ch != NULL, "open: %s", st.message);
@@ -283,15 +288,12 @@ test_paging(void)
 	}
 	CHECK(pages == 3, "%d pages", pages);
 	CHECK(n == 2500, "%zu backups", n);
-	qsort(ids, n, sizeof(char *), cmp_str);
-	for (i = 1; i < n; i++)
-		CHECK(strcmp(ids[i - 1], ids[i]) != 0, "duplicate id %s", ids[i]);
+	dup = sort_find_duplicate(ids, n);
+	CHECK(dup == NULL, "duplicate id %s", dup);
 	CHECK(strcmp(ids[0], "gen-b0000000") == 0 &&
 		  strcmp(ids[n - 1], "gen-b0002499") == 0,
 		  "ids run from %s to %s", ids[0], ids[n - 1]);
-	for (i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
+	free_strings(ids, n);
 	rb_channel_close(ch);
 }
 
@@ -302,7 +304,6 @@ test_default_page_size(void)
 	RbStatus	st;
 	RbChannel  *ch = open_plain(0, &st);
 	ListBackupsResponse *r;
-	char	   *line;
 	size_t		n;
 	bool		has_token;
 
@@ -314,11 +315,8 @@ test_default_page_size(void)
 	free_msg(r);
 	CHECK(n == 100, "%zu backups", n);
 	CHECK(has_token, "no next_page_token");
-	line = log_line(st.client_request_id);
-	CHECK(line != NULL, "no log line");
-	if (!log_has(line, "page_size", "0") || !log_has(line, "returned", "100"))
-		FAIL("log line does not match: %s", line);
-	free(line);
+	if (check_logged(&st, "page_size", "0"))
+		check_logged(&st, "returned", "100");
 	rb_channel_close(ch);
 }
 
@@ -331,6 +329,7 @@ test_cluster_paging(void)
 	char	  **ids = calloc(3000, sizeof(char *));
 	size_t		n = 0;
 	size_t		i;
+	const char *dup;
 	int			c;
 
 	CHECK(ch != NULL, "open: %s", st.message);
@@ -366,12 +365,9 @@ test_cluster_paging(void)
 		} while (token[0] != '\0');
 	}
 	CHECK(n == 2500, "%zu backups over the ten clusters", n);
-	qsort(ids, n, sizeof(char *), cmp_str);
-	for (i = 1; i < n; i++)
-		CHECK(strcmp(ids[i - 1], ids[i]) != 0, "duplicate id %s", ids[i]);
-	for (i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
+	dup = sort_find_duplicate(ids, n);
+	CHECK(dup == NULL, "duplicate id %s", dup);
+	free_strings(ids, n);
 	rb_channel_close(ch);
 }
 
@@ -473,7 +469,6 @@ test_auth(void)
 	ListBackupsResponse *r;
 	ListClusterBackupsResponse *cr;
 	Backup	   *b;
-	char	   *line;
 	const char *m;
 
 	CHECK(ch != NULL, "open: %s", st.message);
@@ -482,12 +477,7 @@ test_auth(void)
 	CHECK(r == NULL, "no token: reply returned");
 	CHECK_CODE(st, RB_UNAUTHENTICATED);
 	CHECK(st.message[0] != '\0', "no message");
-	line = log_line(st.client_request_id);
-	CHECK(line != NULL, "no log line");
-	if (!log_has(line, "auth", "\"missing\""))
-		FAIL("log line: %s", line);
-	free(line);
-	if (cur_failed)
+	if (!check_logged(&st, "auth", "\"missing\""))
 		return;
 
 	r = do_list(ch, "", "folder-a", 0, NULL, &st, NULL);
@@ -497,12 +487,7 @@ test_auth(void)
 	r = do_list(ch, "tok-wrong", "folder-a", 0, NULL, &st, NULL);
 	CHECK(r == NULL, "wrong token: reply returned");
 	CHECK_CODE(st, RB_UNAUTHENTICATED);
-	line = log_line(st.client_request_id);
-	CHECK(line != NULL, "no log line");
-	if (!log_has(line, "auth", "\"invalid\""))
-		FAIL("log line: %s", line);
-	free(line);
-	if (cur_failed)
+	if (!check_logged(&st, "auth", "\"invalid\""))
 		return;
 
 	b = do_get(ch, "tok-wrong", "b-a1", &st);
@@ -520,12 +505,7 @@ test_auth(void)
 	CHECK(r == NULL, "folder not granted: reply returned");
 	CHECK_CODE(st, RB_PERMISSION_DENIED);
 	CHECK(st.message[0] != '\0', "no message");
-	line = log_line(st.client_request_id);
-	CHECK(line != NULL, "no log line");
-	if (!log_has(line, "auth", "\"denied\""))
-		FAIL("log line: %s", line);
-	free(line);
-	if (cur_failed)
+	if (!check_logged(&st, "auth", "\"denied\""))
 		return;
 
 	b = do_get(ch, TOKEN_A, "b-b1", &st);
@@ -649,12 +629,7 @@ test_list_page_api(void)
 	CHECK(ids != NULL, "out of memory");
 	n = page_all(ch, RB_METHOD_BACKUP_LIST, "gen", 1000, ids, 3000, &pages, &st);
 	if (n == 2500)
-	{
-		qsort(ids, (size_t) n, sizeof(char *), cmp_str);
-		for (i = 1; i < n; i++)
-			if (strcmp(ids[i - 1], ids[i]) == 0)
-				distinct = false;
-	}
+		distinct = sort_find_duplicate(ids, (size_t) n) == NULL;
 	for (i = 0; i < n && i < 3000; i++)
 		free(ids[i]);
 	CHECK(n == 2500, "folder gen: %ld backups (%s %s)", n,

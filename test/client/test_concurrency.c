@@ -33,6 +33,11 @@ typedef struct GiveUp
 	int64_t		said_true_at;
 } GiveUp;
 
+/*
+ * give_up_after
+ *		The give-up hook: says true once g->after_ms have passed since
+ *		g->start, and notes how often and how far apart it was asked.
+ */
 static bool
 give_up_after(void *arg)
 {
@@ -279,6 +284,10 @@ test_abandon_and_close(void)
 static volatile sig_atomic_t usr1_count = 0;
 static pthread_t usr1_threads[MAX_SIGNALS];
 
+/*
+ * usr1_handler
+ *		Count a SIGUSR1 and note the thread it ran on.
+ */
 static void
 usr1_handler(int signo)
 {
@@ -329,7 +338,7 @@ blocked_mask_problem(int *nthreads)
 		snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
 		text = read_file(path);
 		if (text == NULL)
-			continue;			/* the thread went away */
+			continue;			/* the thread ended since the listing */
 		if ((p = strstr(text, "Name:")) != NULL)
 			sscanf(p, "Name:\t%63s", comm);
 		p = strstr(text, "\nSigBlk:");
@@ -433,7 +442,7 @@ test_signals(void)
 		;
 
 	CHECK(nthreads > 0, "no gRPC threads to check");
-	/* under valgrind the kernel's masks are valgrind's own: skip */
+	/* Under valgrind the masks are valgrind's own, so the check is skipped. */
 	CHECK(problem == NULL || slow > 1, "%s", problem);
 
 	n = usr1_count;
@@ -459,7 +468,6 @@ void
 test_fork_after_init(void)
 {
 	pid_t		pid;
-	int			wstatus = 0;
 
 	fflush(stdout);
 	pid = fork();
@@ -475,12 +483,7 @@ test_fork_after_init(void)
 			_exit(10);
 		_exit(st.code == RB_LOCAL_CALL_FAILED ? 0 : 11);
 	}
-	CHECK(wait_child(pid, 12000, &wstatus), "child hung");
-	CHECK(WIFEXITED(wstatus), "child died with signal %d",
-		  WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
-	CHECK(WEXITSTATUS(wstatus) == 0,
-		  "child: code %d (10: open succeeded, 11: wrong status)",
-		  WEXITSTATUS(wstatus));
+	child_succeeded(pid, 12000, "10: open succeeded, 11: wrong status");
 }
 
 /* ----------------------------------------------------------------------
@@ -500,6 +503,107 @@ typedef struct AnyCall
 	int			returned;		/* times wait_any returned it */
 	int			order;			/* position it was returned at */
 } AnyCall;
+
+/* What test_wait_any has seen of its calls so far, in the order they came. */
+typedef struct AnySeen
+{
+	int			nreturned;		/* calls wait_any returned */
+	int			last_fast;		/* position of the last fast OK call */
+	int			first_slow;		/* position of the first slow call */
+} AnySeen;
+
+/*
+ * start_any_calls
+ *		Start every call of test_wait_any on ch, each tagged with its
+ *		AnyCall.
+ */
+static void
+start_any_calls(RbChannel *ch, AnyCall *calls, int ncalls)
+{
+	RbStatus	st;
+
+	for (int i = 0; i < ncalls; i++)
+	{
+		GetBackupRequest get;
+		ListBackupsRequest list;
+		RbCall	   *call;
+
+		if (calls[i].method == RB_METHOD_BACKUP_GET)
+		{
+			make_get(&get, calls[i].key);
+			call = rb_call_start(ch, calls[i].method, &get.base, TOKEN_ALL,
+								 calls[i].timeout_ms, &st);
+		}
+		else
+		{
+			make_list(&list, calls[i].key, 0, NULL);
+			call = rb_call_start(ch, calls[i].method, &list.base, TOKEN_ALL,
+								 calls[i].timeout_ms, &st);
+		}
+		CHECK(call != NULL, "start %d: %s", i, st.message);
+		CHECK(rb_call_tag(call) == NULL, "fresh call has a tag");
+		rb_call_set_tag(call, &calls[i]);
+	}
+}
+
+/*
+ * first_backup_id
+ *		The id of the first backup in a Get or List reply, or NULL.
+ */
+static const char *
+first_backup_id(RbMethod method, const ProtobufCMessage *reply)
+{
+	if (reply == NULL)
+		return NULL;
+	if (method == RB_METHOD_BACKUP_GET)
+		return ((const Backup *) reply)->id;
+	if (((const ListBackupsResponse *) reply)->n_backups > 0)
+		return ((const ListBackupsResponse *) reply)->backups[0]->id;
+	return NULL;
+}
+
+/*
+ * collect_any_call
+ *		Check a call wait_any returned (with status st): done, tagged with
+ *		one of calls, returned no more often than calls were started; note
+ *		its position in *seen, then finish it and check its outcome and
+ *		first backup.
+ */
+static void
+collect_any_call(RbCall *call, const RbStatus *st, AnyCall *calls, int ncalls,
+				 AnySeen *seen)
+{
+	AnyCall    *c;
+	ProtobufCMessage *reply;
+	const char *first;
+	RbStatus	fst;
+
+	CHECK_CODE(*st, RB_OK);
+	CHECK(is_uuid_v4(st->client_request_id), "no client request id");
+	CHECK(rb_call_is_done(call), "returned call not done");
+	CHECK(++seen->nreturned <= ncalls, "more calls returned than started");
+	c = rb_call_tag(call);
+	CHECK(c >= calls && c < calls + ncalls, "tag lost");
+	c->returned++;
+	c->order = seen->nreturned;
+	if (c->slow && seen->nreturned < seen->first_slow)
+		seen->first_slow = seen->nreturned;
+	if (!c->slow && c->want == RB_OK && seen->nreturned > seen->last_fast)
+		seen->last_fast = seen->nreturned;
+
+	reply = rb_call_finish(call, NULL, &fst, NULL);
+	first = first_backup_id(c->method, reply);
+	if (fst.code != c->want)
+		FAIL("%s %s: %s, expected %s (%s)",
+			 rb_method_name(c->method), c->key, rb_code_name(fst.code),
+			 rb_code_name(c->want), fst.message);
+	else if (c->first_id != NULL &&
+			 (first == NULL || strcmp(first, c->first_id) != 0))
+		FAIL("%s %s: first backup %s, expected %s",
+			 rb_method_name(c->method), c->key, first ? first : "none",
+			 c->first_id);
+	free_msg(reply);
+}
 
 /*
  * Twelve calls in flight at once on one channel, with latency faults and a
@@ -527,96 +631,44 @@ test_wait_any(void)
 	const int	ncalls = (int) (sizeof(calls) / sizeof(calls[0]));
 	RbStatus	st;
 	RbChannel  *ch = open_plain(0, &st);
-	int			i;
-	int			nreturned = 0;
-	int			last_fast = -1;
-	int			first_slow = 1000;
+	AnySeen		seen = {0, -1, 1000};
 	int64_t		t0,
 				elapsed;
 
 	CHECK(ch != NULL, "open: %s", st.message);
-	/* warm the connection up first */
+	/* Connect first, so that connecting is not part of the time measured. */
 	free_msg(do_list(ch, TOKEN_ALL, "folder-empty", 0, NULL, &st, NULL));
 
 	t0 = now_ms();
-	for (i = 0; i < ncalls; i++)
-	{
-		GetBackupRequest get;
-		ListBackupsRequest list;
-		RbCall	   *call;
-
-		if (calls[i].method == RB_METHOD_BACKUP_GET)
-		{
-			make_get(&get, calls[i].key);
-			call = rb_call_start(ch, calls[i].method, &get.base, TOKEN_ALL,
-								 calls[i].timeout_ms, &st);
-		}
-		else
-		{
-			make_list(&list, calls[i].key, 0, NULL);
-			call = rb_call_start(ch, calls[i].method, &list.base, TOKEN_ALL,
-								 calls[i].timeout_ms, &st);
-		}
-		CHECK(call != NULL, "start %d: %s", i, st.message);
-		CHECK(rb_call_tag(call) == NULL, "fresh call has a tag");
-		rb_call_set_tag(call, &calls[i]);
-	}
-
+	start_any_calls(ch, calls, ncalls);
+	if (cur_failed)
+		return;
 	for (;;)
 	{
 		RbCall	   *call = rb_channel_wait_any(ch, NULL, NULL, &st);
-		AnyCall    *c;
-		ProtobufCMessage *reply;
-		const char *first = NULL;
-		RbStatus	fst;
 
 		if (call == NULL)
 		{
 			CHECK_CODE(st, RB_LOCAL_BAD_OPTION);
 			break;
 		}
-		CHECK_CODE(st, RB_OK);
-		CHECK(is_uuid_v4(st.client_request_id), "no client request id");
-		CHECK(rb_call_is_done(call), "returned call not done");
-		CHECK(++nreturned <= ncalls, "more calls returned than started");
-		c = rb_call_tag(call);
-		CHECK(c >= calls && c < calls + ncalls, "tag lost");
-		c->returned++;
-		c->order = nreturned;
-		if (c->slow && nreturned < first_slow)
-			first_slow = nreturned;
-		if (!c->slow && c->want == RB_OK && nreturned > last_fast)
-			last_fast = nreturned;
-
-		reply = rb_call_finish(call, NULL, &fst, NULL);
-		CHECK(fst.code == c->want, "%s %s: %s, expected %s (%s)",
-			  rb_method_name(c->method), c->key, rb_code_name(fst.code),
-			  rb_code_name(c->want), fst.message);
-		if (reply != NULL && c->method == RB_METHOD_BACKUP_GET)
-			first = ((Backup *) reply)->id;
-		else if (reply != NULL && ((ListBackupsResponse *) reply)->n_backups > 0)
-			first = ((ListBackupsResponse *) reply)->backups[0]->id;
-		if (c->first_id != NULL &&
-			(first == NULL || strcmp(first, c->first_id) != 0))
+		collect_any_call(call, &st, calls, ncalls, &seen);
+		if (cur_failed)
 		{
-			FAIL("%s %s: first backup %s, expected %s",
-				 rb_method_name(c->method), c->key, first ? first : "none",
-				 c->first_id);
-			free_msg(reply);
 			rb_channel_close(ch);
 			return;
 		}
-		free_msg(reply);
 	}
 	elapsed = now_ms() - t0;
 
-	for (i = 0; i < ncalls; i++)
+	for (int i = 0; i < ncalls; i++)
 		CHECK(calls[i].returned == 1, "call %d (%s) returned %d times", i,
 			  calls[i].key, calls[i].returned);
-	CHECK(nreturned == ncalls, "%d of %d calls returned", nreturned, ncalls);
-	CHECK(last_fast < first_slow,
+	CHECK(seen.nreturned == ncalls, "%d of %d calls returned",
+		  seen.nreturned, ncalls);
+	CHECK(seen.last_fast < seen.first_slow,
 		  "a fast call came back (at %d) after a 700 ms one (at %d)",
-		  last_fast, first_slow);
+		  seen.last_fast, seen.first_slow);
 	CHECK(elapsed >= 690 && elapsed < 1500 * slow,
 		  "12 calls of at most 700 ms took %" PRId64 " ms", elapsed);
 	rb_channel_close(ch);
@@ -670,7 +722,8 @@ test_wait_any_abandoned(void)
 	CHECK(rb_call_wait(mid_call, NULL, NULL, &st), "wait: %s", st.message);
 	CHECK(rb_call_is_done(get_call) && rb_call_is_done(done_abandoned),
 		  "Gets not done after the 300 ms call");
-	rb_call_abandon(done_abandoned);	/* frees it at once */
+	/* It has completed, so abandoning it frees it at once. */
+	rb_call_abandon(done_abandoned);
 
 	/* the Get is returned at once; mid was collected by rb_call_wait */
 	t0 = now_ms();
@@ -788,6 +841,7 @@ test_wait_any_empty(void)
 	CHECK(call == NULL, "a call from no channel");
 	CHECK_CODE(st, RB_LOCAL_BAD_OPTION);
 	CHECK(rb_call_tag(NULL) == NULL, "tag of no call");
-	rb_call_set_tag(NULL, &st);	/* harmless */
+	/* A NULL call is ignored: this must not crash. */
+	rb_call_set_tag(NULL, &st);
 	rb_channel_close(ch);
 }

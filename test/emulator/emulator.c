@@ -131,6 +131,8 @@ static EmuTag shutdown_tag = {NULL, TAG_SHUTDOWN};
  * usage
  *		Print the command line synopsis and exit.
  */
+static void usage(FILE *out, int code) __attribute__((noreturn));
+
 static void
 usage(FILE *out, int code)
 {
@@ -190,20 +192,88 @@ parse_generate(const char *arg)
 }
 
 /*
- * parse_args
- *		Parse the command line; data, tokens and faults are registered as
- *		they come.
+ * The options, each taking a value: a field of cmdline it is stored in,
+ * or a function that registers it at once (data, tokens, faults, ...).
+ */
+typedef struct OptionInfo
+{
+	const char *name;
+	const char **field;			/* NULL: apply registers the value */
+	void		(*apply) (const char *value);
+} OptionInfo;
+
+static EmuOptions cmdline;
+
+static const OptionInfo options[] = {
+	{"--listen", &cmdline.listen, NULL},
+	{"--data", NULL, emu_data_load_file},
+	{"--generate", NULL, parse_generate},
+	{"--token", NULL, emu_service_add_token},
+	{"--log", &cmdline.log_file, NULL},
+	{"--port-file", &cmdline.port_file, NULL},
+	{"--tls-cert", &cmdline.tls_cert, NULL},
+	{"--tls-key", &cmdline.tls_key, NULL},
+	{"--fault", NULL, emu_fault_add},
+	{"--generate-cloud", NULL, emu_data_add_generated_cloud},
+	{"--service-account", NULL, emu_iam_add_service_account},
+	{"--sa-key", NULL, emu_iam_add_sa_key},
+	{"--token-lifetime", NULL, emu_iam_set_token_lifetime},
+	{"--jwt-clock-offset", NULL, emu_iam_set_jwt_clock_offset},
+	{"--metadata-listen", &cmdline.metadata_listen, NULL},
+	{"--metadata-port-file", &cmdline.metadata_port_file, NULL},
+	{"--metadata-sa", &cmdline.metadata_sa, NULL},
+	{"--metadata-mode", NULL, emu_metadata_set_mode},
+	{"--preencoded", NULL, emu_service_set_preencoded},
+	{"--preencoded-max-mb", NULL, emu_service_set_preencoded_max},
+};
+
+/*
+ * find_option
+ *		The option called name, or NULL.
+ */
+static const OptionInfo *
+find_option(const char *name)
+{
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		if (strcmp(options[i].name, name) == 0)
+			return &options[i];
+	return NULL;
+}
+
+/*
+ * check_options
+ *		The checks that need the whole command line.
  */
 static void
-parse_args(int argc, char **argv, EmuOptions *opts)
+check_options(const EmuOptions *opts)
 {
-	memset(opts, 0, sizeof(*opts));
-	opts->listen = "127.0.0.1:0";
+	if ((opts->tls_cert == NULL) != (opts->tls_key == NULL))
+		emu_fatal("--tls-cert and --tls-key must be given together");
+	if (strrchr(opts->listen, ':') == NULL)
+		emu_fatal("--listen %s: expected HOST:PORT", opts->listen);
+	if (opts->metadata_port_file != NULL && opts->metadata_listen == NULL)
+		emu_fatal("--metadata-port-file needs --metadata-listen");
+	if (opts->metadata_listen != NULL && strrchr(opts->metadata_listen, ':') == NULL)
+		emu_fatal("--metadata-listen %s: expected HOST:PORT", opts->metadata_listen);
+	emu_iam_check_config(opts->metadata_sa);
+}
+
+/*
+ * parse_args
+ *		Parse the command line into cmdline; data, tokens and faults are
+ *		registered as they come.
+ */
+static void
+parse_args(int argc, char **argv)
+{
+	memset(&cmdline, 0, sizeof(cmdline));
+	cmdline.listen = "127.0.0.1:0";
 
 	for (int i = 1; i < argc; i++)
 	{
 		const char *opt = argv[i];
 		const char *val;
+		const OptionInfo *info;
 
 		if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0)
 			usage(stdout, 0);
@@ -212,7 +282,7 @@ parse_args(int argc, char **argv, EmuOptions *opts)
 			fprintf(stderr, "%s: unexpected argument \"%s\"\n", EMU_PROGNAME, opt);
 			usage(stderr, EMU_EXIT_USAGE);
 		}
-		/* every option takes a value, as --opt VALUE or --opt=VALUE */
+		/* Every option takes a value, as --opt VALUE or --opt=VALUE. */
 		val = strchr(opt, '=');
 		if (val != NULL)
 		{
@@ -233,61 +303,18 @@ parse_args(int argc, char **argv, EmuOptions *opts)
 			val = argv[++i];
 		}
 
-		if (strcmp(opt, "--listen") == 0)
-			opts->listen = val;
-		else if (strcmp(opt, "--data") == 0)
-			emu_data_load_file(val);
-		else if (strcmp(opt, "--generate") == 0)
-			parse_generate(val);
-		else if (strcmp(opt, "--token") == 0)
-			emu_service_add_token(val);
-		else if (strcmp(opt, "--log") == 0)
-			opts->log_file = val;
-		else if (strcmp(opt, "--port-file") == 0)
-			opts->port_file = val;
-		else if (strcmp(opt, "--tls-cert") == 0)
-			opts->tls_cert = val;
-		else if (strcmp(opt, "--tls-key") == 0)
-			opts->tls_key = val;
-		else if (strcmp(opt, "--fault") == 0)
-			emu_fault_add(val);
-		else if (strcmp(opt, "--generate-cloud") == 0)
-			emu_data_add_generated_cloud(val);
-		else if (strcmp(opt, "--service-account") == 0)
-			emu_iam_add_service_account(val);
-		else if (strcmp(opt, "--sa-key") == 0)
-			emu_iam_add_sa_key(val);
-		else if (strcmp(opt, "--token-lifetime") == 0)
-			emu_iam_set_token_lifetime(val);
-		else if (strcmp(opt, "--jwt-clock-offset") == 0)
-			emu_iam_set_jwt_clock_offset(val);
-		else if (strcmp(opt, "--metadata-listen") == 0)
-			opts->metadata_listen = val;
-		else if (strcmp(opt, "--metadata-port-file") == 0)
-			opts->metadata_port_file = val;
-		else if (strcmp(opt, "--metadata-sa") == 0)
-			opts->metadata_sa = val;
-		else if (strcmp(opt, "--metadata-mode") == 0)
-			emu_metadata_set_mode(val);
-		else if (strcmp(opt, "--preencoded") == 0)
-			emu_service_set_preencoded(val);
-		else if (strcmp(opt, "--preencoded-max-mb") == 0)
-			emu_service_set_preencoded_max(val);
-		else
+		info = find_option(opt);
+		if (info == NULL)
 		{
 			fprintf(stderr, "%s: unknown option \"%s\"\n", EMU_PROGNAME, opt);
 			usage(stderr, EMU_EXIT_USAGE);
 		}
+		if (info->field != NULL)
+			*info->field = val;
+		else
+			info->apply(val);
 	}
-	if ((opts->tls_cert == NULL) != (opts->tls_key == NULL))
-		emu_fatal("--tls-cert and --tls-key must be given together");
-	if (strrchr(opts->listen, ':') == NULL)
-		emu_fatal("--listen %s: expected HOST:PORT", opts->listen);
-	if (opts->metadata_port_file != NULL && opts->metadata_listen == NULL)
-		emu_fatal("--metadata-port-file needs --metadata-listen");
-	if (opts->metadata_listen != NULL && strrchr(opts->metadata_listen, ':') == NULL)
-		emu_fatal("--metadata-listen %s: expected HOST:PORT", opts->metadata_listen);
-	emu_iam_check_config(opts->metadata_sa);
+	check_options(&cmdline);
 }
 
 /*
@@ -439,7 +466,10 @@ send_reply(EmuCall *c)
 	c->status_details = grpc_slice_from_copied_string(c->reply.message);
 	c->reply_built = true;
 
-	/* the log line goes out before the client can see the status */
+	/*
+	 * Write the log line before the status goes out, so that a client
+	 * that reads the log after its call has ended finds the line there.
+	 */
 	emu_log_write(c->reply.log_body, c->start_us, emu_wall_us(), false);
 
 	/*
@@ -461,7 +491,7 @@ send_reply(EmuCall *c)
 	{
 		grpc_slice	payload;
 
-		/* the slice takes over the payload */
+		/* The slice frees the payload when it is done, so it now owns it. */
 		if (c->reply.payload != NULL)
 			payload = grpc_slice_new(c->reply.payload, c->reply.payload_len, free);
 		else
@@ -539,7 +569,10 @@ handle_request(EmuCall *c)
 			have_body = true;
 			req.body = GRPC_SLICE_START_PTR(body);
 			req.body_len = GRPC_SLICE_LENGTH(body);
-			/* an empty message is valid protobuf; keep a non-NULL pointer */
+			/*
+			 * An empty message is valid protobuf, and a NULL body would tell
+			 * service.c that none came, so keep the pointer non-NULL.
+			 */
 			if (req.body == NULL)
 				req.body = (const uint8_t *) "";
 		}
@@ -552,7 +585,10 @@ handle_request(EmuCall *c)
 
 	if (c->reply.hang)
 	{
-		/* logged now, without end_us; CLOSE will free the call */
+		/*
+		 * A hung call never ends on our side, so it is logged now, without
+		 * end_us; its CLOSE frees it when the client gives up.
+		 */
 		emu_log_write(c->reply.log_body, c->start_us, -1, false);
 		return;
 	}
@@ -606,14 +642,14 @@ dispatch(EmuTag *tag, bool success)
 	{
 		case TAG_NEW:
 			if (!success)
-				break;			/* shutting down */
+				break;			/* the server is shutting down */
 			c->start_us = emu_wall_us();
 			if (!shutting_down)
 				request_new_call();
 			start_call(c);
 			break;
 		case TAG_RECV:
-			/* not success: the call broke before the request came */
+			/* Without success the call broke before a request came: no reply. */
 			if (success && !c->closed)
 				handle_request(c);
 			break;
@@ -621,7 +657,10 @@ dispatch(EmuTag *tag, bool success)
 			c->closed = true;
 			if (c->timer_armed)
 			{
-				/* client gave up on a delayed reply: log it as cancelled */
+				/*
+				 * The client gave up on a delayed reply, which will never be
+				 * sent, so it is logged as cancelled.
+				 */
 				timer_remove(c);
 				emu_log_write(c->reply.log_body, c->start_us, emu_wall_us(), true);
 			}
@@ -663,7 +702,10 @@ begin_shutdown(void)
 	grpc_server_shutdown_and_notify(server, cq, &shutdown_tag);
 	grpc_server_cancel_all_calls(server);
 
-	/* delayed replies will not be sent; their CLOSE frees them */
+	/*
+	 * Delayed replies will not be sent now; log them as cancelled.  The
+	 * cancelled calls' CLOSE frees them.
+	 */
 	while (timers != NULL)
 	{
 		EmuCall    *c = timers;
@@ -745,32 +787,32 @@ make_credentials(const EmuOptions *opts)
 }
 
 /*
- * main
+ * preencode_pages
+ *		With --preencoded PAGE_SIZE, encode the List pages now and say how
+ *		many there are and how long it took.
  */
-int
-main(int argc, char **argv)
+static void
+preencode_pages(void)
 {
-	EmuOptions	opts;
+	size_t		bytes;
+	int64_t		t0 = emu_now_ms();
+	int64_t		pages = emu_service_preencode(&bytes);
+
+	if (pages > 0)
+		fprintf(stderr, "%s: pre-encoded %lld pages (%.1f MB) in %lld ms\n",
+				EMU_PROGNAME, (long long) pages, bytes / 1048576.0,
+				(long long) (emu_now_ms() - t0));
+}
+
+/*
+ * install_signal_handlers
+ *		SIGTERM and SIGINT stop the loop; SIGPIPE is ignored, since a client
+ *		of the metadata service may go away before its answer is written.
+ */
+static void
+install_signal_handlers(void)
+{
 	struct sigaction sa;
-	grpc_arg	args[4];
-	grpc_channel_args chargs;
-	grpc_server_credentials *creds;
-	int			port;
-	const char *colon;
-
-	parse_args(argc, argv, &opts);
-	if (opts.log_file)
-		emu_log_open(opts.log_file);
-	{
-		size_t		bytes;
-		int64_t		t0 = emu_now_ms();
-		int64_t		pages = emu_service_preencode(&bytes);
-
-		if (pages > 0)
-			fprintf(stderr, "%s: pre-encoded %lld pages (%.1f MB) in %lld ms\n",
-					EMU_PROGNAME, (long long) pages, bytes / 1048576.0,
-					(long long) (emu_now_ms() - t0));
-	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = handle_signal;
@@ -778,12 +820,27 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
-	grpc_init();
+/*
+ * start_server
+ *		Create the gRPC server and its completion queue, listen on
+ *		--listen, start serving and request the first calls.  Returns the
+ *		port, or 0 (with a message, server and queue gone) when it cannot
+ *		listen.
+ */
+static int
+start_server(const EmuOptions *opts)
+{
+	grpc_arg	args[4];
+	grpc_channel_args chargs;
+	grpc_server_credentials *creds;
+	int			port;
 
 	/*
-	 * No SO_REUSEPORT: a second emulator on the same fixed port must fail.
-	 * Be lenient with client keepalive pings: tests may ping often.
+	 * No SO_REUSEPORT, so that a second emulator on the same fixed port
+	 * fails instead of sharing it.  Client keepalive pings are allowed
+	 * often, since tests may ping often.
 	 */
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = GRPC_ARG_ALLOW_REUSEPORT;
@@ -804,57 +861,101 @@ main(int argc, char **argv)
 	cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(server, cq, NULL);
 
-	creds = make_credentials(&opts);
-	port = grpc_server_add_http2_port(server, opts.listen, creds);
+	creds = make_credentials(opts);
+	port = grpc_server_add_http2_port(server, opts->listen, creds);
 	grpc_server_credentials_release(creds);
 	if (port == 0)
 	{
-		fprintf(stderr, "%s: could not listen on %s\n", EMU_PROGNAME, opts.listen);
+		fprintf(stderr, "%s: could not listen on %s\n", EMU_PROGNAME, opts->listen);
 		grpc_server_destroy(server);
 		grpc_completion_queue_shutdown(cq);
 		grpc_completion_queue_destroy(cq);
-		grpc_shutdown();
-		return 1;
+		return 0;
 	}
 	grpc_server_start(server);
 	for (int i = 0; i < NUM_PENDING_REQUESTS; i++)
 		request_new_call();
+	return port;
+}
 
-	/* the metadata service is up before any port file or line appears */
-	if (opts.metadata_listen)
-	{
-		int			mport = emu_metadata_start(opts.metadata_listen, opts.metadata_sa);
-		const char *mcolon = strrchr(opts.metadata_listen, ':');
+/*
+ * start_metadata_service
+ *		Start the metadata service of --metadata-listen, write its port
+ *		file and say where it listens.
+ */
+static void
+start_metadata_service(const EmuOptions *opts)
+{
+	int			mport = emu_metadata_start(opts->metadata_listen, opts->metadata_sa);
+	const char *mcolon = strrchr(opts->metadata_listen, ':');
 
-		if (opts.metadata_port_file)
-			emu_write_port_file(opts.metadata_port_file, mport);
-		fprintf(stderr, "%s: metadata service listening on %.*s:%d\n", EMU_PROGNAME,
-				(int) (mcolon - opts.metadata_listen), opts.metadata_listen, mport);
-	}
+	if (opts->metadata_port_file)
+		emu_write_port_file(opts->metadata_port_file, mport);
+	fprintf(stderr, "%s: metadata service listening on %.*s:%d\n", EMU_PROGNAME,
+			(int) (mcolon - opts->metadata_listen), opts->metadata_listen, mport);
+}
 
-	if (opts.port_file)
-		emu_write_port_file(opts.port_file, port);
-	colon = strrchr(opts.listen, ':');
-	printf("listening on %.*s:%d\n", (int) (colon - opts.listen), opts.listen, port);
+/*
+ * announce
+ *		Write the port file, the "listening on" line on stdout and a summary
+ *		of what is served on stderr.
+ */
+static void
+announce(const EmuOptions *opts, int port)
+{
+	const char *colon = strrchr(opts->listen, ':');
+	int64_t		nbackups;
+	int			nfolders,
+				nclusters,
+				ngenerated,
+				nclouds,
+				nkeys,
+				nsas;
+
+	if (opts->port_file)
+		emu_write_port_file(opts->port_file, port);
+	printf("listening on %.*s:%d\n", (int) (colon - opts->listen), opts->listen, port);
 	fflush(stdout);
-	{
-		int64_t		nbackups;
-		int			nfolders,
-					nclusters,
-					ngenerated,
-					nclouds,
-					nkeys,
-					nsas;
 
-		emu_data_summary(&nbackups, &nfolders, &nclusters, &ngenerated, &nclouds);
-		nsas = emu_iam_summary(&nkeys);
-		fprintf(stderr, "%s: serving %lld backups in %d folders (%d generated), "
-				"%d clusters from data files, %d clouds; %d service accounts, "
-				"%d keys; %d fault specs; %s\n",
-				EMU_PROGNAME, (long long) nbackups, nfolders, ngenerated,
-				nclusters, nclouds, nsas, nkeys, emu_fault_count(),
-				opts.tls_cert ? "TLS" : "plaintext");
+	emu_data_summary(&nbackups, &nfolders, &nclusters, &ngenerated, &nclouds);
+	nsas = emu_iam_summary(&nkeys);
+	fprintf(stderr, "%s: serving %lld backups in %d folders (%d generated), "
+			"%d clusters from data files, %d clouds; %d service accounts, "
+			"%d keys; %d fault specs; %s\n",
+			EMU_PROGNAME, (long long) nbackups, nfolders, ngenerated,
+			nclusters, nclouds, nsas, nkeys, emu_fault_count(),
+			opts->tls_cert ? "TLS" : "plaintext");
+}
+
+/*
+ * main
+ *		Read the command line, start the servers, serve until SIGTERM or
+ *		SIGINT.  Exits 0 then, 1 when it cannot listen, 2 on a bad command
+ *		line or data file.
+ */
+int
+main(int argc, char **argv)
+{
+	const EmuOptions *opts = &cmdline;
+	int			port;
+
+	parse_args(argc, argv);
+	if (opts->log_file)
+		emu_log_open(opts->log_file);
+	preencode_pages();
+	install_signal_handlers();
+
+	grpc_init();
+	port = start_server(opts);
+	if (port == 0)
+	{
+		grpc_shutdown();
+		return 1;
 	}
+	/* Whoever waits for the port file or line can then use both servers. */
+	if (opts->metadata_listen)
+		start_metadata_service(opts);
+	announce(opts, port);
 
 	run_loop();
 

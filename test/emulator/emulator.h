@@ -168,6 +168,7 @@ extern int64_t emu_now_ms(void);
 extern int64_t emu_wall_us(void);
 extern void emu_random_bytes(void *out, size_t len);
 extern void emu_base64url(const uint8_t *in, size_t len, EmuBuf *out);
+extern bool emu_base64url_decode(const char *in, size_t len, EmuBuf *out);
 extern void emu_write_port_file(const char *path, int port);
 extern char *emu_read_file(const char *path);
 extern void emu_grants_parse(const char *opt, const char *spec,

@@ -118,8 +118,144 @@ parse_number(const char *s, int64_t min, int64_t max, int64_t *out)
 }
 
 /*
+ * parse_fault_scope
+ *		The part of a --fault SPEC after its first '@' (scope, changed in
+ *		place): @KEY, @method:METHOD, or both in either order.  Sets f->key
+ *		and f->method; exits with a message on a bad one.
+ */
+static void
+parse_fault_scope(const char *spec, char *scope, EmuFault *f)
+{
+	char	   *scope_method = NULL;
+
+	if (strncmp(scope, "method:", 7) == 0)
+	{
+		/* @method:METHOD[@KEY] */
+		char	   *at = strchr(scope, '@');
+
+		scope_method = scope + 7;
+		if (at != NULL)
+		{
+			*at = '\0';
+			f->key = emu_strdup(at + 1);
+		}
+	}
+	else
+	{
+		/* @KEY[@method:METHOD] */
+		char	   *m = strstr(scope, "@method:");
+
+		if (m != NULL)
+		{
+			*m = '\0';
+			scope_method = m + 8;
+		}
+		f->key = emu_strdup(scope);
+	}
+	if (f->key != NULL && f->key[0] == '\0')
+		emu_fatal("--fault %s: empty key after @", spec);
+	if (scope_method != NULL)
+	{
+		if (!emu_method_known(scope_method))
+			emu_fatal("--fault %s: unknown method \"%s\" (expected "
+					  "BackupService.Get, BackupService.List, "
+					  "ClusterService.ListBackups, FolderService.List or "
+					  "IamTokenService.Create)", spec, scope_method);
+		f->method = emu_strdup(scope_method);
+	}
+}
+
+/*
+ * find_fault_kind
+ *		The kind called name; exits with a message if there is none.
+ */
+static const FaultKindInfo *
+find_fault_kind(const char *spec, const char *name)
+{
+	for (size_t i = 0; i < sizeof(fault_kinds) / sizeof(fault_kinds[0]); i++)
+		if (strcmp(name, fault_kinds[i].name) == 0)
+			return &fault_kinds[i];
+	emu_fatal("--fault %s: unknown fault kind \"%s\"", spec, name);
+}
+
+/*
+ * parse_fault_arg
+ *		What follows '=' in a --fault SPEC (arg, changed in place; NULL when
+ *		there is no '='), as the kind accepts it: sets f->every, f->value
+ *		or f->code.  Exits with a message on a bad one.
+ */
+static void
+parse_fault_arg(const char *spec, const FaultKindInfo *info, char *arg,
+				EmuFault *f)
+{
+	char	   *colon;
+
+	switch (info->arg)
+	{
+		case ARG_NONE:
+			if (arg != NULL)
+				emu_fatal("--fault %s: %s takes no argument", spec, info->name);
+			break;
+		case ARG_EVERY:
+			if (arg != NULL && !parse_number(arg, 1, INT64_MAX, &f->every))
+				emu_fatal("--fault %s: expected %s=N with N >= 1", spec, info->name);
+			break;
+		case ARG_REQUIRED:
+			if (arg == NULL ||
+				!parse_number(arg, 0,
+							  f->kind == FAULT_OVERSIZE ? MAX_OVERSIZE : INT64_C(86400000),
+							  &f->value))
+				emu_fatal("--fault %s: expected %s=%s", spec, info->name,
+						  f->kind == FAULT_OVERSIZE ? "BYTES (at most 1 GB)" : "MS");
+			break;
+		case ARG_STATUS:
+			if (arg == NULL)
+				emu_fatal("--fault %s: expected status=CODE_NAME[:N]", spec);
+			colon = strchr(arg, ':');
+			if (colon != NULL)
+			{
+				*colon = '\0';
+				if (!parse_number(colon + 1, 1, INT64_MAX, &f->every))
+					emu_fatal("--fault %s: expected status=CODE_NAME:N with N >= 1", spec);
+			}
+			if (!emu_status_from_name(arg, &f->code) || f->code == GRPC_STATUS_OK)
+				emu_fatal("--fault %s: unknown or OK status code \"%s\"", spec, arg);
+			break;
+	}
+}
+
+/*
+ * set_fault_status
+ *		The status code and message an error kind answers with.
+ */
+static void
+set_fault_status(EmuFault *f)
+{
+	char		msg[64];
+
+	switch (f->kind)
+	{
+		case FAULT_UNAVAILABLE:
+			f->code = GRPC_STATUS_UNAVAILABLE;
+			f->message = emu_strdup("Service is temporarily unavailable");
+			break;
+		case FAULT_EXHAUSTED:
+			f->code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+			f->message = emu_strdup("Quota exceeded");
+			break;
+		case FAULT_STATUS:
+			snprintf(msg, sizeof(msg), "injected %s", emu_status_name(f->code));
+			f->message = emu_strdup(msg);
+			break;
+		default:
+			break;
+	}
+}
+
+/*
  * emu_fault_add
- *		Parse a --fault SPEC and add it; exits with a message on a bad one.
+ *		Parse a --fault SPEC (KIND[=ARG][@SCOPE]) and add it; exits with a
+ *		message on a bad one.
  */
 void
 emu_fault_add(const char *spec)
@@ -127,121 +263,23 @@ emu_fault_add(const char *spec)
 	char	   *copy = emu_strdup(spec);
 	char	   *at = strchr(copy, '@');
 	char	   *eq;
-	const FaultKindInfo *info = NULL;
+	const FaultKindInfo *info;
 	EmuFault	f;
 
 	memset(&f, 0, sizeof(f));
 	f.every = 1;
 	if (at != NULL)
 	{
-		char	   *rest = at + 1;
-		char	   *scope_method = NULL;
-
 		*at = '\0';
-		if (strncmp(rest, "method:", 7) == 0)
-		{
-			/* @method:METHOD[@KEY] */
-			char	   *at2 = strchr(rest, '@');
-
-			scope_method = rest + 7;
-			if (at2 != NULL)
-			{
-				*at2 = '\0';
-				f.key = emu_strdup(at2 + 1);
-			}
-		}
-		else
-		{
-			/* @KEY[@method:METHOD] */
-			char	   *m = strstr(rest, "@method:");
-
-			if (m != NULL)
-			{
-				*m = '\0';
-				scope_method = m + 8;
-			}
-			f.key = emu_strdup(rest);
-		}
-		if (f.key != NULL && f.key[0] == '\0')
-			emu_fatal("--fault %s: empty key after @", spec);
-		if (scope_method != NULL)
-		{
-			if (!emu_method_known(scope_method))
-				emu_fatal("--fault %s: unknown method \"%s\" (expected "
-						  "BackupService.Get, BackupService.List, "
-						  "ClusterService.ListBackups, FolderService.List or "
-						  "IamTokenService.Create)", spec, scope_method);
-			f.method = emu_strdup(scope_method);
-		}
+		parse_fault_scope(spec, at + 1, &f);
 	}
 	eq = strchr(copy, '=');
 	if (eq != NULL)
 		*eq = '\0';
-	for (size_t i = 0; i < sizeof(fault_kinds) / sizeof(fault_kinds[0]); i++)
-		if (strcmp(copy, fault_kinds[i].name) == 0)
-			info = &fault_kinds[i];
-	if (info == NULL)
-		emu_fatal("--fault %s: unknown fault kind \"%s\"", spec, copy);
+	info = find_fault_kind(spec, copy);
 	f.kind = info->kind;
-
-	switch (info->arg)
-	{
-		case ARG_NONE:
-			if (eq != NULL)
-				emu_fatal("--fault %s: %s takes no argument", spec, info->name);
-			break;
-		case ARG_EVERY:
-			if (eq != NULL && !parse_number(eq + 1, 1, INT64_MAX, &f.every))
-				emu_fatal("--fault %s: expected %s=N with N >= 1", spec, info->name);
-			break;
-		case ARG_REQUIRED:
-			if (eq == NULL ||
-				!parse_number(eq + 1, 0,
-							  f.kind == FAULT_OVERSIZE ? MAX_OVERSIZE : INT64_C(86400000),
-							  &f.value))
-				emu_fatal("--fault %s: expected %s=%s", spec, info->name,
-						  f.kind == FAULT_OVERSIZE ? "BYTES (at most 1 GB)" : "MS");
-			break;
-		case ARG_STATUS:
-			{
-				char	   *colon;
-
-				if (eq == NULL)
-					emu_fatal("--fault %s: expected status=CODE_NAME[:N]", spec);
-				colon = strchr(eq + 1, ':');
-				if (colon != NULL)
-				{
-					*colon = '\0';
-					if (!parse_number(colon + 1, 1, INT64_MAX, &f.every))
-						emu_fatal("--fault %s: expected status=CODE_NAME:N with N >= 1", spec);
-				}
-				if (!emu_status_from_name(eq + 1, &f.code) || f.code == GRPC_STATUS_OK)
-					emu_fatal("--fault %s: unknown or OK status code \"%s\"", spec, eq + 1);
-			}
-			break;
-	}
-
-	switch (f.kind)
-	{
-		case FAULT_UNAVAILABLE:
-			f.code = GRPC_STATUS_UNAVAILABLE;
-			f.message = emu_strdup("Service is temporarily unavailable");
-			break;
-		case FAULT_EXHAUSTED:
-			f.code = GRPC_STATUS_RESOURCE_EXHAUSTED;
-			f.message = emu_strdup("Quota exceeded");
-			break;
-		case FAULT_STATUS:
-			{
-				char		msg[64];
-
-				snprintf(msg, sizeof(msg), "injected %s", emu_status_name(f.code));
-				f.message = emu_strdup(msg);
-			}
-			break;
-		default:
-			break;
-	}
+	parse_fault_arg(spec, info, eq != NULL ? eq + 1 : NULL, &f);
+	set_fault_status(&f);
 
 	faults = emu_realloc(faults, (nfaults + 1) * sizeof(EmuFault));
 	faults[nfaults++] = f;

@@ -234,6 +234,10 @@ emu_iam_set_jwt_clock_offset(const char *arg)
 	jwt_clock_offset = v;
 }
 
+/*
+ * emu_iam_token_lifetime
+ *		How long issued tokens live, in seconds (--token-lifetime).
+ */
 int64_t
 emu_iam_token_lifetime(void)
 {
@@ -363,53 +367,6 @@ emu_iam_lookup_token(EmuBytes token, const EmuGrants **grants, const char **sa)
 	return found;
 }
 
-/*
- * b64url_decode
- *		Decode base64url without padding; false on a bad character or
- *		length, or non-zero stray bits.
- */
-static bool
-b64url_decode(const char *in, size_t len, EmuBuf *out)
-{
-	uint32_t	acc = 0;
-	int			bits = 0;
-
-	if (len == 0 || len % 4 == 1)
-		return false;
-	for (size_t i = 0; i < len; i++)
-	{
-		char		c = in[i];
-		int			v;
-
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '-')
-			v = 62;
-		else if (c == '_')
-			v = 63;
-		else
-			return false;
-		acc = (acc << 6) | v;
-		bits += 6;
-		if (bits >= 8)
-		{
-			uint8_t		byte;
-
-			bits -= 8;
-			byte = (uint8_t) (acc >> bits);
-			emu_buf_append(out, &byte, 1);
-		}
-	}
-	if ((acc & ((1u << bits) - 1)) != 0)
-		return false;
-	emu_buf_append(out, "", 0);	/* data is never NULL */
-	return true;
-}
-
 /* --- a small JSON reader: one object, its members' values --------------- */
 
 typedef struct JsonReader
@@ -418,6 +375,10 @@ typedef struct JsonReader
 	const char *end;
 } JsonReader;
 
+/*
+ * json_ws
+ *		Step over JSON white space.
+ */
 static void
 json_ws(JsonReader *r)
 {
@@ -425,6 +386,10 @@ json_ws(JsonReader *r)
 		r->p++;
 }
 
+/*
+ * hex4
+ *		The value of four hex digits, or -1 if they are not.
+ */
 static int
 hex4(const char *p)
 {
@@ -447,6 +412,10 @@ hex4(const char *p)
 	return v;
 }
 
+/*
+ * utf8_put
+ *		Append code point cp as UTF-8.
+ */
 static void
 utf8_put(EmuBuf *out, uint32_t cp)
 {
@@ -483,6 +452,38 @@ utf8_put(EmuBuf *out, uint32_t cp)
 }
 
 /*
+ * json_unicode_escape
+ *		Read a \uXXXX escape (r->p at the backslash), or a surrogate pair of
+ *		two, and append the character as UTF-8 to out.  False for a lone
+ *		surrogate or bad hex digits.
+ */
+static bool
+json_unicode_escape(JsonReader *r, EmuBuf *out)
+{
+	int			v;
+	uint32_t	cp;
+
+	if (r->end - r->p < 6 || (v = hex4(r->p + 2)) < 0)
+		return false;
+	r->p += 6;
+	cp = (uint32_t) v;
+	if (cp >= 0xD800 && cp < 0xDC00)
+	{
+		int			lo;
+
+		if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' ||
+			(lo = hex4(r->p + 2)) < 0xDC00 || lo > 0xDFFF)
+			return false;
+		r->p += 6;
+		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+	}
+	else if (cp >= 0xDC00 && cp < 0xE000)
+		return false;
+	utf8_put(out, cp);
+	return true;
+}
+
+/*
  * json_string
  *		Read a string (r->p at the quote); append it decoded to out (may be
  *		NULL), NUL-terminated.
@@ -490,6 +491,9 @@ utf8_put(EmuBuf *out, uint32_t cp)
 static bool
 json_string(JsonReader *r, EmuBuf *out)
 {
+	/* The one-character escapes, and the characters they stand for. */
+	static const char escapes[] = "\"\\/bfnrt";
+	static const char escaped[] = "\"\\/\b\f\n\r\t";
 	EmuBuf		scratch = {0};
 
 	if (out == NULL)
@@ -500,6 +504,7 @@ json_string(JsonReader *r, EmuBuf *out)
 	while (r->p < r->end && *r->p != '"')
 	{
 		unsigned char c = (unsigned char) *r->p;
+		const char *e;
 
 		if (c < 0x20)
 			goto bad;
@@ -507,70 +512,27 @@ json_string(JsonReader *r, EmuBuf *out)
 		{
 			emu_buf_append(out, r->p, 1);
 			r->p++;
-			continue;
 		}
-		if (r->end - r->p < 2)
+		else if (r->end - r->p < 2)
 			goto bad;
-		switch (r->p[1])
+		else if (r->p[1] == 'u')
 		{
-			case '"':
-			case '\\':
-			case '/':
-				emu_buf_append(out, r->p + 1, 1);
-				r->p += 2;
-				break;
-			case 'b':
-				emu_buf_append(out, "\b", 1);
-				r->p += 2;
-				break;
-			case 'f':
-				emu_buf_append(out, "\f", 1);
-				r->p += 2;
-				break;
-			case 'n':
-				emu_buf_append(out, "\n", 1);
-				r->p += 2;
-				break;
-			case 'r':
-				emu_buf_append(out, "\r", 1);
-				r->p += 2;
-				break;
-			case 't':
-				emu_buf_append(out, "\t", 1);
-				r->p += 2;
-				break;
-			case 'u':
-				{
-					int			v;
-					uint32_t	cp;
-
-					if (r->end - r->p < 6 || (v = hex4(r->p + 2)) < 0)
-						goto bad;
-					r->p += 6;
-					cp = (uint32_t) v;
-					if (cp >= 0xD800 && cp < 0xDC00)
-					{
-						int			lo;
-
-						if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' ||
-							(lo = hex4(r->p + 2)) < 0xDC00 || lo > 0xDFFF)
-							goto bad;
-						r->p += 6;
-						cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-					}
-					else if (cp >= 0xDC00 && cp < 0xE000)
-						goto bad;
-					utf8_put(out, cp);
-				}
-				break;
-			default:
+			if (!json_unicode_escape(r, out))
 				goto bad;
 		}
+		else if (r->p[1] != '\0' && (e = strchr(escapes, r->p[1])) != NULL)
+		{
+			emu_buf_append(out, &escaped[e - escapes], 1);
+			r->p += 2;
+		}
+		else
+			goto bad;
 	}
 	if (r->p >= r->end)
 		goto bad;
 	r->p++;
-	emu_buf_append(out, "", 0);	/* data is never NULL */
+	/* Appending nothing still allocates, so out->data is never NULL. */
+	emu_buf_append(out, "", 0);
 	emu_buf_free(&scratch);
 	return true;
 bad:
@@ -643,6 +605,146 @@ json_literal(JsonReader *r, const char *word)
 }
 
 /*
+ * json_open
+ *		Step over the bracket or brace that opens an array or object (r->p
+ *		is at it).  True when close follows at once (an empty one), which
+ *		is stepped over too.
+ */
+static bool
+json_open(JsonReader *r, char close)
+{
+	r->p++;
+	json_ws(r);
+	if (r->p < r->end && *r->p == close)
+	{
+		r->p++;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * json_next
+ *		After an element or member: step over a comma (*more = true) or the
+ *		closing character close (*more = false).  False when neither
+ *		follows.
+ */
+static bool
+json_next(JsonReader *r, char close, bool *more)
+{
+	json_ws(r);
+	if (r->p < r->end && (*r->p == ',' || *r->p == close))
+	{
+		*more = *r->p == ',';
+		r->p++;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * json_add_member
+ *		Read a member's key and add a member of that name to obj; NULL when
+ *		the key is not a string, is there already, or obj is full.
+ */
+static JsonMember *
+json_add_member(JsonReader *r, JsonObject *obj)
+{
+	EmuBuf		key = {0};
+	JsonMember *m;
+
+	if (obj->n == JSON_MAX_MEMBERS || !json_string(r, &key))
+	{
+		emu_buf_free(&key);
+		return NULL;
+	}
+	for (int i = 0; i < obj->n; i++)
+		if (strcmp(obj->m[i].key, key.data) == 0)
+		{
+			emu_buf_free(&key);
+			return NULL;
+		}
+	m = &obj->m[obj->n++];
+	memset(m, 0, sizeof(*m));
+	m->key = key.data;
+	return m;
+}
+
+/*
+ * json_members
+ *		Read an object (r->p at its brace) whose members' values are at
+ *		depth + 1.  With obj, record its members there (the caller frees
+ *		them, also on failure); without, only check its syntax.
+ */
+static bool
+json_members(JsonReader *r, int depth, JsonObject *obj)
+{
+	bool		more = true;
+
+	if (json_open(r, '}'))
+		return true;
+	while (more)
+	{
+		JsonMember *m = NULL;
+
+		json_ws(r);
+		if (obj != NULL)
+		{
+			if ((m = json_add_member(r, obj)) == NULL)
+				return false;
+		}
+		else if (!json_string(r, NULL))
+			return false;
+		json_ws(r);
+		if (r->p >= r->end || *r->p != ':')
+			return false;
+		r->p++;
+		if (!json_value(r, depth + 1, m) || !json_next(r, '}', &more))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * json_array
+ *		Read an array (r->p at its bracket) whose elements are at depth + 1.
+ *		With m, record the strings in it; it is a JSON_STRING_ARRAY when
+ *		every element is a string.
+ */
+static bool
+json_array(JsonReader *r, int depth, JsonMember *m)
+{
+	bool		all_strings = true;
+	bool		more = true;
+
+	if (json_open(r, ']'))
+		more = false;
+	while (more)
+	{
+		json_ws(r);
+		if (r->p < r->end && *r->p == '"' && m != NULL)
+		{
+			if (!json_string(r, &m->str))
+				return false;
+			/* Count the NUL too: it separates the array's strings. */
+			m->str.len++;
+			m->nstrings++;
+		}
+		else
+		{
+			all_strings = false;
+			if (!json_value(r, depth + 1, NULL))
+				return false;
+		}
+		if (!json_next(r, ']', &more))
+			return false;
+	}
+	if (m)
+		m->type = all_strings ? JSON_STRING_ARRAY : JSON_OTHER;
+	return true;
+}
+
+/*
  * json_value
  *		Read any value; when m is given, record strings, numbers and arrays
  *		of strings in it.
@@ -662,83 +764,9 @@ json_value(JsonReader *r, int depth, JsonMember *m)
 				m->type = JSON_STRING;
 			return json_string(r, m ? &m->str : NULL);
 		case '{':
-			r->p++;
-			json_ws(r);
-			if (r->p < r->end && *r->p == '}')
-			{
-				r->p++;
-				return true;
-			}
-			for (;;)
-			{
-				json_ws(r);
-				if (!json_string(r, NULL))
-					return false;
-				json_ws(r);
-				if (r->p >= r->end || *r->p != ':')
-					return false;
-				r->p++;
-				if (!json_value(r, depth + 1, NULL))
-					return false;
-				json_ws(r);
-				if (r->p < r->end && *r->p == ',')
-				{
-					r->p++;
-					continue;
-				}
-				if (r->p < r->end && *r->p == '}')
-				{
-					r->p++;
-					return true;
-				}
-				return false;
-			}
+			return json_members(r, depth, NULL);
 		case '[':
-			{
-				bool		all_strings = true;
-
-				r->p++;
-				json_ws(r);
-				if (r->p < r->end && *r->p == ']')
-				{
-					r->p++;
-					if (m)
-						m->type = JSON_STRING_ARRAY;
-					return true;
-				}
-				for (;;)
-				{
-					json_ws(r);
-					if (r->p < r->end && *r->p == '"' && m != NULL)
-					{
-						if (!json_string(r, &m->str))
-							return false;
-						m->str.len++;	/* keep the NUL as separator */
-						m->nstrings++;
-					}
-					else
-					{
-						all_strings = false;
-						if (!json_value(r, depth + 1, NULL))
-							return false;
-					}
-					json_ws(r);
-					if (r->p < r->end && *r->p == ',')
-					{
-						r->p++;
-						continue;
-					}
-					if (r->p < r->end && *r->p == ']')
-					{
-						r->p++;
-						break;
-					}
-					return false;
-				}
-				if (m)
-					m->type = all_strings ? JSON_STRING_ARRAY : JSON_OTHER;
-				return true;
-			}
+			return json_array(r, depth, m);
 		case 't':
 			return json_literal(r, "true");
 		case 'f':
@@ -752,6 +780,10 @@ json_value(JsonReader *r, int depth, JsonMember *m)
 	}
 }
 
+/*
+ * json_object_free
+ *		Free the members' keys and strings; obj is empty afterwards.
+ */
 static void
 json_object_free(JsonObject *obj)
 {
@@ -774,63 +806,24 @@ json_object(const char *text, size_t len, JsonObject *obj)
 
 	memset(obj, 0, sizeof(*obj));
 	json_ws(&r);
-	if (r.p >= r.end || *r.p != '{')
-		return false;
-	r.p++;
-	json_ws(&r);
-	if (r.p < r.end && *r.p == '}')
-		r.p++;
-	else
+	if (r.p >= r.end || *r.p != '{' || !json_members(&r, 0, obj))
 	{
-		for (;;)
-		{
-			EmuBuf		key = {0};
-			JsonMember *m;
-
-			json_ws(&r);
-			if (obj->n == JSON_MAX_MEMBERS || !json_string(&r, &key))
-			{
-				emu_buf_free(&key);
-				goto bad;
-			}
-			for (int i = 0; i < obj->n; i++)
-				if (strcmp(obj->m[i].key, key.data) == 0)
-				{
-					emu_buf_free(&key);
-					goto bad;
-				}
-			m = &obj->m[obj->n++];
-			memset(m, 0, sizeof(*m));
-			m->key = key.data;
-			json_ws(&r);
-			if (r.p >= r.end || *r.p != ':')
-				goto bad;
-			r.p++;
-			if (!json_value(&r, 1, m))
-				goto bad;
-			json_ws(&r);
-			if (r.p < r.end && *r.p == ',')
-			{
-				r.p++;
-				continue;
-			}
-			if (r.p < r.end && *r.p == '}')
-			{
-				r.p++;
-				break;
-			}
-			goto bad;
-		}
+		json_object_free(obj);
+		return false;
 	}
 	json_ws(&r);
 	if (r.p != r.end)
-		goto bad;
+	{
+		json_object_free(obj);
+		return false;
+	}
 	return true;
-bad:
-	json_object_free(obj);
-	return false;
 }
 
+/*
+ * json_get
+ *		The member called key, or NULL.
+ */
 static const JsonMember *
 json_get(const JsonObject *obj, const char *key)
 {
@@ -840,6 +833,10 @@ json_get(const JsonObject *obj, const char *key)
 	return NULL;
 }
 
+/*
+ * json_is_string
+ *		Is member key the string value (with no NUL in it)?
+ */
 static bool
 json_is_string(const JsonObject *obj, const char *key, const char *value)
 {
@@ -903,7 +900,7 @@ decode_header(const char *jwt, size_t len, JwtParts *parts, JsonObject *header)
 
 	if (!split_jwt(jwt, len, parts))
 		return "JWT is malformed: expected three dot-separated parts";
-	if (!b64url_decode(parts->part[0], parts->len[0], &buf))
+	if (!emu_base64url_decode(parts->part[0], parts->len[0], &buf))
 	{
 		emu_buf_free(&buf);
 		return "JWT header is not base64url";
@@ -916,6 +913,23 @@ decode_header(const char *jwt, size_t len, JwtParts *parts, JsonObject *header)
 }
 
 /*
+ * copy_kid
+ *		Copy the header's kid to kid, when it is a string that fits and holds
+ *		no NUL (the log and fault keys are C strings).
+ */
+static bool
+copy_kid(const JsonObject *header, char *kid, size_t kid_size)
+{
+	const JsonMember *m = json_get(header, "kid");
+
+	if (m == NULL || m->type != JSON_STRING || m->str.len >= kid_size ||
+		memchr(m->str.data, '\0', m->str.len) != NULL)
+		return false;
+	memcpy(kid, m->str.data, m->str.len + 1);
+	return true;
+}
+
+/*
  * emu_iam_jwt_kid
  *		The kid of a JWT's header, if it has one (for fault keys and the
  *		log; not verified).
@@ -925,18 +939,11 @@ emu_iam_jwt_kid(const char *jwt, size_t len, char *kid, size_t kid_size)
 {
 	JwtParts	parts;
 	JsonObject	header;
-	const JsonMember *m;
-	bool		found = false;
+	bool		found;
 
 	if (decode_header(jwt, len, &parts, &header) != NULL)
 		return false;
-	m = json_get(&header, "kid");
-	if (m != NULL && m->type == JSON_STRING && m->str.len < kid_size &&
-		memchr(m->str.data, '\0', m->str.len) == NULL)
-	{
-		memcpy(kid, m->str.data, m->str.len + 1);
-		found = true;
-	}
+	found = copy_kid(&header, kid, kid_size);
 	json_object_free(&header);
 	return found;
 }
@@ -980,11 +987,156 @@ number_claim(const JsonObject *obj, const char *key, double *v)
 }
 
 /*
+ * find_key
+ *		The registered key whose id is the len bytes at id, or NULL.
+ */
+static const SaKey *
+find_key(const char *id, size_t len)
+{
+	for (int i = 0; i < nsa_keys; i++)
+		if (strlen(sa_keys[i].id) == len && memcmp(sa_keys[i].id, id, len) == 0)
+			return &sa_keys[i];
+	return NULL;
+}
+
+/*
+ * check_header
+ *		The header must say typ "JWT" and alg "PS256" and name a registered
+ *		key (*key).  Returns NULL or what is wrong.
+ */
+static const char *
+check_header(const JsonObject *header, const SaKey **key)
+{
+	const JsonMember *kid = json_get(header, "kid");
+
+	if (!json_is_string(header, "typ", "JWT"))
+		return "JWT header typ must be \"JWT\"";
+	if (!json_is_string(header, "alg", "PS256"))
+		return "JWT header alg must be \"PS256\"";
+	if (kid == NULL || kid->type != JSON_STRING)
+		return "JWT header has no kid";
+	*key = find_key(kid->str.data, kid->str.len);
+	if (*key == NULL)
+		return "unknown key id";
+	return NULL;
+}
+
+/*
+ * check_signature
+ *		The third part must be a signature of the first two by key.
+ *		Returns NULL or what is wrong.
+ */
+static const char *
+check_signature(const char *jwt, const JwtParts *parts, const SaKey *key)
+{
+	EmuBuf		sig = {0};
+	const char *err = NULL;
+
+	if (!emu_base64url_decode(parts->part[2], parts->len[2], &sig))
+		err = "JWT signature is not base64url";
+	else if (!verify_signature(key->pkey, jwt, parts->signed_len,
+							   (const uint8_t *) sig.data, sig.len))
+		err = "JWT signature is invalid";
+	emu_buf_free(&sig);
+	return err;
+}
+
+/*
+ * check_audience
+ *		aud must be the IAM token URL, or an array of strings holding it.
+ *		Returns NULL or what is wrong.
+ */
+static const char *
+check_audience(const JsonObject *payload)
+{
+	const JsonMember *m = json_get(payload, "aud");
+
+	if (m == NULL)
+		return "JWT has no aud";
+	if (m->type == JSON_STRING && json_is_string(payload, "aud", JWT_AUDIENCE))
+		return NULL;
+	if (m->type == JSON_STRING_ARRAY)
+	{
+		const char *s = m->str.data;
+
+		for (int i = 0; i < m->nstrings; i++)
+		{
+			if (strcmp(s, JWT_AUDIENCE) == 0)
+				return NULL;
+			s += strlen(s) + 1;
+		}
+	}
+	return "JWT aud must be " JWT_AUDIENCE;
+}
+
+/*
+ * check_times
+ *		iat and exp must be numbers, with iat no later than the clock (plus
+ *		the skew allowed), exp later than the clock, and at most an hour
+ *		between them.  The clock is moved by --jwt-clock-offset.  Returns
+ *		NULL or what is wrong.
+ */
+static const char *
+check_times(const JsonObject *payload)
+{
+	double		iat,
+				exp,
+				now;
+
+	if (!number_claim(payload, "iat", &iat))
+		return "JWT has no numeric iat";
+	if (!number_claim(payload, "exp", &exp))
+		return "JWT has no numeric exp";
+	now = (double) emu_wall_us() / 1e6 + (double) jwt_clock_offset;
+	if (iat > now + JWT_CLOCK_SKEW)
+		return "iat is in the future";
+	if (exp <= now)
+		return "JWT is expired";
+	if (exp < iat)
+		return "JWT exp is before iat";
+	if (exp - iat > JWT_MAX_LIFETIME)
+		return "JWT lifetime (exp - iat) exceeds 3600 seconds";
+	return NULL;
+}
+
+/*
+ * check_payload
+ *		The second part must be a JSON object whose iss is the key's
+ *		service account, with the right aud, iat and exp.  Returns NULL or
+ *		what is wrong.
+ */
+static const char *
+check_payload(const JwtParts *parts, const SaKey *key)
+{
+	EmuBuf		body = {0};
+	JsonObject	payload;
+	const char *err;
+	bool		ok;
+
+	if (!emu_base64url_decode(parts->part[1], parts->len[1], &body))
+	{
+		emu_buf_free(&body);
+		return "JWT payload is not base64url";
+	}
+	ok = json_object(body.data, body.len, &payload);
+	emu_buf_free(&body);
+	if (!ok)
+		return "JWT payload is not a JSON object";
+	if (!json_is_string(&payload, "iss", key->sa_id))
+		err = "JWT iss is not the service account of the key";
+	else if ((err = check_audience(&payload)) == NULL)
+		err = check_times(&payload);
+	json_object_free(&payload);
+	return err;
+}
+
+/*
  * emu_iam_verify_jwt
- *		Check a JWT completely (see the top of this file).  Returns NULL if
- *		it is good or the reason it is not.  *sa is the service account of
- *		the key the header names (once the key is known, for the log; NULL
- *		before).  kid receives the header's kid when there is one (else "").
+ *		Check a JWT completely (see the top of this file): header, then
+ *		signature, then payload.  Returns NULL if it is good or the reason
+ *		it is not.  *sa is the service account of the key the header names
+ *		(once the key is known, for the log; NULL before).  kid receives the
+ *		header's kid when there is one (else "").
  */
 const char *
 emu_iam_verify_jwt(const char *jwt, size_t len, char *kid, size_t kid_size,
@@ -992,127 +1144,23 @@ emu_iam_verify_jwt(const char *jwt, size_t len, char *kid, size_t kid_size,
 {
 	JwtParts	parts;
 	JsonObject	header;
-	JsonObject	payload;
-	EmuBuf		sig = {0};
-	EmuBuf		body = {0};
-	const JsonMember *m;
 	const SaKey *key = NULL;
-	const char *err = NULL;
-	double		iat,
-				exp,
-				now;
+	const char *err;
 
 	kid[0] = '\0';
 	*sa = NULL;
-	memset(&payload, 0, sizeof(payload));
 	err = decode_header(jwt, len, &parts, &header);
 	if (err != NULL)
 		return err;
-
-	m = json_get(&header, "kid");
-	if (m != NULL && m->type == JSON_STRING && m->str.len < kid_size &&
-		memchr(m->str.data, '\0', m->str.len) == NULL)
-		memcpy(kid, m->str.data, m->str.len + 1);
-	if (!json_is_string(&header, "typ", "JWT"))
-		err = "JWT header typ must be \"JWT\"";
-	else if (!json_is_string(&header, "alg", "PS256"))
-		err = "JWT header alg must be \"PS256\"";
-	else if (m == NULL || m->type != JSON_STRING)
-		err = "JWT header has no kid";
-	else
-	{
-		for (int i = 0; i < nsa_keys; i++)
-			if (strlen(sa_keys[i].id) == m->str.len &&
-				memcmp(sa_keys[i].id, m->str.data, m->str.len) == 0)
-				key = &sa_keys[i];
-		if (key == NULL)
-			err = "unknown key id";
-		else
-			*sa = service_accounts[find_sa(key->sa_id)].id;
-	}
+	copy_kid(&header, kid, kid_size);
+	err = check_header(&header, &key);
 	json_object_free(&header);
 	if (err != NULL)
 		return err;
+	*sa = service_accounts[find_sa(key->sa_id)].id;
 
-	if (!b64url_decode(parts.part[2], parts.len[2], &sig))
-	{
-		err = "JWT signature is not base64url";
-		goto done;
-	}
-	if (!verify_signature(key->pkey, jwt, parts.signed_len,
-						  (const uint8_t *) sig.data, sig.len))
-	{
-		err = "JWT signature is invalid";
-		goto done;
-	}
-
-	if (!b64url_decode(parts.part[1], parts.len[1], &body))
-	{
-		err = "JWT payload is not base64url";
-		goto done;
-	}
-	if (!json_object(body.data, body.len, &payload))
-	{
-		err = "JWT payload is not a JSON object";
-		goto done;
-	}
-	if (!json_is_string(&payload, "iss", key->sa_id))
-	{
-		err = "JWT iss is not the service account of the key";
-		goto done;
-	}
-	m = json_get(&payload, "aud");
-	if (m == NULL)
-	{
-		err = "JWT has no aud";
-		goto done;
-	}
-	if (m->type == JSON_STRING)
-	{
-		if (!json_is_string(&payload, "aud", JWT_AUDIENCE))
-			err = "JWT aud must be " JWT_AUDIENCE;
-	}
-	else if (m->type == JSON_STRING_ARRAY)
-	{
-		const char *s = m->str.data;
-		bool		found = false;
-
-		for (int i = 0; i < m->nstrings; i++)
-		{
-			if (strcmp(s, JWT_AUDIENCE) == 0)
-				found = true;
-			s += strlen(s) + 1;
-		}
-		if (!found)
-			err = "JWT aud must be " JWT_AUDIENCE;
-	}
-	else
-		err = "JWT aud must be " JWT_AUDIENCE;
-	if (err != NULL)
-		goto done;
-	if (!number_claim(&payload, "iat", &iat))
-	{
-		err = "JWT has no numeric iat";
-		goto done;
-	}
-	if (!number_claim(&payload, "exp", &exp))
-	{
-		err = "JWT has no numeric exp";
-		goto done;
-	}
-	now = (double) emu_wall_us() / 1e6 + (double) jwt_clock_offset;
-	if (iat > now + JWT_CLOCK_SKEW)
-		err = "iat is in the future";
-	else if (exp <= now)
-		err = "JWT is expired";
-	else if (exp < iat)
-		err = "JWT exp is before iat";
-	else if (exp - iat > JWT_MAX_LIFETIME)
-		err = "JWT lifetime (exp - iat) exceeds 3600 seconds";
-
-done:
-	emu_buf_free(&sig);
-	emu_buf_free(&body);
-	json_object_free(&payload);
+	err = check_signature(jwt, &parts, key);
+	if (err == NULL)
+		err = check_payload(&parts, key);
 	return err;
 }

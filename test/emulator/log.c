@@ -89,11 +89,17 @@ utf8_sequence_length(const unsigned char *s, size_t len)
 
 /*
  * emu_json_string
- *		Append data as a quoted JSON string.
+ *		Append data as a quoted JSON string: quote, backslash, newline,
+ *		carriage return and tab get their short escapes; other control
+ *		characters, DEL and bytes that are not well-formed UTF-8 are written
+ *		as \u00XX (the byte's value).
  */
 void
 emu_json_string(EmuBuf *buf, const char *data, size_t len)
 {
+	/* The characters with short escapes, and their escapes. */
+	static const char specials[] = "\"\\\n\r\t";
+	static const char *const escapes[] = {"\\\"", "\\\\", "\\n", "\\r", "\\t"};
 	const unsigned char *s = (const unsigned char *) data;
 	size_t		i = 0;
 
@@ -101,40 +107,16 @@ emu_json_string(EmuBuf *buf, const char *data, size_t len)
 	while (i < len)
 	{
 		unsigned char c = s[i];
+		const char *special = c != '\0' ? strchr(specials, c) : NULL;
 		size_t		n;
 
-		switch (c)
+		if (special != NULL)
 		{
-			case '"':
-				emu_buf_append(buf, "\\\"", 2);
-				i++;
-				continue;
-			case '\\':
-				emu_buf_append(buf, "\\\\", 2);
-				i++;
-				continue;
-			case '\n':
-				emu_buf_append(buf, "\\n", 2);
-				i++;
-				continue;
-			case '\r':
-				emu_buf_append(buf, "\\r", 2);
-				i++;
-				continue;
-			case '\t':
-				emu_buf_append(buf, "\\t", 2);
-				i++;
-				continue;
-			default:
-				break;
-		}
-		if (c < 0x20 || c == 0x7F)
-		{
-			emu_buf_printf(buf, "\\u%04x", c);
+			emu_buf_append_str(buf, escapes[special - specials]);
 			i++;
 			continue;
 		}
-		n = utf8_sequence_length(s + i, len - i);
+		n = (c < 0x20 || c == 0x7F) ? 0 : utf8_sequence_length(s + i, len - i);
 		if (n == 0)
 		{
 			emu_buf_printf(buf, "\\u%04x", c);
@@ -148,7 +130,7 @@ emu_json_string(EmuBuf *buf, const char *data, size_t len)
 }
 
 /*
- * json_field
+ * emu_json_field
  *		Append ,"name":"value".
  */
 void
@@ -258,7 +240,11 @@ emu_log_write(const char *body, int64_t start_us, int64_t end_us,
 		emu_buf_append_str(&buf, ",\"cancelled\":true");
 	emu_buf_append(&buf, "}\n", 2);
 
-	/* one write(2); loop only if the kernel writes part of it */
+	/*
+	 * One write(2), so that lines written from several threads never
+	 * interleave; the loop only goes round again when the kernel wrote part
+	 * of the line.
+	 */
 	p = buf.data;
 	left = buf.len;
 	while (left > 0)

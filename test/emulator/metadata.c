@@ -201,7 +201,7 @@ wait_or_gone(int fd, int64_t ms)
 		if (pfd.revents & (POLLHUP | POLLERR))
 			return false;
 		if (recv(fd, scratch, sizeof(scratch), 0) <= 0)
-			return false;		/* EOF: the client gave up */
+			return false;		/* end of file: the client has gone */
 	}
 }
 
@@ -247,11 +247,42 @@ header_value(const char *head, const char *name, char *out, size_t outsize)
 }
 
 /*
+ * What one request on one connection asked and how it was answered: the
+ * log line is written from it after the connection is closed.
+ */
+typedef struct Exchange
+{
+	int			fd;
+	char		method[16];		/* HTTP method; "" until the request line
+								 * parsed */
+	const char *path;			/* request target, not NUL-terminated */
+	size_t		path_len;
+	bool		flavor;			/* "Metadata-Flavor: Google" was sent */
+	int			status;			/* HTTP status sent; 0: none */
+	const char *outcome;		/* what happened, a word for the log */
+	bool		issued;			/* a token was issued */
+} Exchange;
+
+/*
+ * answer
+ *		Send an answer with no token in it and note its status and outcome
+ *		for the log.
+ */
+static void
+answer(Exchange *x, int status, const char *reason, const char *outcome,
+	   const char *content_type, const char *body)
+{
+	x->status = status;
+	x->outcome = outcome;
+	respond(x->fd, status, reason, content_type, body);
+}
+
+/*
  * answer_token
  *		Issue a token of the attached service account and send it.
  */
 static void
-answer_token(int fd)
+answer_token(Exchange *x)
 {
 	char		token[128];
 	int64_t		expires_at;
@@ -261,143 +292,136 @@ answer_token(int fd)
 	snprintf(body, sizeof(body),
 			 "{\"access_token\":\"%s\",\"expires_in\":%lld,\"token_type\":\"Bearer\"}",
 			 token, (long long) emu_iam_token_lifetime());
-	respond(fd, 200, "OK", "application/json", body);
+	x->status = 200;
+	x->outcome = "issued";
+	x->issued = true;
+	respond(x->fd, 200, "OK", "application/json", body);
+}
+
+/*
+ * parse_head
+ *		Read the method, the path and the Metadata-Flavor header from a
+ *		request head (NUL-terminated).  False when the request line is not
+ *		"METHOD PATH HTTP/1.x".
+ */
+static bool
+parse_head(Exchange *x, const char *head)
+{
+	char		value[64];
+	const char *eol = strstr(head, "\r\n");
+	const char *sp1 = memchr(head, ' ', eol - head);
+	const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', eol - sp1 - 1) : NULL;
+
+	if (sp1 == NULL || sp2 == NULL || (size_t) (sp1 - head) >= sizeof(x->method) ||
+		strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return false;
+	memcpy(x->method, head, sp1 - head);
+	x->method[sp1 - head] = '\0';
+	x->path = sp1 + 1;
+	x->path_len = sp2 - x->path;
+	x->flavor = header_value(head, "Metadata-Flavor", value, sizeof(value)) != NULL &&
+		strcmp(value, "Google") == 0;
+	return true;
+}
+
+/*
+ * answer_request
+ *		Answer a well-formed request: the token path (without a query
+ *		string) with GET and the flavor header gets what --metadata-mode
+ *		says; anything else its HTTP error.
+ */
+static void
+answer_request(Exchange *x)
+{
+	const char *q = memchr(x->path, '?', x->path_len);
+	size_t		plen = q ? (size_t) (q - x->path) : x->path_len;
+	bool		token_path = plen == strlen(TOKEN_PATH) &&
+		memcmp(x->path, TOKEN_PATH, plen) == 0;
+
+	if (!token_path)
+		answer(x, 404, "Not Found", "unknown_path", "text/plain", "not found\n");
+	else if (strcmp(x->method, "GET") != 0)
+		answer(x, 405, "Method Not Allowed", "method_not_allowed", "text/plain",
+			   "method not allowed\n");
+	else if (!x->flavor)
+		answer(x, 403, "Forbidden", "no_flavor", "text/plain",
+			   "Metadata-Flavor: Google header is required\n");
+	else if (mode == MODE_404 || attached_sa == NULL)
+		answer(x, 404, "Not Found", "no_service_account", "text/plain",
+			   "no service account is attached\n");
+	else if (mode == MODE_500)
+		answer(x, 500, "Internal Server Error", "error", "text/plain",
+			   "internal error\n");
+	else if (mode == MODE_GARBAGE)
+		answer(x, 200, "OK", "garbage", "application/json",
+			   "{\"access_token\":\"t1.emu.garbage\",\"expires_in\":");
+	else if (mode == MODE_SLOW && !wait_or_gone(x->fd, SLOW_DELAY_MS))
+		x->outcome = "client_gone";
+	else
+		answer_token(x);
+}
+
+/*
+ * log_exchange
+ *		Write the log line of one request (never the token it was given).
+ */
+static void
+log_exchange(const Exchange *x, const char *peer, int64_t start_us)
+{
+	EmuBuf		body = {0};
+
+	if (!emu_log_enabled())
+		return;
+	emu_json_field_str(&body, "method", "metadata");
+	emu_json_field_str(&body, "http_method", x->method);
+	emu_json_field(&body, "path", x->path, x->path_len > 1000 ? 1000 : x->path_len);
+	emu_buf_printf(&body, ",\"flavor\":%s", x->flavor ? "true" : "false");
+	emu_json_field_str(&body, "peer", peer);
+	if (x->status != 0)
+		emu_buf_printf(&body, ",\"http_status\":%d", x->status);
+	emu_json_field_str(&body, "outcome", x->outcome);
+	if (x->issued)
+		emu_json_field_str(&body, "service_account", attached_sa);
+	emu_buf_append(&body, "", 0);
+	emu_log_write(body.data, start_us, emu_wall_us(), false);
+	emu_buf_free(&body);
 }
 
 /*
  * serve
- *		One request on one connection.
+ *		One request on one connection, in a thread of its own: read it,
+ *		answer it, close the connection, log it.
  */
 static void *
 serve(void *arg)
 {
 	Connection *conn = arg;
-	int			fd = conn->fd;
+	Exchange	x;
 	char		head[MAX_HEAD_BYTES + 1];
 	ssize_t		len;
 	int64_t		start_us = emu_wall_us();
-	char		method[16] = "";
-	const char *path = "";
-	size_t		path_len = 0;
-	bool		flavor = false;
-	int			status = 0;
-	const char *outcome;
-	bool		issued = false;
 
-	len = read_head(fd, head, MAX_HEAD_BYTES);
+	memset(&x, 0, sizeof(x));
+	x.fd = conn->fd;
+	x.path = "";
+	len = read_head(x.fd, head, MAX_HEAD_BYTES);
 	if (len < 0)
-	{
-		status = 431;
-		outcome = "head_too_large";
-		respond(fd, 431, "Request Header Fields Too Large", "text/plain", "request head too large\n");
-	}
+		answer(&x, 431, "Request Header Fields Too Large", "head_too_large",
+			   "text/plain", "request head too large\n");
 	else if (len == 0)
-		outcome = "no_request";
+		x.outcome = "no_request";
 	else
 	{
-		char		value[64];
-		const char *sp1;
-		const char *sp2;
-		const char *eol;
-
 		head[len] = '\0';
-		eol = strstr(head, "\r\n");
-		sp1 = memchr(head, ' ', eol - head);
-		sp2 = sp1 ? memchr(sp1 + 1, ' ', eol - sp1 - 1) : NULL;
-		if (sp1 == NULL || sp2 == NULL || (size_t) (sp1 - head) >= sizeof(method) ||
-			strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
-		{
-			status = 400;
-			outcome = "bad_request";
-			respond(fd, 400, "Bad Request", "text/plain", "bad request\n");
-			goto done;
-		}
-		memcpy(method, head, sp1 - head);
-		method[sp1 - head] = '\0';
-		path = sp1 + 1;
-		path_len = sp2 - path;
-		flavor = header_value(head, "Metadata-Flavor", value, sizeof(value)) != NULL &&
-			strcmp(value, "Google") == 0;
-
-		/* the path without a query string */
-		{
-			const char *q = memchr(path, '?', path_len);
-			size_t		plen = q ? (size_t) (q - path) : path_len;
-			bool		token_path = plen == strlen(TOKEN_PATH) &&
-				memcmp(path, TOKEN_PATH, plen) == 0;
-
-			if (!token_path)
-			{
-				status = 404;
-				outcome = "unknown_path";
-				respond(fd, 404, "Not Found", "text/plain", "not found\n");
-			}
-			else if (strcmp(method, "GET") != 0)
-			{
-				status = 405;
-				outcome = "method_not_allowed";
-				respond(fd, 405, "Method Not Allowed", "text/plain", "method not allowed\n");
-			}
-			else if (!flavor)
-			{
-				status = 403;
-				outcome = "no_flavor";
-				respond(fd, 403, "Forbidden", "text/plain",
-						"Metadata-Flavor: Google header is required\n");
-			}
-			else if (mode == MODE_404 || attached_sa == NULL)
-			{
-				status = 404;
-				outcome = "no_service_account";
-				respond(fd, 404, "Not Found", "text/plain", "no service account is attached\n");
-			}
-			else if (mode == MODE_500)
-			{
-				status = 500;
-				outcome = "error";
-				respond(fd, 500, "Internal Server Error", "text/plain", "internal error\n");
-			}
-			else if (mode == MODE_GARBAGE)
-			{
-				status = 200;
-				outcome = "garbage";
-				respond(fd, 200, "OK", "application/json",
-						"{\"access_token\":\"t1.emu.garbage\",\"expires_in\":");
-			}
-			else if (mode == MODE_SLOW && !wait_or_gone(fd, SLOW_DELAY_MS))
-				outcome = "client_gone";
-			else
-			{
-				status = 200;
-				outcome = "issued";
-				issued = true;
-				answer_token(fd);
-			}
-		}
+		if (parse_head(&x, head))
+			answer_request(&x);
+		else
+			answer(&x, 400, "Bad Request", "bad_request", "text/plain",
+				   "bad request\n");
 	}
-
-done:
-	shutdown(fd, SHUT_WR);
-	close(fd);
-
-	if (emu_log_enabled())
-	{
-		EmuBuf		body = {0};
-
-		emu_json_field_str(&body, "method", "metadata");
-		emu_json_field_str(&body, "http_method", method);
-		emu_json_field(&body, "path", path, path_len > 1000 ? 1000 : path_len);
-		emu_buf_printf(&body, ",\"flavor\":%s", flavor ? "true" : "false");
-		emu_json_field_str(&body, "peer", conn->peer);
-		if (status != 0)
-			emu_buf_printf(&body, ",\"http_status\":%d", status);
-		emu_json_field_str(&body, "outcome", outcome);
-		if (issued)
-			emu_json_field_str(&body, "service_account", attached_sa);
-		emu_buf_append(&body, "", 0);
-		emu_log_write(body.data, start_us, emu_wall_us(), false);
-		emu_buf_free(&body);
-	}
+	shutdown(x.fd, SHUT_WR);
+	close(x.fd);
+	log_exchange(&x, conn->peer, start_us);
 
 	free(conn);
 	pthread_mutex_lock(&conn_mutex);
@@ -540,7 +564,11 @@ emu_metadata_start(const char *listen_addr, const char *sa)
 	freeaddrinfo(res);
 	free(host);
 
-	/* the threads inherit a mask blocking every signal */
+	/*
+	 * Start the thread with every signal blocked (threads inherit the
+	 * mask), so that SIGTERM and SIGINT reach the gRPC loop of the main
+	 * thread.
+	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&th, NULL, accept_loop, NULL);

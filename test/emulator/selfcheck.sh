@@ -36,28 +36,12 @@ for cmd in openssl curl python3; do
 	fi
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rb_emu_selfcheck.XXXXXX")
-pids=""
+# shellcheck source=test/emulator/scratch.sh
+. "$here/scratch.sh"
+scratch_dir rb_emu_selfcheck
 passed=0
 failed=0
 n=0
-
-cleanup()
-{
-	for pid in $pids; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in $pids; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -z "${RB_TEST_KEEP:-}" ]; then
-		rm -rf "$tmp"
-	else
-		echo "selfcheck.sh: kept $tmp" >&2
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # check DESCRIPTION COMMAND...: run COMMAND, pass if it succeeds
 check()
@@ -83,27 +67,6 @@ expect_prefix()
 	esac
 	echo "expected \"$1...\", got \"$2\""
 	return 1
-}
-
-# start NAME ARGS...: start an emulator, wait for its port; sets $addr
-start()
-{
-	name=$1
-	shift
-	"$emulator" --listen 127.0.0.1:0 --port-file "$tmp/$name.port" \
-		--log "$tmp/$name.log" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-	pids="$pids $!"
-	i=0
-	while [ ! -s "$tmp/$name.port" ]; do
-		i=$((i + 1))
-		if [ $i -gt 100 ]; then
-			echo "selfcheck.sh: emulator $name did not start:" >&2
-			cat "$tmp/$name.err" >&2
-			exit 2
-		fi
-		sleep 0.1
-	done
-	addr=127.0.0.1:$(cat "$tmp/$name.port")
 }
 
 b64url()
@@ -151,7 +114,7 @@ printf 'folder\tfa\tcloud-d\tfirst\nfolder\tfb\tcloud-d\nfolder\tfc\ncloud\tclou
 printf 'backup\tb1\tfa\tc1\t2026-11-27T03:00:05Z\t-\t-\tAUTOMATED\n' >>"$tmp/clouds.tsv"
 
 # --- emulator 1: IAM, metadata, clouds -------------------------------------
-start e1 --data "$tmp/clouds.tsv" --generate-cloud big=250:3 --generate gen=500 \
+start_emulator e1 --data "$tmp/clouds.tsv" --generate-cloud big=250:3 --generate gen=500 \
 	--service-account sa-a=gen,big,big-f001,cloud-d,fa \
 	--service-account sa-b=other \
 	--sa-key "key-a=sa-a:$tmp/key-a/public.pem" \
@@ -276,7 +239,7 @@ assert seqs == list(range(1, len(seqs) + 1)), seqs
 EOF
 
 # --- emulator 2: token lifetime 2 s, metadata mode 404 ---------------------
-start e2 --generate gen=10 --service-account sa-a=gen \
+start_emulator e2 --generate gen=10 --service-account sa-a=gen \
 	--sa-key "key-a=sa-a:$tmp/key-a/public.pem" --token-lifetime 2 \
 	--metadata-listen 127.0.0.1:0 --metadata-port-file "$tmp/e2.mport" \
 	--metadata-sa sa-a --metadata-mode 404
@@ -294,7 +257,7 @@ check "metadata mode 404: 404" test "$(curl -s -o /dev/null -w '%{http_code}' -H
 	"http://$m2/computeMetadata/v1/instance/service-accounts/default/token")" = 404
 
 # --- emulator 3: 20 ms latency on BackupService.List, overlapping calls ----
-start e3 --generate gen=10 --token 'tok=*' \
+start_emulator e3 --generate gen=10 --token 'tok=*' \
 	--fault latency=20@method:BackupService.List \
 	--fault status=INTERNAL@method:FolderService.List
 e3=$addr
@@ -313,9 +276,9 @@ check "method-scoped fault hits only that method" \
 	expect_prefix "INTERNAL	injected INTERNAL" "$("$client" folders "$e3" tok x 10)"
 
 # --- emulators 4 and 5: normal and pre-encoded pages are identical ---------
-start e4 --data "$root/test/data/sample.tsv" --generate gen=25000 --token 'tok=*'
+start_emulator e4 --data "$root/test/data/sample.tsv" --generate gen=25000 --token 'tok=*'
 e4=$addr
-start e5 --data "$root/test/data/sample.tsv" --generate gen=25000 --token 'tok=*' --preencoded 1000
+start_emulator e5 --data "$root/test/data/sample.tsv" --generate gen=25000 --token 'tok=*' --preencoded 1000
 e5=$addr
 "$client" dump "$e4" tok gen 1000 "$tmp/normal.bin" >"$tmp/d1"
 "$client" dump "$e5" tok gen 1000 "$tmp/pre.bin" >"$tmp/d2"

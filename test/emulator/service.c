@@ -64,7 +64,10 @@ typedef Yandex__Cloud__Resourcemanager__V1__Folder PbFolder;
 typedef Yandex__Cloud__Resourcemanager__V1__ListFoldersRequest PbFolderRequest;
 typedef Yandex__Cloud__Resourcemanager__V1__ListFoldersResponse PbFolderResponse;
 
-/* The order matters: the value keys the page-token hash. */
+/*
+ * The methods served, indexing methods[].  The order matters: the value keys
+ * the page-token hash, so reordering would change every page token.
+ */
 typedef enum EmuMethod
 {
 	METHOD_UNKNOWN = -1,
@@ -74,18 +77,6 @@ typedef enum EmuMethod
 	METHOD_FOLDER_LIST,
 	METHOD_IAM_CREATE
 } EmuMethod;
-
-static const struct
-{
-	const char *path;
-	const char *name;
-}			methods[] = {
-	{"/yandex.cloud.mdb.redis.v1.BackupService/Get", "BackupService.Get"},
-	{"/yandex.cloud.mdb.redis.v1.BackupService/List", "BackupService.List"},
-	{"/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups", "ClusterService.ListBackups"},
-	{"/yandex.cloud.resourcemanager.v1.FolderService/List", "FolderService.List"},
-	{"/yandex.cloud.iam.v1.IamTokenService/Create", "IamTokenService.Create"},
-};
 
 /* CreateIamTokenRequest limits. */
 #define IAM_MAX_JWT_CHARS 8000
@@ -106,6 +97,7 @@ static int	ntokens;
 /* Key of the page-token hash; changing it invalidates old tokens. */
 #define PAGE_TOKEN_SECRET UINT64_C(0x5265646973426b70)
 #define PAGE_TOKEN_LEN 22
+#define PAGE_TOKEN_BYTES 16
 
 /* Field numbers of the unknown fields added by the unknown_fields fault. */
 #define UNKNOWN_VARINT_FIELD 99
@@ -229,73 +221,6 @@ authenticate(const EmuRequest *req, const EmuGrants **grants, const char **sa)
 }
 
 /*
- * base64url_encode
- *		Encode 16 bytes as 22 base64url characters (no padding).
- */
-static void
-base64url_encode(const uint8_t *in, char *out)
-{
-	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	uint32_t	acc = 0;
-	int			bits = 0;
-	int			n = 0;
-
-	for (int i = 0; i < 16; i++)
-	{
-		acc = (acc << 8) | in[i];
-		bits += 8;
-		while (bits >= 6)
-		{
-			bits -= 6;
-			out[n++] = alphabet[(acc >> bits) & 0x3F];
-		}
-	}
-	if (bits > 0)
-		out[n++] = alphabet[(acc << (6 - bits)) & 0x3F];
-	out[n] = '\0';
-}
-
-/*
- * base64url_decode
- *		Decode 22 base64url characters into 16 bytes.
- */
-static bool
-base64url_decode(const char *in, uint8_t *out)
-{
-	uint32_t	acc = 0;
-	int			bits = 0;
-	int			n = 0;
-
-	for (int i = 0; i < PAGE_TOKEN_LEN; i++)
-	{
-		char		c = in[i];
-		int			v;
-
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '-')
-			v = 62;
-		else if (c == '_')
-			v = 63;
-		else
-			return false;
-		acc = (acc << 6) | v;
-		bits += 6;
-		if (bits >= 8 && n < 16)
-		{
-			bits -= 8;
-			out[n++] = (uint8_t) (acc >> bits);
-		}
-	}
-	return n == 16;
-}
-
-/*
  * page_token_mac
  *		Keyed hash binding a page token to method, id and offset.
  */
@@ -325,11 +250,11 @@ page_token_mask(EmuMethod method, const char *key, uint64_t mac)
 static void
 make_page_token(EmuMethod method, const char *key, int64_t offset, char *out)
 {
-	uint8_t		raw[16];
+	uint8_t		raw[PAGE_TOKEN_BYTES];
 	uint64_t	mac;
-
 	uint8_t		offset_be[8];
 	uint64_t	mask;
+	EmuBuf		text = {0};
 
 	for (int i = 0; i < 8; i++)
 		offset_be[i] = (uint8_t) ((uint64_t) offset >> (56 - 8 * i));
@@ -340,31 +265,38 @@ make_page_token(EmuMethod method, const char *key, int64_t offset, char *out)
 		raw[i] = offset_be[i] ^ (uint8_t) (mask >> (56 - 8 * i));
 		raw[8 + i] = (uint8_t) (mac >> (56 - 8 * i));
 	}
-	base64url_encode(raw, out);
+	emu_base64url(raw, sizeof(raw), &text);
+	memcpy(out, text.data, PAGE_TOKEN_LEN + 1);
+	emu_buf_free(&text);
 }
 
 /*
  * parse_page_token
  *		Check a page token issued by make_page_token for this method and key
- *		and return its offset.
+ *		and return its offset.  The decoder refuses a spelling with stray
+ *		low bits in the last character, so only the very string we issued
+ *		is accepted, not one of its aliases.
  */
 static bool
 parse_page_token(EmuMethod method, const char *key, const char *token,
 				 int64_t *offset)
 {
-	uint8_t		raw[16];
-	char		again[PAGE_TOKEN_LEN + 1];
+	EmuBuf		decoded = {0};
+	const uint8_t *raw;
 	uint8_t		offset_be[8];
 	uint64_t	mask;
 	uint64_t	mac = 0;
 	uint64_t	off = 0;
+	bool		ok;
 
-	if (strlen(token) != PAGE_TOKEN_LEN || !base64url_decode(token, raw))
+	if (strlen(token) != PAGE_TOKEN_LEN ||
+		!emu_base64url_decode(token, PAGE_TOKEN_LEN, &decoded) ||
+		decoded.len != PAGE_TOKEN_BYTES)
+	{
+		emu_buf_free(&decoded);
 		return false;
-	/* reject non-canonical spellings (stray low bits in the last char) */
-	base64url_encode(raw, again);
-	if (strcmp(again, token) != 0)
-		return false;
+	}
+	raw = (const uint8_t *) decoded.data;
 	for (int i = 0; i < 8; i++)
 		mac = (mac << 8) | raw[8 + i];
 	mask = page_token_mask(method, key, mac);
@@ -373,10 +305,11 @@ parse_page_token(EmuMethod method, const char *key, const char *token,
 		offset_be[i] = raw[i] ^ (uint8_t) (mask >> (56 - 8 * i));
 		off = (off << 8) | offset_be[i];
 	}
-	if (mac != page_token_mac(method, key, offset_be) || off > (uint64_t) INT64_MAX)
-		return false;
-	*offset = (int64_t) off;
-	return true;
+	emu_buf_free(&decoded);
+	ok = mac == page_token_mac(method, key, offset_be) && off <= (uint64_t) INT64_MAX;
+	if (ok)
+		*offset = (int64_t) off;
+	return ok;
 }
 
 /*
@@ -394,7 +327,10 @@ set_error(CallContext *ctx, grpc_status_code code, const char *fmt,...)
 	char		text[1024];
 	char	   *msg;
 
-	/* messages are short; a longer one (a huge method path) is cut */
+	/*
+	 * Messages are short; a longer one (quoting a huge method path) is cut
+	 * to the buffer rather than allocated in full.
+	 */
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
@@ -449,6 +385,33 @@ check_id(CallContext *ctx, const char *name, const char *value)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * deny
+ *		Make the reply PERMISSION_DENIED for a folder or cloud (kind) and
+ *		log the call's authentication as "denied".
+ */
+static void
+deny(CallContext *ctx, const char *kind, const char *id)
+{
+	ctx->log.auth = "denied";
+	set_error(ctx, GRPC_STATUS_PERMISSION_DENIED, "Permission denied to %s %s",
+			  kind, id);
+}
+
+/*
+ * check_granted
+ *		May the caller read the folder or cloud (kind) id?  If not, deny the
+ *		call and return false.
+ */
+static bool
+check_granted(CallContext *ctx, const char *kind, EmuBytes id)
+{
+	if (emu_grants_allow(ctx->grants, id))
+		return true;
+	deny(ctx, kind, id.data);
+	return false;
 }
 
 /*
@@ -596,7 +559,10 @@ build_backup(EmuArena *arena, const EmuBackup *b, bool add_unknown)
 			shard_nul = true;
 	if (shard_nul)
 	{
-		/* keep the order: every shard name as a raw field 6 */
+		/*
+		 * Send every shard name as a raw field 6, not only those with a NUL,
+		 * so that the names keep their order.
+		 */
 		for (int i = 0; i < b->nshards; i++)
 			unknown_field(arena, &uf[nuf++], 6, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
 						  b->shards[i].data, b->shards[i].len);
@@ -664,8 +630,9 @@ pack_reply(CallContext *ctx, const ProtobufCMessage *msg)
  *		BackupService.Get.
  */
 static void
-handle_get(CallContext *ctx, const PbGetRequest *rq)
+handle_get(CallContext *ctx, const ProtobufCMessage *request)
 {
+	const PbGetRequest *rq = (const PbGetRequest *) request;
 	EmuBackup	b;
 	PbBackup   *m;
 
@@ -676,13 +643,8 @@ handle_get(CallContext *ctx, const PbGetRequest *rq)
 		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Backup %s not found", rq->backup_id);
 		return;
 	}
-	if (!emu_grants_allow(ctx->grants, b.folder_id))
-	{
-		ctx->log.auth = "denied";
-		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
-				  "Permission denied to folder %s", b.folder_id.data);
+	if (!check_granted(ctx, "folder", b.folder_id))
 		return;
-	}
 	m = build_backup(&ctx->arena, &b, ctx->effect.unknown_fields);
 	if (ctx->effect.unknown_fields)
 		note_fault(ctx, "unknown_fields");
@@ -1004,19 +966,15 @@ emu_service_preencode(size_t *bytes)
  *		BackupService.List.
  */
 static void
-handle_list(CallContext *ctx, const PbListRequest *rq)
+handle_list(CallContext *ctx, const ProtobufCMessage *request)
 {
+	const PbListRequest *rq = (const PbListRequest *) request;
 	EmuListing	listing;
 
 	if (!check_id(ctx, "folder_id", rq->folder_id))
 		return;
-	if (!emu_grants_allow(ctx->grants, emu_bytes_str(rq->folder_id)))
-	{
-		ctx->log.auth = "denied";
-		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
-				  "Permission denied to folder %s", rq->folder_id);
+	if (!check_granted(ctx, "folder", emu_bytes_str(rq->folder_id)))
 		return;
-	}
 	emu_data_folder_listing(rq->folder_id, &listing);
 	handle_listing(ctx, rq->folder_id, rq->page_size, rq->page_token, &listing);
 }
@@ -1026,8 +984,9 @@ handle_list(CallContext *ctx, const PbListRequest *rq)
  *		ClusterService.ListBackups.
  */
 static void
-handle_cluster_list(CallContext *ctx, const PbClusterRequest *rq)
+handle_cluster_list(CallContext *ctx, const ProtobufCMessage *request)
 {
+	const PbClusterRequest *rq = (const PbClusterRequest *) request;
 	EmuListing	listing;
 
 	if (!check_id(ctx, "cluster_id", rq->cluster_id))
@@ -1037,13 +996,8 @@ handle_cluster_list(CallContext *ctx, const PbClusterRequest *rq)
 		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Cluster %s not found", rq->cluster_id);
 		return;
 	}
-	if (!emu_grants_allow(ctx->grants, listing.owner_folder))
-	{
-		ctx->log.auth = "denied";
-		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
-				  "Permission denied to folder %s", listing.owner_folder.data);
+	if (!check_granted(ctx, "folder", listing.owner_folder))
 		return;
-	}
 	handle_listing(ctx, rq->cluster_id, rq->page_size, rq->page_token, &listing);
 }
 
@@ -1108,8 +1062,9 @@ bad:
  *		folders come in definition order, all ACTIVE.
  */
 static void
-handle_folder_list(CallContext *ctx, const PbFolderRequest *rq)
+handle_folder_list(CallContext *ctx, const ProtobufCMessage *request)
 {
+	const PbFolderRequest *rq = (const PbFolderRequest *) request;
 	int			cloud;
 	char	   *name = NULL;
 	EmuBuf		key = {0};
@@ -1127,13 +1082,13 @@ handle_folder_list(CallContext *ctx, const PbFolderRequest *rq)
 	if (!check_id(ctx, "cloud_id", rq->cloud_id))
 		return;
 	cloud = emu_data_find_cloud(rq->cloud_id);
-	if (cloud < 0 || !emu_grants_allow(ctx->grants, emu_bytes_str(rq->cloud_id)))
+	if (cloud < 0)
 	{
-		ctx->log.auth = "denied";
-		set_error(ctx, GRPC_STATUS_PERMISSION_DENIED,
-				  "Permission denied to cloud %s", rq->cloud_id);
+		deny(ctx, "cloud", rq->cloud_id);
 		return;
 	}
+	if (!check_granted(ctx, "cloud", emu_bytes_str(rq->cloud_id)))
+		return;
 	if (!emu_utf8_valid(rq->filter, strlen(rq->filter), &nchars) || nchars > 1000 ||
 		!parse_folder_filter(rq->filter, &name))
 	{
@@ -1141,7 +1096,10 @@ handle_folder_list(CallContext *ctx, const PbFolderRequest *rq)
 				  "Request validation error: filter: only name=\"NAME\" is supported");
 		return;
 	}
-	/* the page token is bound to the cloud and the filter */
+	/*
+	 * The page token is bound to the cloud and the filter, so that a token
+	 * issued for another filter is refused.
+	 */
 	emu_buf_append_str(&key, rq->cloud_id);
 	emu_buf_append(&key, "\n", 1);
 	emu_buf_append_str(&key, rq->filter);
@@ -1207,8 +1165,9 @@ done:
  *		logged.
  */
 static void
-handle_iam_create(CallContext *ctx, const PbIamRequest *rq)
+handle_iam_create(CallContext *ctx, const ProtobufCMessage *request)
 {
+	const PbIamRequest *rq = (const PbIamRequest *) request;
 	PbIamResponse resp = YANDEX__CLOUD__IAM__V1__CREATE_IAM_TOKEN_RESPONSE__INIT;
 	PbTimestamp expires = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	const char *err;
@@ -1261,6 +1220,49 @@ handle_iam_create(CallContext *ctx, const PbIamRequest *rq)
 	pack_reply(ctx, &resp.base);
 }
 
+/* Answers one parsed request of a method (methods[].handle). */
+typedef void (*MethodHandler) (CallContext *ctx, const ProtobufCMessage *request);
+
+/*
+ * What the emulator knows of each method it serves, indexed by EmuMethod:
+ * its gRPC path, its short name (in the log and in @method: fault scopes),
+ * its request message, the request's id field (which also names the field
+ * in the log and is the KEY of @KEY faults), whether the request pages,
+ * whether a caller needs a token, and the function that answers it.
+ * IamTokenService.Create has no id field: its calls are keyed, and logged,
+ * by the key id ("key_id") in the header of the JWT they carry.
+ */
+typedef struct MethodInfo
+{
+	const char *path;
+	const char *name;
+	const ProtobufCMessageDescriptor *request;
+	const char *id_field;		/* NULL: keyed by the JWT's kid */
+	bool		paged;			/* has page_size and page_token */
+	bool		needs_token;
+	MethodHandler handle;
+} MethodInfo;
+
+static const MethodInfo methods[] = {
+	{"/yandex.cloud.mdb.redis.v1.BackupService/Get", "BackupService.Get",
+		&yandex__cloud__mdb__redis__v1__get_backup_request__descriptor,
+	"backup_id", false, true, handle_get},
+	{"/yandex.cloud.mdb.redis.v1.BackupService/List", "BackupService.List",
+		&yandex__cloud__mdb__redis__v1__list_backups_request__descriptor,
+	"folder_id", true, true, handle_list},
+	{"/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups", "ClusterService.ListBackups",
+		&yandex__cloud__mdb__redis__v1__list_cluster_backups_request__descriptor,
+	"cluster_id", true, true, handle_cluster_list},
+	{"/yandex.cloud.resourcemanager.v1.FolderService/List", "FolderService.List",
+		&yandex__cloud__resourcemanager__v1__list_folders_request__descriptor,
+	"cloud_id", true, true, handle_folder_list},
+	{"/yandex.cloud.iam.v1.IamTokenService/Create", "IamTokenService.Create",
+		&yandex__cloud__iam__v1__create_iam_token_request__descriptor,
+	NULL, false, false, handle_iam_create},
+};
+
+#define NUM_METHODS ((int) (sizeof(methods) / sizeof(methods[0])))
+
 /*
  * find_method
  *		Which of our methods a gRPC path names.
@@ -1268,229 +1270,257 @@ handle_iam_create(CallContext *ctx, const PbIamRequest *rq)
 static EmuMethod
 find_method(EmuBytes path)
 {
-	for (int i = 0; i < (int) (sizeof(methods) / sizeof(methods[0])); i++)
+	for (int i = 0; i < NUM_METHODS; i++)
 		if (emu_bytes_equal_str(path, methods[i].path))
 			return (EmuMethod) i;
 	return METHOD_UNKNOWN;
 }
 
 /*
- * emu_service_handle
- *		Decide the reply to one call and log it.  The reply is complete when
- *		this returns (the log line is already written); the server loop
- *		sends it, after reply->delay_ms, or never if reply->hang.
+ * request_field
+ *		The address of the field called name in a parsed request, which
+ *		must be of this type.  The method table names the fields, so a
+ *		mismatch is a bug in the table and aborts.
  */
-void
-emu_service_handle(const EmuRequest *req, EmuReply *reply)
+static const void *
+request_field(const ProtobufCMessage *request, const char *name,
+			  ProtobufCType type)
 {
-	CallContext ctx;
-	ProtobufCMessage *parsed = NULL;
-	const ProtobufCMessageDescriptor *desc = NULL;
-	const char *key = NULL;
-	const char *auth;
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(request->descriptor, name);
 
+	if (f == NULL || f->type != type)
+	{
+		fprintf(stderr, "%s: %s has no field %s of the expected type\n",
+				EMU_PROGNAME, request->descriptor->name, name);
+		abort();
+	}
+	return (const char *) request + f->offset;
+}
+
+/*
+ * request_jwt_kid
+ *		The key id in the header of an IamTokenService.Create request's JWT,
+ *		not verified yet, copied to ctx->kid; NULL when there is none.  A
+ *		JWT far over the length limit is not even decoded, since the
+ *		request is refused for its length anyway.
+ */
+static const char *
+request_jwt_kid(CallContext *ctx, const ProtobufCMessage *request)
+{
+	const PbIamRequest *rq = (const PbIamRequest *) request;
+
+	if (rq->identity_case == YANDEX__CLOUD__IAM__V1__CREATE_IAM_TOKEN_REQUEST__IDENTITY_JWT &&
+		rq->jwt != NULL && strlen(rq->jwt) <= IAM_MAX_JWT_CHARS * 4 &&
+		emu_iam_jwt_kid(rq->jwt, strlen(rq->jwt), ctx->kid, sizeof(ctx->kid)))
+		return ctx->kid;
+	return NULL;
+}
+
+/*
+ * parse_request
+ *		Unpack the request (NULL if none came or it does not parse: that is
+ *		reported only after faults and authentication) and record its id
+ *		field and paging in the log.  *key is the id field's value, which
+ *		@KEY faults match, or NULL.
+ */
+static ProtobufCMessage *
+parse_request(CallContext *ctx, const char **key)
+{
+	const MethodInfo *m = &methods[ctx->method];
+	ProtobufCMessage *request = NULL;
+
+	*key = NULL;
+	if (ctx->req->body != NULL)
+		request = protobuf_c_message_unpack(m->request, NULL, ctx->req->body_len,
+											ctx->req->body);
+	if (request == NULL)
+		return NULL;
+	if (m->id_field == NULL)
+	{
+		*key = request_jwt_kid(ctx, request);
+		if (*key != NULL)
+			ctx->log.id_field = "key_id";
+	}
+	else
+	{
+		*key = *(char *const *) request_field(request, m->id_field, PROTOBUF_C_TYPE_STRING);
+		ctx->log.id_field = m->id_field;
+	}
+	if (m->paged)
+	{
+		ctx->log.has_paging = true;
+		ctx->log.page_size = *(const int64_t *) request_field(request, "page_size",
+															   PROTOBUF_C_TYPE_INT64);
+		ctx->log.page_token = *(char *const *) request_field(request, "page_token",
+															  PROTOBUF_C_TYPE_STRING);
+	}
+	ctx->log.id_value = *key;
+	return request;
+}
+
+/*
+ * begin_call
+ *		Set up the reply (OK, a fresh x-request-id) and the call's context:
+ *		its method, the caller's grants and what the log knows so far.
+ */
+static void
+begin_call(CallContext *ctx, const EmuRequest *req, EmuReply *reply)
+{
 	memset(reply, 0, sizeof(*reply));
 	reply->code = GRPC_STATUS_OK;
 	reply->message = emu_strdup("");
 	emu_uuid(reply->request_id);
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.req = req;
-	ctx.reply = reply;
-	ctx.method = find_method(req->method);
-	ctx.returned = -1;
-	ctx.log.method_raw = req->method;
-	ctx.log.has_client_request_id = req->has_client_request_id;
-	ctx.log.client_request_id = req->client_request_id;
-	ctx.log.peer = req->peer;
-	ctx.log.request_id = reply->request_id;
-	ctx.log.returned = -1;
-	auth = authenticate(req, &ctx.grants, &ctx.service_account);
-	ctx.log.auth = auth;
-	ctx.log.service_account = ctx.service_account;
-
-	if (ctx.method == METHOD_UNKNOWN)
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->req = req;
+	ctx->reply = reply;
+	ctx->method = find_method(req->method);
+	ctx->returned = -1;
+	ctx->log.method_raw = req->method;
+	ctx->log.has_client_request_id = req->has_client_request_id;
+	ctx->log.client_request_id = req->client_request_id;
+	ctx->log.peer = req->peer;
+	ctx->log.request_id = reply->request_id;
+	ctx->log.returned = -1;
+	ctx->log.auth = authenticate(req, &ctx->grants, &ctx->service_account);
+	ctx->log.service_account = ctx->service_account;
+	if (ctx->method == METHOD_UNKNOWN)
+		return;
+	ctx->log.method = methods[ctx->method].name;
+	if (!methods[ctx->method].needs_token)
 	{
-		set_error(&ctx, GRPC_STATUS_UNIMPLEMENTED, "Method not found: %.*s",
-				  (int) req->method.len, req->method.data);
-		goto done;
+		/* No token is needed; the log says "none" unless the JWT decides. */
+		ctx->log.auth = "none";
+		ctx->log.service_account = NULL;
 	}
-	ctx.log.method = methods[ctx.method].name;
+}
 
-	/* parse the request; a failure is reported after authentication */
-	switch (ctx.method)
+/*
+ * apply_faults
+ *		Count the call against the faults and apply what fires before the
+ *		reply is built: hang, latency, an error status, echo_token.  Returns
+ *		true when that already decided the reply.
+ */
+static bool
+apply_faults(CallContext *ctx, const char *key)
+{
+	const EmuRequest *req = ctx->req;
+
+	emu_faults_apply(methods[ctx->method].name, key, &ctx->effect);
+	if (ctx->effect.hang)
 	{
-		case METHOD_GET:
-			desc = &yandex__cloud__mdb__redis__v1__get_backup_request__descriptor;
-			break;
-		case METHOD_LIST:
-			desc = &yandex__cloud__mdb__redis__v1__list_backups_request__descriptor;
-			break;
-		case METHOD_CLUSTER_LIST:
-			desc = &yandex__cloud__mdb__redis__v1__list_cluster_backups_request__descriptor;
-			break;
-		case METHOD_FOLDER_LIST:
-			desc = &yandex__cloud__resourcemanager__v1__list_folders_request__descriptor;
-			break;
-		case METHOD_IAM_CREATE:
-			desc = &yandex__cloud__iam__v1__create_iam_token_request__descriptor;
-			/* no authorization needed; log "none" unless the JWT decides */
-			ctx.log.auth = auth = "none";
-			ctx.log.service_account = NULL;
-			break;
-		default:
-			break;
+		ctx->reply->hang = true;
+		note_fault(ctx, "hang");
+		return true;
 	}
-	if (req->body != NULL)
-		parsed = protobuf_c_message_unpack(desc, NULL, req->body_len, req->body);
-	if (parsed != NULL)
+	if (ctx->effect.delay_ms > 0)
 	{
-		switch (ctx.method)
-		{
-			case METHOD_GET:
-				key = ((PbGetRequest *) parsed)->backup_id;
-				ctx.log.id_field = "backup_id";
-				break;
-			case METHOD_LIST:
-				{
-					PbListRequest *rq = (PbListRequest *) parsed;
-
-					key = rq->folder_id;
-					ctx.log.id_field = "folder_id";
-					ctx.log.has_paging = true;
-					ctx.log.page_size = rq->page_size;
-					ctx.log.page_token = rq->page_token;
-				}
-				break;
-			case METHOD_CLUSTER_LIST:
-				{
-					PbClusterRequest *rq = (PbClusterRequest *) parsed;
-
-					key = rq->cluster_id;
-					ctx.log.id_field = "cluster_id";
-					ctx.log.has_paging = true;
-					ctx.log.page_size = rq->page_size;
-					ctx.log.page_token = rq->page_token;
-				}
-				break;
-			case METHOD_FOLDER_LIST:
-				{
-					PbFolderRequest *rq = (PbFolderRequest *) parsed;
-
-					key = rq->cloud_id;
-					ctx.log.id_field = "cloud_id";
-					ctx.log.has_paging = true;
-					ctx.log.page_size = rq->page_size;
-					ctx.log.page_token = rq->page_token;
-				}
-				break;
-			case METHOD_IAM_CREATE:
-				{
-					PbIamRequest *rq = (PbIamRequest *) parsed;
-
-					/* the kid (not verified yet) keys faults and the log */
-					if (rq->identity_case == YANDEX__CLOUD__IAM__V1__CREATE_IAM_TOKEN_REQUEST__IDENTITY_JWT &&
-						rq->jwt != NULL && strlen(rq->jwt) <= IAM_MAX_JWT_CHARS * 4 &&
-						emu_iam_jwt_kid(rq->jwt, strlen(rq->jwt), ctx.kid, sizeof(ctx.kid)))
-					{
-						key = ctx.kid;
-						ctx.log.id_field = "key_id";
-					}
-				}
-				break;
-			default:
-				break;
-		}
-		ctx.log.id_value = key;
+		ctx->reply->delay_ms = ctx->effect.delay_ms;
+		note_fault(ctx, "latency");
 	}
-
-	emu_faults_apply(methods[ctx.method].name, key, &ctx.effect);
-	if (ctx.effect.hang)
+	if (ctx->effect.error)
 	{
-		reply->hang = true;
-		note_fault(&ctx, "hang");
-		goto done;
+		set_error(ctx, ctx->effect.error_code, "%s", ctx->effect.error_message);
+		note_fault(ctx, ctx->effect.error_kind);
+		return true;
 	}
-	if (ctx.effect.delay_ms > 0)
+	if (ctx->effect.echo_token && req->has_auth)
 	{
-		reply->delay_ms = ctx.effect.delay_ms;
-		note_fault(&ctx, "latency");
-	}
-	if (ctx.effect.error)
-	{
-		set_error(&ctx, ctx.effect.error_code, "%s", ctx.effect.error_message);
-		note_fault(&ctx, ctx.effect.error_kind);
-		goto done;
-	}
-	if (ctx.effect.echo_token && req->has_auth)
-	{
-		set_error(&ctx, GRPC_STATUS_UNAUTHENTICATED,
+		set_error(ctx, GRPC_STATUS_UNAUTHENTICATED,
 				  "Token '%.*s' is invalid or has expired.",
 				  (int) req->auth.len, req->auth.data);
-		note_fault(&ctx, "echo_token");
-		goto done;
+		note_fault(ctx, "echo_token");
+		return true;
 	}
+	return false;
+}
 
-	if (strcmp(auth, "ok") != 0 && ctx.method != METHOD_IAM_CREATE)
+/*
+ * check_token_and_request
+ *		The checks every method makes before its own: a valid token (where
+ *		the method needs one), then a request that parsed.  Sets the error
+ *		and returns false when one fails.
+ */
+static bool
+check_token_and_request(CallContext *ctx, const ProtobufCMessage *request)
+{
+	if (methods[ctx->method].needs_token && strcmp(ctx->log.auth, "ok") != 0)
 	{
-		set_error(&ctx, GRPC_STATUS_UNAUTHENTICATED, "Token is invalid or has expired.");
-		goto done;
+		set_error(ctx, GRPC_STATUS_UNAUTHENTICATED, "Token is invalid or has expired.");
+		return false;
 	}
-	if (parsed == NULL)
+	if (request == NULL)
 	{
-		set_error(&ctx, GRPC_STATUS_INVALID_ARGUMENT,
-				  req->body == NULL ? "Request message is missing" :
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  ctx->req->body == NULL ? "Request message is missing" :
 				  "Request message could not be parsed");
-		goto done;
+		return false;
 	}
+	return true;
+}
 
-	switch (ctx.method)
-	{
-		case METHOD_GET:
-			handle_get(&ctx, (PbGetRequest *) parsed);
-			break;
-		case METHOD_LIST:
-			handle_list(&ctx, (PbListRequest *) parsed);
-			break;
-		case METHOD_CLUSTER_LIST:
-			handle_cluster_list(&ctx, (PbClusterRequest *) parsed);
-			break;
-		case METHOD_FOLDER_LIST:
-			handle_folder_list(&ctx, (PbFolderRequest *) parsed);
-			break;
-		case METHOD_IAM_CREATE:
-			handle_iam_create(&ctx, (PbIamRequest *) parsed);
-			break;
-		default:
-			break;
-	}
+/*
+ * format_log
+ *		Complete the call's log record from the reply and format its line
+ *		into reply->log_body.
+ */
+static void
+format_log(CallContext *ctx)
+{
+	EmuReply   *reply = ctx->reply;
 
-done:
-	/* the key id of IamTokenService.Create, if the kid became known */
-	if (ctx.method == METHOD_IAM_CREATE && ctx.kid[0] != '\0')
+	/* Verifying the JWT may have found a kid that parse_request did not. */
+	if (ctx->method == METHOD_IAM_CREATE && ctx->kid[0] != '\0')
 	{
-		ctx.log.id_field = "key_id";
-		ctx.log.id_value = ctx.kid;
+		ctx->log.id_field = "key_id";
+		ctx->log.id_value = ctx->kid;
 	}
 	if (reply->hang)
-		ctx.log.status = "HANG";
+		ctx->log.status = "HANG";
 	else
-		ctx.log.status = emu_status_name(reply->code);
+		ctx->log.status = emu_status_name(reply->code);
 	if (reply->code == GRPC_STATUS_OK && !reply->hang)
 	{
-		ctx.log.returned = ctx.returned;
-		if (ctx.has_next_token)
-			ctx.log.next_page_token = ctx.next_token;
+		ctx->log.returned = ctx->returned;
+		if (ctx->has_next_token)
+			ctx->log.next_page_token = ctx->next_token;
 	}
 	else if (!reply->hang)
-		ctx.log.message = reply->message;
-	ctx.log.faults = ctx.faults.data;
-	reply->log_body = emu_log_format(&ctx.log);
+		ctx->log.message = reply->message;
+	ctx->log.faults = ctx->faults.data;
+	reply->log_body = emu_log_format(&ctx->log);
+}
+
+/*
+ * emu_service_handle
+ *		Decide the reply to one call and format its log line.  The reply is
+ *		complete when this returns; the server loop sends it, after
+ *		reply->delay_ms, or never if reply->hang, and writes the log line.
+ */
+void
+emu_service_handle(const EmuRequest *req, EmuReply *reply)
+{
+	CallContext ctx;
+	ProtobufCMessage *request = NULL;
+	const char *key;
+
+	begin_call(&ctx, req, reply);
+	if (ctx.method == METHOD_UNKNOWN)
+		set_error(&ctx, GRPC_STATUS_UNIMPLEMENTED, "Method not found: %.*s",
+				  (int) req->method.len, req->method.data);
+	else
+	{
+		request = parse_request(&ctx, &key);
+		if (!apply_faults(&ctx, key) && check_token_and_request(&ctx, request))
+			methods[ctx.method].handle(&ctx, request);
+	}
+	format_log(&ctx);
 
 	emu_buf_free(&ctx.faults);
 	emu_arena_free(&ctx.arena);
-	if (parsed != NULL)
-		protobuf_c_message_free_unpacked(parsed, NULL);
+	if (request != NULL)
+		protobuf_c_message_free_unpacked(request, NULL);
 }
 
 /*
@@ -1515,7 +1545,7 @@ emu_reply_free(EmuReply *reply)
 bool
 emu_method_known(const char *name)
 {
-	for (int i = 0; i < (int) (sizeof(methods) / sizeof(methods[0])); i++)
+	for (int i = 0; i < NUM_METHODS; i++)
 		if (strcmp(methods[i].name, name) == 0)
 			return true;
 	return false;

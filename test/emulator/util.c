@@ -412,7 +412,10 @@ emu_uuid(char *out)
 
 	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t) sizeof(b))
 	{
-		/* no entropy yet: xorshift over time and pid, still unique enough */
+		/*
+		 * The kernel has no entropy yet.  Request ids need only be unique,
+		 * not secret, so xorshift over the time and the pid will do.
+		 */
 		if (fallback_state == 0)
 			fallback_state = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ 1;
 		for (int i = 0; i < 16; i++)
@@ -551,6 +554,58 @@ emu_base64url(const uint8_t *in, size_t len, EmuBuf *out)
 		c = alphabet[(acc << (6 - bits)) & 0x3F];
 		emu_buf_append(out, &c, 1);
 	}
+}
+
+/*
+ * emu_base64url_decode
+ *		Append the bytes that len base64url characters (no padding) stand
+ *		for to out, followed by a NUL that out->len does not count.  Returns
+ *		false for a character outside the alphabet, for a length no encoding
+ *		has (0, or 1 more than a multiple of 4), and for non-zero stray bits
+ *		in the last character, so that every byte string has exactly one
+ *		spelling that is accepted.
+ */
+bool
+emu_base64url_decode(const char *in, size_t len, EmuBuf *out)
+{
+	uint32_t	acc = 0;
+	int			bits = 0;
+
+	if (len == 0 || len % 4 == 1)
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = in[i];
+		int			v;
+
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '-')
+			v = 62;
+		else if (c == '_')
+			v = 63;
+		else
+			return false;
+		acc = (acc << 6) | v;
+		bits += 6;
+		if (bits >= 8)
+		{
+			uint8_t		byte;
+
+			bits -= 8;
+			byte = (uint8_t) (acc >> bits);
+			emu_buf_append(out, &byte, 1);
+		}
+	}
+	if ((acc & ((1u << bits) - 1)) != 0)
+		return false;
+	/* Appending nothing still allocates, so out->data is never NULL. */
+	emu_buf_append(out, "", 0);
+	return true;
 }
 
 /*

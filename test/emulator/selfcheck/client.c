@@ -73,6 +73,10 @@ typedef struct Call
 static grpc_channel *channel;
 static grpc_completion_queue *cq;
 
+/*
+ * now_ms
+ *		Monotonic clock in milliseconds.
+ */
 static double
 now_ms(void)
 {
@@ -173,6 +177,10 @@ finish_call(Call *c)
 	grpc_call_unref(c->call);
 }
 
+/*
+ * wait_one
+ *		Wait for the next call to complete and finish it.
+ */
 static void
 wait_one(void)
 {
@@ -186,6 +194,10 @@ wait_one(void)
 	finish_call((Call *) ev.tag);
 }
 
+/*
+ * unary
+ *		Make one call and wait for it.
+ */
 static void
 unary(Call *c, const char *path, const char *token, const ProtobufCMessage *req)
 {
@@ -193,6 +205,10 @@ unary(Call *c, const char *path, const char *token, const ProtobufCMessage *req)
 	wait_one();
 }
 
+/*
+ * code_name
+ *		The name of a status code.
+ */
 static const char *
 code_name(grpc_status_code code)
 {
@@ -201,12 +217,42 @@ code_name(grpc_status_code code)
 	return "UNKNOWN";
 }
 
+/*
+ * print_error
+ *		Print the line of a call that failed: its status name and message.
+ */
 static void
-print_error(Call *c)
+print_error(const Call *c)
 {
 	printf("%s\t%s\n", code_name(c->status), c->message);
 }
 
+/*
+ * decoded_reply
+ *		The reply of a finished call decoded as desc; NULL after printing
+ *		the line of a failed call or BAD_REPLY.
+ */
+static ProtobufCMessage *
+decoded_reply(const Call *c, const ProtobufCMessageDescriptor *desc)
+{
+	ProtobufCMessage *reply;
+
+	if (c->status != GRPC_STATUS_OK)
+	{
+		print_error(c);
+		return NULL;
+	}
+	reply = protobuf_c_message_unpack(desc, NULL, c->reply_len, c->reply);
+	if (reply == NULL)
+		printf("BAD_REPLY\tcould not decode\n");
+	return reply;
+}
+
+/*
+ * cmd_iam
+ *		The iam and oauth subcommands: exchange a JWT (or, with oauth, an
+ *		OAuth token) for an IAM token.
+ */
 static int
 cmd_iam(const char *token_or_jwt, bool oauth)
 {
@@ -225,22 +271,19 @@ cmd_iam(const char *token_or_jwt, bool oauth)
 		req.jwt = (char *) token_or_jwt;
 	}
 	unary(&c, "/yandex.cloud.iam.v1.IamTokenService/Create", "-", &req.base);
-	if (c.status != GRPC_STATUS_OK)
-	{
-		print_error(&c);
-		return 0;
-	}
-	resp = yandex__cloud__iam__v1__create_iam_token_response__unpack(NULL, c.reply_len, c.reply);
+	resp = (Yandex__Cloud__Iam__V1__CreateIamTokenResponse *)
+		decoded_reply(&c, &yandex__cloud__iam__v1__create_iam_token_response__descriptor);
 	if (resp == NULL)
-	{
-		printf("BAD_REPLY\tcould not decode\n");
 		return 0;
-	}
 	printf("OK\t%s\t%lld\n", resp->iam_token,
 		   resp->expires_at ? (long long) resp->expires_at->seconds : -1LL);
 	return 0;
 }
 
+/*
+ * list_request
+ *		A ListBackupsRequest from the command line's strings.
+ */
 static void
 list_request(Yandex__Cloud__Mdb__Redis__V1__ListBackupsRequest *req,
 			 const char *folder, const char *page_size, const char *page_token)
@@ -251,6 +294,10 @@ list_request(Yandex__Cloud__Mdb__Redis__V1__ListBackupsRequest *req,
 	req->page_token = (char *) (page_token ? page_token : "");
 }
 
+/*
+ * cmd_list
+ *		The list subcommand: one page of BackupService.List.
+ */
 static int
 cmd_list(const char *token, const char *folder, const char *page_size,
 		 const char *page_token)
@@ -261,21 +308,18 @@ cmd_list(const char *token, const char *folder, const char *page_size,
 
 	list_request(&req, folder, page_size, page_token);
 	unary(&c, "/yandex.cloud.mdb.redis.v1.BackupService/List", token, &req.base);
-	if (c.status != GRPC_STATUS_OK)
-	{
-		print_error(&c);
-		return 0;
-	}
-	resp = yandex__cloud__mdb__redis__v1__list_backups_response__unpack(NULL, c.reply_len, c.reply);
+	resp = (Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *)
+		decoded_reply(&c, &yandex__cloud__mdb__redis__v1__list_backups_response__descriptor);
 	if (resp == NULL)
-	{
-		printf("BAD_REPLY\tcould not decode\n");
 		return 0;
-	}
 	printf("OK\t%zu\t%s\n", resp->n_backups, resp->next_page_token);
 	return 0;
 }
 
+/*
+ * cmd_folders
+ *		The folders subcommand: every page of FolderService.List.
+ */
 static int
 cmd_folders(const char *token, const char *cloud, const char *page_size)
 {
@@ -296,17 +340,10 @@ cmd_folders(const char *token, const char *cloud, const char *page_size)
 		req.page_size = atoll(page_size);
 		req.page_token = next;
 		unary(&c, "/yandex.cloud.resourcemanager.v1.FolderService/List", token, &req.base);
-		if (c.status != GRPC_STATUS_OK)
-		{
-			print_error(&c);
-			return 0;
-		}
-		resp = yandex__cloud__resourcemanager__v1__list_folders_response__unpack(NULL, c.reply_len, c.reply);
+		resp = (Yandex__Cloud__Resourcemanager__V1__ListFoldersResponse *)
+			decoded_reply(&c, &yandex__cloud__resourcemanager__v1__list_folders_response__descriptor);
 		if (resp == NULL)
-		{
-			printf("BAD_REPLY\tcould not decode\n");
 			return 0;
-		}
 		pages++;
 		snprintf(sizes + strlen(sizes), sizeof(sizes) - strlen(sizes), "%s%zu",
 				 pages > 1 ? "," : "", resp->n_folders);
@@ -337,6 +374,10 @@ cmd_folders(const char *token, const char *cloud, const char *page_size)
 	return 0;
 }
 
+/*
+ * cmd_concurrent
+ *		The concurrent subcommand: N BackupService.List calls at once.
+ */
 static int
 cmd_concurrent(const char *token, const char *folder, int n)
 {
@@ -360,6 +401,11 @@ cmd_concurrent(const char *token, const char *folder, int n)
 	return 0;
 }
 
+/*
+ * cmd_dump
+ *		The dump subcommand: every page of BackupService.List, the replies'
+ *		bytes to a file.
+ */
 static int
 cmd_dump(const char *token, const char *folder, const char *page_size,
 		 const char *path)
@@ -384,12 +430,7 @@ cmd_dump(const char *token, const char *folder, const char *page_size,
 
 		list_request(&req, folder, page_size, next);
 		unary(&c, "/yandex.cloud.mdb.redis.v1.BackupService/List", token, &req.base);
-		if (c.status != GRPC_STATUS_OK)
-		{
-			print_error(&c);
-			return 0;
-		}
-		if (out)
+		if (out && c.status == GRPC_STATUS_OK)
 		{
 			len[0] = (uint8_t) (c.reply_len >> 24);
 			len[1] = (uint8_t) (c.reply_len >> 16);
@@ -398,12 +439,10 @@ cmd_dump(const char *token, const char *folder, const char *page_size,
 			fwrite(len, 1, 4, out);
 			fwrite(c.reply, 1, c.reply_len, out);
 		}
-		resp = yandex__cloud__mdb__redis__v1__list_backups_response__unpack(NULL, c.reply_len, c.reply);
+		resp = (Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *)
+			decoded_reply(&c, &yandex__cloud__mdb__redis__v1__list_backups_response__descriptor);
 		if (resp == NULL)
-		{
-			printf("BAD_REPLY\tcould not decode\n");
 			return 0;
-		}
 		pages++;
 		backups += resp->n_backups;
 		free(next);
@@ -420,6 +459,11 @@ cmd_dump(const char *token, const char *folder, const char *page_size,
 	return 0;
 }
 
+/*
+ * main
+ *		Run the subcommand (see the top of this file); exits 2 on a bad
+ *		command line.
+ */
 int
 main(int argc, char **argv)
 {
@@ -464,6 +508,6 @@ main(int argc, char **argv)
 	else
 		fprintf(stderr, "%s: bad arguments\n", argv[0]);
 	fflush(stdout);
-	/* exit without tearing gRPC down: this is a one-shot tool */
+	/* A one-shot tool exits without tearing gRPC down. */
 	_exit(rc);
 }

@@ -261,7 +261,12 @@ typedef struct Exchange
 	int			status;			/* HTTP status sent; 0: none */
 	const char *outcome;		/* what happened, a word for the log */
 	bool		issued;			/* a token was issued */
+	const char *peer;			/* the client, for the log */
+	int64_t		start_us;		/* when the request came, for the log */
+	bool		logged;			/* its log line is written */
 } Exchange;
+
+static void log_exchange(Exchange *x);
 
 /*
  * answer
@@ -274,6 +279,7 @@ answer(Exchange *x, int status, const char *reason, const char *outcome,
 {
 	x->status = status;
 	x->outcome = outcome;
+	log_exchange(x);
 	respond(x->fd, status, reason, content_type, body);
 }
 
@@ -295,6 +301,7 @@ answer_token(Exchange *x)
 	x->status = 200;
 	x->outcome = "issued";
 	x->issued = true;
+	log_exchange(x);
 	respond(x->fd, 200, "OK", "application/json", body);
 }
 
@@ -363,27 +370,31 @@ answer_request(Exchange *x)
 
 /*
  * log_exchange
- *		Write the log line of one request (never the token it was given).
+ *		Write the log line of one request (never the token it was given),
+ *		once.  An answer is logged before it is sent: the client acts on it
+ *		at once (a token, then the call it carries), and the log must list
+ *		the exchange before what the client does next.
  */
 static void
-log_exchange(const Exchange *x, const char *peer, int64_t start_us)
+log_exchange(Exchange *x)
 {
 	EmuBuf		body = {0};
 
-	if (!emu_log_enabled())
+	if (x->logged || !emu_log_enabled())
 		return;
+	x->logged = true;
 	emu_json_field_str(&body, "method", "metadata");
 	emu_json_field_str(&body, "http_method", x->method);
 	emu_json_field(&body, "path", x->path, x->path_len > 1000 ? 1000 : x->path_len);
 	emu_buf_printf(&body, ",\"flavor\":%s", x->flavor ? "true" : "false");
-	emu_json_field_str(&body, "peer", peer);
+	emu_json_field_str(&body, "peer", x->peer);
 	if (x->status != 0)
 		emu_buf_printf(&body, ",\"http_status\":%d", x->status);
 	emu_json_field_str(&body, "outcome", x->outcome);
 	if (x->issued)
 		emu_json_field_str(&body, "service_account", attached_sa);
 	emu_buf_append(&body, "", 0);
-	emu_log_write(body.data, start_us, emu_wall_us(), false);
+	emu_log_write(body.data, x->start_us, emu_wall_us(), false);
 	emu_buf_free(&body);
 }
 
@@ -404,6 +415,8 @@ serve(void *arg)
 	memset(&x, 0, sizeof(x));
 	x.fd = conn->fd;
 	x.path = "";
+	x.peer = conn->peer;
+	x.start_us = start_us;
 	len = read_head(x.fd, head, MAX_HEAD_BYTES);
 	if (len < 0)
 		answer(&x, 431, "Request Header Fields Too Large", "head_too_large",
@@ -421,7 +434,7 @@ serve(void *arg)
 	}
 	shutdown(x.fd, SHUT_WR);
 	close(x.fd);
-	log_exchange(&x, conn->peer, start_us);
+	log_exchange(&x);			/* no answer sent: no_request, client_gone */
 
 	free(conn);
 	pthread_mutex_lock(&conn_mutex);

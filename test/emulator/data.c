@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * data.c
- *		  The emulator's backups: data files and generated folders.
+ *		  The emulator's backups and clusters: data files and generated
+ *		  folders.
  *
  * Data files (format in test/data/FORMAT.md) are loaded once at start-up
  * into arrays indexed by hash tables (backups by id, folders by id,
@@ -32,6 +33,12 @@
  * when COUNT < 10); cluster F-ck lists backups k, k+10, k+20, ...  A
  * folder or cluster that has both data and generated backups lists the
  * data backups first, then the generated ones, in index order.
+ *
+ * Clusters for ClusterService.List and Get: a "cluster" line declares a live
+ * cluster with its attributes (parsed by clusters.c) and "label" lines add
+ * its labels; a cluster only named by backups has no attributes (info is
+ * NULL) and counts as deleted.  Generated folders' clusters F-c0 .. F-c9
+ * are materialised by clusters.c.
  *
  *-------------------------------------------------------------------------
  */

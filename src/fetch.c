@@ -147,6 +147,7 @@ static bool start_streams(RbFetch *fetch);
 static bool next_key(RbFetch *fetch, char **key);
 static void start_stream(RbFetch *fetch, int key);
 static void ask_next_page(RbFetch *fetch, RbStream *stream);
+static RbStream *completed_stream(RbFetch *fetch);
 static void collect(RbFetch *fetch, RbStream *stream);
 static void warn_denied(RbFetch *fetch, RbStream *stream);
 static void end_stream(RbFetch *fetch, RbStream *stream);
@@ -299,7 +300,6 @@ rb_fetch_next_page(RbFetch *fetch, ProtobufCMessage ***items, size_t *nitems)
 	for (;;)
 	{
 		RbPage	   *page = fetch->ready_head;
-		RbRemoteCall *rc;
 
 		if (page != NULL)
 		{
@@ -318,8 +318,7 @@ rb_fetch_next_page(RbFetch *fetch, ProtobufCMessage ***items, size_t *nitems)
 		if (fetch->in_flight == 0)
 			continue;
 
-		rc = rb_remote_wait_any(fetch->target);
-		collect(fetch, (RbStream *) rc->owner);
+		collect(fetch, completed_stream(fetch));
 	}
 }
 
@@ -450,6 +449,7 @@ ask_next_page(RbFetch *fetch, RbStream *stream)
 	memset(rc, 0, sizeof(RbRemoteCall));
 	rc->method = fetch->method;
 	rc->owner = stream;
+	rc->scan = fetch;
 	if (!rb_method_is_listing(fetch->method))
 	{
 		rc->request = get_request(fetch->method, stream->key_utf8);
@@ -485,6 +485,24 @@ ask_next_page(RbFetch *fetch, RbStream *stream)
 	begin_call(fetch, fetch->target, rc);
 	stream->in_flight = true;
 	fetch->in_flight++;
+}
+
+/*
+ * completed_stream
+ *		A stream whose call has completed: one another scan's wait found
+ *		completed on the shared channel, else the next to complete.
+ */
+static RbStream *
+completed_stream(RbFetch *fetch)
+{
+	RbStream   *stream;
+
+	for (stream = fetch->streams; stream != NULL; stream = stream->next)
+	{
+		if (stream->in_flight && stream->rc.completed)
+			return stream;
+	}
+	return (RbStream *) rb_remote_wait_any(fetch->target, fetch)->owner;
 }
 
 /*

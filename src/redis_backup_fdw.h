@@ -376,6 +376,9 @@ typedef struct RbRemoteCall
 	RbCall	   *call;			/* the attempt in flight, or NULL */
 	int			attempt;		/* attempts started */
 	void	   *owner;			/* the caller's */
+	const void *scan;			/* whose wait returns it (rb_remote_wait_any) */
+	bool		completed;		/* completed, and collected from the channel
+								 * while another scan waited */
 } RbRemoteCall;
 
 typedef enum RbOutcome
@@ -393,7 +396,8 @@ extern void rb_remote_renew(RbCallTarget *target, RbRemoteCall *rc,
 							const char *token);
 pg_noreturn extern void rb_remote_raise(const RbCallTarget *target,
 										const RbRemoteCall *rc);
-extern RbRemoteCall *rb_remote_wait_any(RbCallTarget *target);
+extern RbRemoteCall *rb_remote_wait_any(RbCallTarget *target,
+										const void *scan);
 extern RbOutcome rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 								   ProtobufCAllocator *allocator,
 								   ProtobufCMessage **reply);

@@ -81,9 +81,11 @@ typedef struct RbResource
 	RbField		id_field;		/* names an item in messages */
 	RbField		folder_field;	/* the folder: table options folder_id and
 								 * cloud_id, and its key_method lists one */
+	/* What the error of a scan with no key says, and EXPLAIN of one. */
 	const char *key_words;		/* "folder, cluster or backup id" */
 	const char *key_columns;	/* "folder_id, source_cluster_id or id" */
-	const char *lists_by;		/* "by folder, by cluster or by id" */
+	const char *lists_by;		/* "backups only by folder, by cluster or
+								 * by id" */
 	const char *key_examples;	/* "folder_id = '...', ..." */
 } RbResource;
 

@@ -16,11 +16,15 @@ REGRESS_OPTS = --inputdir=. --outputdir=.regress
 GEN = gen
 PROTOS = yandex/cloud/mdb/redis/v1/backup.proto \
          yandex/cloud/mdb/redis/v1/backup_service.proto \
+         yandex/cloud/mdb/redis/v1/cluster.proto \
          yandex/cloud/mdb/redis/v1/cluster_service.proto \
+         google/type/timeofday.proto \
          yandex/cloud/iam/v1/iam_token_service.proto \
          yandex/cloud/resourcemanager/v1/folder.proto \
          yandex/cloud/resourcemanager/v1/folder_service.proto
-PROTO_C = $(addprefix $(GEN)/,$(PROTOS:.proto=.pb-c.c)) $(GEN)/google/protobuf/timestamp.pb-c.c
+# Well-known types generated from protobuf's own copies (PROTO_INCLUDE).
+SYSTEM_PROTOS = google/protobuf/timestamp.proto google/protobuf/wrappers.proto
+PROTO_C = $(addprefix $(GEN)/,$(PROTOS:.proto=.pb-c.c) $(SYSTEM_PROTOS:.proto=.pb-c.c))
 PROTO_OBJS = $(PROTO_C:.c=.o)
 PROTO_INCLUDE = $(shell pkg-config --variable=includedir protobuf 2>/dev/null || echo /usr/include)
 
@@ -64,7 +68,7 @@ $(OBJS): $(GEN)/.stamp $(srcdir)/src/redis_backup_fdw.h $(srcdir)/src/compat.h \
 
 $(GEN)/.stamp: $(addprefix proto/,$(PROTOS))
 	@mkdir -p $(GEN) src/client
-	protoc-c --c_out=$(GEN) -I$(srcdir)/proto -I$(PROTO_INCLUDE) $(PROTOS) google/protobuf/timestamp.proto
+	protoc-c --c_out=$(GEN) -I$(srcdir)/proto -I$(PROTO_INCLUDE) $(PROTOS) $(SYSTEM_PROTOS)
 	@touch $@
 
 $(PROTO_C): $(GEN)/.stamp

@@ -5,12 +5,16 @@
  *		  FdwRoutine callbacks (planning, scanning, EXPLAIN, IMPORT FOREIGN
  *		  SCHEMA).
  *
- * A scan turns its key condition into calls: id into BackupService.Get,
+ * A table shows a resource (its option "resource": backups, clusters;
+ * src/field.c describes each).  A scan turns its key condition into calls
+ * by the key field's method: for backups id into BackupService.Get,
  * source_cluster_id into ClusterService.ListBackups, folder_id (or the
- * table's folder_id option) into BackupService.List.  src/fetch.c makes the
- * calls and hands out their pages; src/convert.c builds the rows.
+ * table's folder_id option) into BackupService.List; for clusters id into
+ * ClusterService.Get, folder_id into ClusterService.List, with name =
+ * '...' as its filter.  src/fetch.c makes the calls and hands out their
+ * pages; src/convert.c builds the rows.
  *
- * A table with the folder_id option is that folder's backups, whatever the
+ * A table with the folder_id option is that folder's items, whatever the
  * query pushes down: Gets and cluster listings are filtered to the folder,
  * and a folder_id condition naming another folder makes no call.
  *
@@ -81,9 +85,8 @@ typedef struct RbFdwRelationInfo
 	RbServerOptions server;
 	RbTableOptions table;
 
-	/* columns: Backup field of each attribute (attno - 1) */
-	RbField    *fields;
-	int			natts;
+	/* the resource and the field of each attribute */
+	RbTableColumns cols;
 
 	/* best key among the table's own conditions */
 	RbScanKey	base_key;
@@ -110,7 +113,9 @@ enum RbFdwScanPrivateIndex
 	RbFdwScanPrivatePageSize,	/* Integer: page_size to ask for */
 	RbFdwScanPrivateCallText,	/* String: the call, for EXPLAIN */
 	RbFdwScanPrivateSlowStart,	/* Boolean: the query may stop early */
-	RbFdwScanPrivateRetrievedAttrs	/* List of Integer: attnos to convert */
+	RbFdwScanPrivateRetrievedAttrs, /* List of Integer: attnos to convert */
+	RbFdwScanPrivateFilterField /* Integer: the filter's field, or -1; its
+								 * value is the last of fdw_exprs */
 };
 
 /*
@@ -119,13 +124,16 @@ enum RbFdwScanPrivateIndex
 typedef struct RbFdwScanState
 {
 	/* what the plan says */
+	const RbResource *res;		/* what the table shows */
 	int			method;			/* RbMethod, -1 if unrunnable */
+	RbMethod	folder_method;	/* the call that lists a folder */
 	bool		key_is_array;
+	int			filter_field;	/* RbField of the listing's filter, or -1 */
 	char	   *table_folder_id;	/* NULL if none */
 	char	   *table_cloud_id;	/* NULL if none */
 	char	   *table_folder_utf8;	/* ... as the API sends it */
-	bool		filter_folder;	/* drop backups of other folders */
-	bool		filter_cloud;	/* drop backups of other clouds */
+	bool		filter_folder;	/* drop items of other folders */
+	bool		filter_cloud;	/* drop items of other clouds */
 	int			page_size;
 	char	   *call_text;
 	bool		slow_start;		/* the query may stop early */
@@ -133,10 +141,12 @@ typedef struct RbFdwScanState
 	Oid			userid;			/* whose user mapping, for EXPLAIN */
 	Oid			serverid;
 	ExprState  *key_state;
+	ExprState  *filter_state;	/* the filter's value */
 
 	/* the table */
 	Relation	rel;
-	RbField    *fields;			/* Backup field of each attribute */
+	RbField    *fields;			/* field of each attribute */
+	size_t		folder_offset;	/* of an item's folder_id */
 	RbColumn   *columns;		/* the columns the plan needs */
 	int			ncolumns;
 	RbConversionContext conversion;
@@ -153,11 +163,12 @@ typedef struct RbFdwScanState
 	/* key values of this (re)scan, distinct and sorted */
 	MemoryContext keys_cxt;
 	bool		keys_ready;
+	bool		no_rows;		/* the filter's value matches nothing */
 
 	/* the current page */
-	RbBackup  **backups;
-	size_t		nbackups;
-	size_t		next_backup;
+	ProtobufCMessage **items;
+	size_t		nitems;
+	size_t		next_item;
 
 	/* per-row values, reset for each row */
 	MemoryContext tuple_cxt;
@@ -188,8 +199,9 @@ static List *redisImportForeignSchema(ImportForeignSchemaStmt *stmt,
 static void choose_key(PlannerInfo *root, RelOptInfo *baserel,
 					   RbFdwRelationInfo *fpinfo, List *clauses,
 					   RbScanKey *key);
-static bool better_scan_key(const RbScanKey *candidate, const RbScanKey *best);
-static double estimate_rows(const RbScanKey *key);
+static bool better_scan_key(const RbResource *res, const RbScanKey *candidate,
+							const RbScanKey *best);
+static double estimate_rows(const RbResource *res, const RbScanKey *key);
 static void cost_scan(const RbScanKey *key, double rows, Cost *startup_cost,
 					  Cost *total_cost);
 static void consider_join_clause(PlannerInfo *root, RelOptInfo *baserel,
@@ -202,12 +214,18 @@ static bool limit_applies_to_scan(PlannerInfo *root, List *scan_clauses,
 								  RbKeyQual *key);
 static List *retrieved_attrs(PlannerInfo *root, RelOptInfo *baserel,
 							 List *scan_clauses, int natts);
-pg_noreturn static void report_no_key(Relation rel, const RbField *fields);
+static void add_filter(PlannerInfo *root, RelOptInfo *baserel,
+					   RbFdwRelationInfo *fpinfo, List *scan_clauses,
+					   StringInfo call, List **fdw_exprs, int *filter_field);
+pg_noreturn static void report_no_key(Relation rel, const RbResource *res,
+									  const RbField *fields);
 static List *read_plan(RbFdwScanState *state, ForeignScan *fsplan);
 static ForeignServer *read_options(RbFdwScanState *state,
 								   ForeignScanState *node,
 								   RbServerOptions *server_opts,
 								   RbTableOptions *table_opts);
+static bool key_in_plan(const RbFdwScanState *state,
+						const ForeignScan *fsplan);
 static void map_columns(RbFdwScanState *state, ForeignScanState *node,
 						List *attrs);
 static void create_contexts(RbFdwScanState *state, EState *estate);
@@ -220,6 +238,9 @@ static void start_engine(RbFdwScanState *state, UserMapping *user,
 static void scan_cleanup(void *arg);
 static char **compute_keys(ForeignScanState *node, RbFdwScanState *state,
 						   int *nkeys);
+static bool compute_filter(ForeignScanState *node, RbFdwScanState *state);
+static char *import_table(const RbResource *res, ForeignServer *server,
+						  const char *options);
 static int	compare_cstrings(const void *a, const void *b);
 
 /*
@@ -269,8 +290,9 @@ redisGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	rb_get_table_options(foreigntableid, &fpinfo->server, &fpinfo->table);
 
 	rel = table_open(foreigntableid, NoLock);
-	fpinfo->fields = rb_map_columns(rel);
-	fpinfo->natts = RelationGetDescr(rel)->natts;
+	fpinfo->cols.resource = fpinfo->table.res;
+	fpinfo->cols.fields = rb_map_columns(rel, fpinfo->table.res);
+	fpinfo->cols.natts = RelationGetDescr(rel)->natts;
 	table_close(rel, NoLock);
 
 	choose_key(root, baserel, fpinfo, baserel->baserestrictinfo,
@@ -283,7 +305,7 @@ redisGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 			other_quals = lappend(other_quals, lfirst(lc));
 	}
 
-	baserel->tuples = estimate_rows(&fpinfo->base_key);
+	baserel->tuples = estimate_rows(fpinfo->cols.resource, &fpinfo->base_key);
 	baserel->rows = clamp_row_est(baserel->tuples *
 								  clauselist_selectivity(root, other_quals,
 														 baserel->relid,
@@ -300,8 +322,8 @@ choose_key(PlannerInfo *root, RelOptInfo *baserel, RbFdwRelationInfo *fpinfo,
 		   List *clauses, RbScanKey *key)
 {
 	memset(key, 0, sizeof(RbScanKey));
-	key->from_clause = rb_best_key(root, baserel, clauses, fpinfo->fields,
-								   fpinfo->natts, &key->key);
+	key->from_clause = rb_best_key(root, baserel, clauses, &fpinfo->cols,
+								   &key->key);
 	key->cloud = !key->from_clause && fpinfo->table.folder_id == NULL &&
 		fpinfo->table.cloud_id != NULL;
 	key->runnable = key->from_clause || fpinfo->table.folder_id != NULL ||
@@ -310,35 +332,37 @@ choose_key(PlannerInfo *root, RelOptInfo *baserel, RbFdwRelationInfo *fpinfo,
 
 /*
  * better_scan_key
- *		Is candidate a better key than best?  Any runnable key beats none; a
- *		condition beats the table's folder unless it selects more backups
- *		per value.
+ *		Is candidate a better key than best (keys of a table of res)?  Any
+ *		runnable key beats none; a condition beats the table's folder unless
+ *		it selects more items per value.
  */
 static bool
-better_scan_key(const RbScanKey *candidate, const RbScanKey *best)
+better_scan_key(const RbResource *res, const RbScanKey *candidate,
+				const RbScanKey *best)
 {
 	if (candidate->runnable != best->runnable)
 		return candidate->runnable;
 	if (!candidate->from_clause)
 		return false;
 	if (!best->from_clause)
-		return rb_fields[candidate->key.field].rows_per_key <=
-			rb_fields[RB_FIELD_FOLDER_ID].rows_per_key;
+		return candidate->key.info->rows_per_key <=
+			res->fields[res->folder_field].rows_per_key;
 	return rb_better_key(&candidate->key, &best->key);
 }
 
 /*
  * estimate_rows
- *		Backups a scan is expected to return before local filtering.
+ *		Items a scan of a table of res is expected to return before local
+ *		filtering.
  */
 static double
-estimate_rows(const RbScanKey *key)
+estimate_rows(const RbResource *res, const RbScanKey *key)
 {
 	double		nvalues = 1.0;
 	Node	   *value;
 
 	if (!key->from_clause)
-		return rb_fields[RB_FIELD_FOLDER_ID].rows_per_key *
+		return res->fields[res->folder_field].rows_per_key *
 			(key->cloud ? RB_EST_FOLDERS_PER_CLOUD : 1.0);
 
 	value = (Node *) key->key.value;
@@ -355,7 +379,7 @@ estimate_rows(const RbScanKey *key)
 		else
 			nvalues = RB_EST_ARRAY_LENGTH;
 	}
-	return nvalues * rb_fields[key->key.field].rows_per_key;
+	return nvalues * key->key.info->rows_per_key;
 }
 
 /*
@@ -374,7 +398,7 @@ cost_scan(const RbScanKey *key, double rows, Cost *startup_cost,
 		*total_cost = RB_UNRUNNABLE_COST;
 		return;
 	}
-	if (key->from_clause && key->key.field == RB_FIELD_ID)
+	if (key->from_clause && !rb_method_is_listing(key->key.info->key_method))
 		calls = Max(rows, 1.0);
 	else
 		calls = 1.0 + floor(rows / RB_MAX_PAGE_SIZE);
@@ -417,13 +441,15 @@ redisGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	}
 
 	/* Equalities the planner keeps as equivalence classes. */
-	for (attno = 1; baserel->has_eclass_joins && attno <= fpinfo->natts; attno++)
+	for (attno = 1; baserel->has_eclass_joins && attno <= fpinfo->cols.natts;
+		 attno++)
 	{
+		RbField		field = fpinfo->cols.fields[attno - 1];
 		List	   *clauses;
 		ListCell   *lc2;
 
-		if (fpinfo->fields[attno - 1] == RB_FIELD_NONE ||
-			!rb_fields[fpinfo->fields[attno - 1]].is_key)
+		if (field == RB_FIELD_NONE ||
+			!fpinfo->cols.resource->fields[field].is_key)
 			continue;
 		clauses = generate_implied_equalities_for_column(root, baserel,
 														 ec_member_is_key_column,
@@ -444,7 +470,8 @@ redisGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 		param_info = get_baserel_parampathinfo(root, baserel,
 											   cand->required_outer);
 		rows = clamp_row_est(Min(param_info->ppi_rows,
-								 estimate_rows(&cand->key)));
+								 estimate_rows(fpinfo->cols.resource,
+											   &cand->key)));
 		cost_scan(&cand->key, rows, &startup_cost, &total_cost);
 		add_path(baserel, (Path *)
 				 rb_create_foreignscan_path(root, baserel, rows,
@@ -470,8 +497,9 @@ consider_join_clause(PlannerInfo *root, RelOptInfo *baserel,
 	ListCell   *lc;
 
 	memset(&key, 0, sizeof(key));
-	if (!rb_key_qual_from_clause(root, baserel, rinfo, fpinfo->fields,
-								 fpinfo->natts, &key.key))
+	if (!rb_key_qual_from_clause(root, baserel, rinfo, &fpinfo->cols,
+								 &key.key) ||
+		!key.key.info->is_key)
 		return;
 	key.runnable = key.from_clause = true;
 
@@ -481,7 +509,7 @@ consider_join_clause(PlannerInfo *root, RelOptInfo *baserel,
 		return;
 
 	/* The better of this key and the table's own. */
-	if (better_scan_key(&fpinfo->base_key, &key))
+	if (better_scan_key(fpinfo->cols.resource, &fpinfo->base_key, &key))
 		key = fpinfo->base_key;
 
 	foreach(lc, *candidates)
@@ -489,7 +517,7 @@ consider_join_clause(PlannerInfo *root, RelOptInfo *baserel,
 		cand = lfirst(lc);
 		if (bms_equal(cand->required_outer, required_outer))
 		{
-			if (better_scan_key(&key, &cand->key))
+			if (better_scan_key(fpinfo->cols.resource, &key, &cand->key))
 				cand->key = key;
 			return;
 		}
@@ -513,10 +541,13 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 					List *scan_clauses, Plan *outer_plan)
 {
 	RbFdwRelationInfo *fpinfo = baserel->fdw_private;
+	const RbResource *res = fpinfo->cols.resource;
+	RbMethod	folder_method = res->fields[res->folder_field].key_method;
 	const char *table_folder = fpinfo->table.folder_id;
 	const char *table_cloud = fpinfo->table.cloud_id;
 	RbScanKey	key;
 	int			method = -1;
+	int			filter_field = -1;
 	List	   *fdw_exprs = NIL;
 	StringInfoData call;
 	StringInfoData value;
@@ -530,20 +561,20 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	initStringInfo(&value);
 	if (key.from_clause)
 	{
-		method = rb_fields[key.key.field].key_method;
+		method = key.key.info->key_method;
 		rb_deparse_key_value(root, &key.key, &value);
 		fdw_exprs = list_make1(key.key.value);
 	}
 	else if (key.cloud)
 	{
 		/* The cloud's folders, listed while the scan runs, each a List. */
-		method = rb_fields[RB_FIELD_FOLDER_ID].key_method;
+		method = folder_method;
 		appendStringInfoString(&value, "=(each folder)");
 	}
 	else if (key.runnable)
 	{
 		/* The table's folder: a List whose key is a constant. */
-		method = rb_fields[RB_FIELD_FOLDER_ID].key_method;
+		method = folder_method;
 		appendStringInfo(&value, "=%s", quote_literal_cstr(table_folder));
 		fdw_exprs = list_make1(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID,
 										 -1, CStringGetTextDatum(table_folder),
@@ -551,7 +582,7 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	}
 
 	if (method < 0)
-		appendStringInfoString(&call, "none (no folder_id, source_cluster_id or id to call with)");
+		appendStringInfo(&call, "none (no %s to call with)", res->key_columns);
 	else
 	{
 		/* With a known LIMIT and nothing filtered locally, ask no more. */
@@ -567,6 +598,9 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 			appendStringInfoString(&call, ", then ");
 		}
 		rb_describe_call(&call, method, value.data, page_size, NULL);
+		if (rb_method_has_filter(method))
+			add_filter(root, baserel, fpinfo, scan_clauses, &call, &fdw_exprs,
+					   &filter_field);
 	}
 
 	/* In the order of enum RbFdwScanPrivateIndex. */
@@ -577,7 +611,8 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							 makeBoolean(root->tuple_fraction > 0.0));
 	fdw_private = lappend(fdw_private,
 						  retrieved_attrs(root, baserel, scan_clauses,
-										  fpinfo->natts));
+										  fpinfo->cols.natts));
+	fdw_private = lappend(fdw_private, makeInteger(filter_field));
 
 	return make_foreignscan(tlist,
 							extract_actual_clauses(scan_clauses, false),
@@ -585,6 +620,27 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							fdw_exprs,
 							fdw_private,
 							NIL, NIL, outer_plan);
+}
+
+/*
+ * add_filter
+ *		A condition on a filter field (a cluster's name = '...') narrows the
+ *		listing: its value goes last into fdw_exprs, the call shows it.  The
+ *		condition stays a local filter too.
+ */
+static void
+add_filter(PlannerInfo *root, RelOptInfo *baserel, RbFdwRelationInfo *fpinfo,
+		   List *scan_clauses, StringInfo call, List **fdw_exprs,
+		   int *filter_field)
+{
+	RbKeyQual	filter;
+
+	if (!rb_filter_qual(root, baserel, scan_clauses, &fpinfo->cols, &filter))
+		return;
+	appendStringInfo(call, " filter %s", filter.info->name);
+	rb_deparse_key_value(root, &filter, call);
+	*fdw_exprs = lappend(*fdw_exprs, filter.value);
+	*filter_field = filter.field;
 }
 
 /*
@@ -620,10 +676,11 @@ retrieved_attrs(PlannerInfo *root, RelOptInfo *baserel, List *scan_clauses,
 
 /*
  * report_no_key
- *		A scan with nothing to call: name the columns that would work.
+ *		A scan of a table of res with nothing to call: name the columns that
+ *		would work.
  */
 static void
-report_no_key(Relation rel, const RbField *fields)
+report_no_key(Relation rel, const RbResource *res, const RbField *fields)
 {
 	StringInfoData cols;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
@@ -632,20 +689,21 @@ report_no_key(Relation rel, const RbField *fields)
 	initStringInfo(&cols);
 	for (i = 0; i < tupdesc->natts; i++)
 	{
-		if (fields[i] != RB_FIELD_NONE && rb_fields[fields[i]].is_key)
+		if (fields[i] != RB_FIELD_NONE && res->fields[fields[i]].is_key)
 			appendStringInfo(&cols, "%s%s", cols.len > 0 ? ", " : "",
 							 quote_identifier(NameStr(TupleDescAttr(tupdesc, i)->attname)));
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("cannot scan foreign table \"%s\" without a folder, cluster or backup id",
-					RelationGetRelationName(rel)),
+			 errmsg("cannot scan foreign table \"%s\" without a %s",
+					RelationGetRelationName(rel), res->key_words),
 			 cols.len > 0
-			 ? errdetail("The Managed Redis API lists backups only by folder, by cluster or by id; the columns that can select them are: %s.",
-						 cols.data)
+			 ? errdetail("The Managed Redis API lists %s; the columns that can select them are: %s.",
+						 res->lists_by, cols.data)
 			 : errdetail("The table has no column for any of the fields %s.",
-						 rb_field_name_list(true)),
-			 errhint("Add a condition such as folder_id = '...', source_cluster_id = '...' or id = '...' (also IN lists, parameters and join keys), or set the table option folder_id or cloud_id.")));
+						 rb_field_name_list(res, true)),
+			 errhint("Add a condition such as %s (also IN lists, parameters and join keys), or set the table option folder_id or cloud_id.",
+					 res->key_examples)));
 }
 
 /*
@@ -754,6 +812,7 @@ read_plan(RbFdwScanState *state, ForeignScan *fsplan)
 	state->page_size = intVal(list_nth(private, RbFdwScanPrivatePageSize));
 	state->call_text = strVal(list_nth(private, RbFdwScanPrivateCallText));
 	state->slow_start = boolVal(list_nth(private, RbFdwScanPrivateSlowStart));
+	state->filter_field = intVal(list_nth(private, RbFdwScanPrivateFilterField));
 	return (List *) list_nth(private, RbFdwScanPrivateRetrievedAttrs);
 }
 
@@ -773,6 +832,8 @@ read_options(RbFdwScanState *state, ForeignScanState *node,
 
 	rb_get_server_options(server, server_opts);
 	rb_get_table_options(table->relid, server_opts, table_opts);
+	state->res = table_opts->res;
+	state->folder_method = state->res->fields[state->res->folder_field].key_method;
 	state->table_folder_id = table_opts->folder_id;
 	state->table_cloud_id = table_opts->cloud_id;
 	state->tls = server_opts->tls;
@@ -782,9 +843,20 @@ read_options(RbFdwScanState *state, ForeignScanState *node,
 }
 
 /*
+ * key_in_plan
+ *		Does the plan compute key values (fdw_exprs: the key's value, then
+ *		the filter's, each if any)?
+ */
+static bool
+key_in_plan(const RbFdwScanState *state, const ForeignScan *fsplan)
+{
+	return list_length(fsplan->fdw_exprs) > (state->filter_field >= 0 ? 1 : 0);
+}
+
+/*
  * map_columns
- *		The columns to convert (those the plan reads, each to its Backup
- *		field), the key's expression, and the folder filter.
+ *		The columns to convert (those the plan reads, each to its field),
+ *		the key's and the filter's expressions, and the folder filter.
  */
 static void
 map_columns(RbFdwScanState *state, ForeignScanState *node, List *attrs)
@@ -795,10 +867,15 @@ map_columns(RbFdwScanState *state, ForeignScanState *node, List *attrs)
 	ListCell   *lc;
 
 	state->rel = rel;
-	state->fields = rb_map_columns(rel);
-	if (fsplan->fdw_exprs != NIL)
+	state->fields = rb_map_columns(rel, state->res);
+	state->folder_offset = rb_item_string_offset(state->res,
+												 state->res->folder_field);
+	if (key_in_plan(state, fsplan))
 		state->key_state = ExecInitExpr(linitial(fsplan->fdw_exprs),
 										(PlanState *) node);
+	if (state->filter_field >= 0)
+		state->filter_state = ExecInitExpr(llast(fsplan->fdw_exprs),
+										   (PlanState *) node);
 
 	state->columns = palloc(sizeof(RbColumn) * Max(list_length(attrs), 1));
 	foreach(lc, attrs)
@@ -811,17 +888,22 @@ map_columns(RbFdwScanState *state, ForeignScanState *node, List *attrs)
 			continue;
 		col = &state->columns[state->ncolumns++];
 		col->attidx = attidx;
-		col->field = &rb_fields[state->fields[attidx]];
+		col->resource = state->res;
+		col->field = &state->res->fields[state->fields[attidx]];
+		col->fd = rb_field_descriptor(state->res, state->fields[attidx],
+									  &col->parent);
 		col->typid = att->atttypid;
 		col->typmod = att->atttypmod;
 	}
 	state->conversion.rel = rel;
+	state->conversion.id_offset = rb_item_string_offset(state->res,
+														state->res->id_field);
 
-	/* Backups of other folders are dropped, unless the call is the folder's. */
+	/* Items of other folders are dropped, unless the call is the folder's. */
 	if (state->table_folder_id != NULL)
 	{
 		state->table_folder_utf8 = rb_key_to_utf8(state->table_folder_id);
-		state->filter_folder = (state->method != RB_METHOD_BACKUP_LIST);
+		state->filter_folder = (state->method != state->folder_method);
 	}
 }
 
@@ -908,7 +990,7 @@ start_engine(RbFdwScanState *state, UserMapping *user,
 	rb_fetch_set_cloud(state->fetch, &state->rm_target,
 					   state->table_cloud_id, state->key_state == NULL,
 					   table_opts->skip_denied_folders);
-	state->filter_cloud = (state->method != RB_METHOD_BACKUP_LIST);
+	state->filter_cloud = (state->method != state->folder_method);
 }
 
 /*
@@ -933,8 +1015,8 @@ scan_cleanup(void *arg)
 
 /*
  * redisIterateForeignScan
- *		The next backup, fetching the next page when the current one is
- *		used up.
+ *		The next item, fetching the next page when the current one is used
+ *		up.
  */
 static TupleTableSlot *
 redisIterateForeignScan(ForeignScanState *node)
@@ -951,41 +1033,86 @@ redisIterateForeignScan(ForeignScanState *node)
 		int			nkeys;
 
 		if (state->method < 0)
-			report_no_key(state->rel, state->fields);
+			report_no_key(state->rel, state->res, state->fields);
 		keys = NULL;
 		nkeys = 0;
+		MemoryContextReset(state->keys_cxt);
 		if (state->key_state != NULL)
 			keys = compute_keys(node, state, &nkeys);
+		state->no_rows = !compute_filter(node, state);
 		rb_fetch_restart(state->fetch, keys, nkeys);
-		state->backups = NULL;
-		state->nbackups = state->next_backup = 0;
+		state->items = NULL;
+		state->nitems = state->next_item = 0;
 		state->keys_ready = true;
 	}
+	if (state->no_rows)
+		return slot;
 
 	for (;;)
 	{
-		while (state->next_backup < state->nbackups)
+		while (state->next_item < state->nitems)
 		{
-			RbBackup   *backup = state->backups[state->next_backup++];
+			ProtobufCMessage *item = state->items[state->next_item++];
+			const char *folder_id =
+				*(const char *const *) ((const char *) item + state->folder_offset);
 			MemoryContext oldcxt;
 
 			if (state->filter_folder &&
-				strcmp(backup->folder_id, state->table_folder_utf8) != 0)
+				strcmp(folder_id, state->table_folder_utf8) != 0)
 				continue;
 			if (state->filter_cloud &&
-				!rb_fetch_folder_in_cloud(state->fetch, backup->folder_id))
+				!rb_fetch_folder_in_cloud(state->fetch, folder_id))
 				continue;
 			oldcxt = MemoryContextSwitchTo(state->tuple_cxt);
-			rb_store_backup(backup, state->columns, state->ncolumns,
-							&state->conversion, slot);
+			rb_store_item(item, state->columns, state->ncolumns,
+						  &state->conversion, slot);
 			MemoryContextSwitchTo(oldcxt);
 			return slot;
 		}
-		state->next_backup = 0;
-		if (!rb_fetch_next_page(state->fetch, &state->backups,
-								&state->nbackups))
+		state->next_item = 0;
+		if (!rb_fetch_next_page(state->fetch, &state->items, &state->nitems))
 			return slot;
 	}
+}
+
+/*
+ * compute_filter
+ *		Evaluate the filter's value (a cluster's name) into the listing's
+ *		filter, field="value".  False when no item can match: NULL, or a
+ *		value the field cannot have (such a value is never sent).  Like the
+ *		keys, it lives until the next rescan.
+ */
+static bool
+compute_filter(ForeignScanState *node, RbFdwScanState *state)
+{
+	const RbFieldInfo *field;
+	MemoryContext oldcxt;
+	Datum		value;
+	bool		isnull;
+	char	   *s;
+	char	   *utf8;
+	bool		ok = false;
+
+	if (state->filter_state == NULL)
+		return true;
+	rb_fetch_set_filter(state->fetch, NULL, NULL);
+	field = &state->res->fields[state->filter_field];
+	oldcxt = MemoryContextSwitchTo(state->keys_cxt);
+	value = ExecEvalExpr(state->filter_state, node->ss.ps.ps_ExprContext,
+						 &isnull);
+	if (!isnull)
+	{
+		s = TextDatumGetCString(value);
+		utf8 = rb_key_to_utf8(s);
+		ok = field->filter_value_ok(utf8);
+		if (ok)
+			rb_fetch_set_filter(state->fetch,
+								psprintf("%s=\"%s\"", field->name, utf8),
+								psprintf("%s=%s", field->name,
+										 quote_literal_cstr(s)));
+	}
+	MemoryContextSwitchTo(oldcxt);
+	return ok;
 }
 
 /*
@@ -1009,7 +1136,6 @@ compute_keys(ForeignScanState *node, RbFdwScanState *state, int *nkeys)
 	int			i;
 
 	*nkeys = 0;
-	MemoryContextReset(state->keys_cxt);
 
 	/* Everything below lives until the next rescan. */
 	oldcxt = MemoryContextSwitchTo(state->keys_cxt);
@@ -1081,8 +1207,8 @@ redisReScanForeignScan(ForeignScanState *node)
 	RbFdwScanState *state = node->fdw_state;
 
 	state->keys_ready = false;
-	state->backups = NULL;
-	state->nbackups = state->next_backup = 0;
+	state->items = NULL;
+	state->nitems = state->next_item = 0;
 }
 
 /*
@@ -1112,13 +1238,13 @@ redisExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	ExplainPropertyText("Remote Call", state->call_text, es);
 	if (state->table_folder_id != NULL &&
-		state->method != RB_METHOD_BACKUP_LIST)
+		state->method != state->folder_method)
 		ExplainPropertyText("Folder Filter",
 							psprintf("folder_id = %s (table option)",
 									 quote_literal_cstr(state->table_folder_id)),
 							es);
 	if (state->table_cloud_id != NULL && state->method >= 0 &&
-		((ForeignScan *) node->ss.ps.plan)->fdw_exprs != NIL)
+		key_in_plan(state, (ForeignScan *) node->ss.ps.plan))
 		ExplainPropertyText("Folder Filter",
 							psprintf("folders of cloud_id = %s (table option, FolderService.List)",
 									 quote_literal_cstr(state->table_cloud_id)),
@@ -1152,21 +1278,20 @@ redisExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 /*
  * redisImportForeignSchema
- *		The remote schema "redis" has one table, redis_backups, with a
- *		column per Backup field.  Its options (folder_id, page_size) become
- *		table options.
+ *		The remote schema "redis" has a table per resource (redis_backups,
+ *		redis_clusters), with a column per field.  Its options (folder_id,
+ *		page_size, ...) become table options of each.
  */
 static List *
 redisImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
-	const char *table_name = "redis_backups";
 	ForeignServer *server = GetForeignServer(serverOid);
 	const char **import_options;
 	int			nimport_options;
-	StringInfoData buf;
 	StringInfoData opts;
+	const RbResource *res;
+	List	   *commands = NIL;
 	ListCell   *lc;
-	bool		wanted;
 	int			i;
 
 	if (strcmp(stmt->remote_schema, "redis") != 0)
@@ -1199,29 +1324,49 @@ redisImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 					 errhint("Valid options of IMPORT FOREIGN SCHEMA are: %s.",
 							 names.data)));
 		}
-		appendStringInfo(&opts, "%s%s %s", opts.len > 0 ? ", " : "",
-						 def->defname, quote_literal_cstr(defGetString(def)));
+		appendStringInfo(&opts, ", %s %s", def->defname,
+						 quote_literal_cstr(defGetString(def)));
 	}
 
-	wanted = (stmt->list_type == FDW_IMPORT_SCHEMA_ALL ||
-			  stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT);
-	foreach(lc, stmt->table_list)
+	for (res = rb_resources; res->name; res++)
 	{
-		if (strcmp(((RangeVar *) lfirst(lc))->relname, table_name) == 0)
-			wanted = (stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO);
+		bool		wanted = (stmt->list_type == FDW_IMPORT_SCHEMA_ALL ||
+							  stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT);
+
+		foreach(lc, stmt->table_list)
+		{
+			if (strcmp(((RangeVar *) lfirst(lc))->relname, res->table_name) == 0)
+				wanted = (stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO);
+		}
+		if (wanted)
+			commands = lappend(commands, import_table(res, server, opts.data));
 	}
-	if (!wanted)
-		return NIL;
+	return commands;
+}
+
+/*
+ * import_table
+ *		CREATE FOREIGN TABLE for res, with options (", name 'value'", ...).
+ *		The default resource's table needs no resource option.
+ */
+static char *
+import_table(const RbResource *res, ForeignServer *server, const char *options)
+{
+	StringInfoData buf;
+	int			i;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "CREATE FOREIGN TABLE %s (",
-					 quote_identifier(table_name));
-	for (i = 0; i < RB_NUM_FIELDS; i++)
+					 quote_identifier(res->table_name));
+	for (i = 0; i < res->nfields; i++)
 		appendStringInfo(&buf, "%s\n  %s %s", i > 0 ? "," : "",
-						 quote_identifier(rb_fields[i].name),
-						 rb_fields[i].import_type);
+						 quote_identifier(res->fields[i].name),
+						 res->fields[i].import_type);
 	appendStringInfo(&buf, "\n) SERVER %s", quote_identifier(server->servername));
-	if (opts.len > 0)
-		appendStringInfo(&buf, " OPTIONS (%s)", opts.data);
-	return list_make1(buf.data);
+	if (res != &rb_resources[0])
+		options = psprintf(", resource %s%s", quote_literal_cstr(res->name),
+						   options);
+	if (options[0] != '\0')
+		appendStringInfo(&buf, " OPTIONS (%s)", options + 2);
+	return buf.data;
 }

@@ -18,10 +18,11 @@ CREATE SERVER yc FOREIGN DATA WRAPPER redis_backup_fdw
 CREATE USER MAPPING FOR CURRENT_USER SERVER yc
   OPTIONS (service_account_key :'key');
 
--- One table with every field of a backup.
-DROP FOREIGN TABLE IF EXISTS redis_backups;
+-- One table with every field of a backup, one with every field of a cluster.
+DROP FOREIGN TABLE IF EXISTS redis_backups, redis_clusters;
 IMPORT FOREIGN SCHEMA redis FROM SERVER yc INTO public;
 \d redis_backups
+\d redis_clusters
 
 -- The backups of a folder finished in a given window (BackupService.List).
 SELECT id, source_cluster_id, created_at, type
@@ -97,3 +98,25 @@ EXPLAIN (COSTS OFF) SELECT count(*) FROM cloud_backups;
 -- A query that names no folder, cluster or id cannot run: it says so.
 \set ON_ERROR_STOP 0
 SELECT count(*) FROM redis_backups;
+
+-- The clusters of the folders (ClusterService.List), with their labels.
+SELECT folder_id, name, environment, status, labels->>'team' AS team,
+       backup_window_start, backup_retain_period_days
+  FROM redis_clusters
+ WHERE folder_id IN (SELECT folder_id FROM inventory)
+ ORDER BY folder_id, name;
+
+-- The compliance report: production clusters with no backup in the last 26
+-- hours, with their names and teams, clusters never backed up included.
+-- One ClusterService.List per folder, then one ClusterService.ListBackups
+-- per production cluster.  The sample data ends at 2026-12-01 00:00 UTC,
+-- which stands for now() here.
+SELECT c.name, c.labels->>'team' AS team, max(b.created_at) AS last_backup
+  FROM redis_clusters c
+  LEFT JOIN redis_backups b ON b.source_cluster_id = c.id
+ WHERE c.folder_id IN (SELECT folder_id FROM inventory)
+   AND c.environment = 'PRODUCTION'
+ GROUP BY c.id, c.name, c.labels
+HAVING max(b.created_at) IS NULL
+    OR max(b.created_at) < timestamptz '2026-12-01 00:00:00+00' - interval '26 hours'
+ ORDER BY c.name;

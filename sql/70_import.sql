@@ -12,10 +12,10 @@ IMPORT FOREIGN SCHEMA redis LIMIT TO (other) FROM SERVER emu INTO limited;
 SELECT relname FROM pg_class WHERE relnamespace = 'limited'::regnamespace;
 
 CREATE SCHEMA excepted;
-IMPORT FOREIGN SCHEMA redis EXCEPT (redis_backups) FROM SERVER emu INTO excepted;
+IMPORT FOREIGN SCHEMA redis EXCEPT (redis_backups, redis_clusters) FROM SERVER emu INTO excepted;
 SELECT count(*) FROM pg_class WHERE relnamespace = 'excepted'::regnamespace;
 IMPORT FOREIGN SCHEMA redis EXCEPT (other) FROM SERVER emu INTO excepted;
-SELECT relname FROM pg_class WHERE relnamespace = 'excepted'::regnamespace;
+SELECT relname FROM pg_class WHERE relnamespace = 'excepted'::regnamespace ORDER BY relname;
 
 -- Options become table options.
 CREATE SCHEMA with_folder;

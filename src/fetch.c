@@ -5,9 +5,12 @@
  *		  concurrently, and their replies handed to the executor one page at
  *		  a time, as they arrive (SQL promises no order).
  *
- * Each key value is a stream: one BackupService.Get, or the pages of one
- * listing (BackupService.List, ClusterService.ListBackups) following
- * next_page_token.  Up to max_concurrent_calls calls are in flight on the
+ * Each key value is a stream: one Get (BackupService.Get,
+ * ClusterService.Get), or the pages of one listing (BackupService.List,
+ * ClusterService.ListBackups, ClusterService.List, with the scan's filter)
+ * following next_page_token.  The engine knows items only as messages: what
+ * a table shows (backups, clusters) is the method's and the converters'
+ * business.  Up to max_concurrent_calls calls are in flight on the
  * channel.  When the query may stop early (a LIMIT, a cursor, EXISTS), the
  * number of streams under way starts at one and opens to the full
  * max_concurrent_calls once the first page has been handed out, so LIMIT 1
@@ -32,7 +35,7 @@
  * A cloud: the keys may instead be the folders of a cloud, listed page by
  * page with FolderService.List on the Resource Manager channel as streams
  * need them.  A table bound to a cloud also uses that list to drop folder
- * keys and backups of folders outside the cloud.
+ * keys and items of folders outside the cloud.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,9 +60,9 @@ typedef struct RbPage
 	MemoryContext cxt;			/* holds the reply; from the pool */
 	ProtobufCAllocator allocator;	/* decodes into cxt */
 	struct RbStream *stream;	/* whose page (NULL once it has ended) */
-	RbBackup  **backups;
-	size_t		nbackups;
-	RbBackup   *single;			/* a Get's reply */
+	ProtobufCMessage **items;	/* Backups or Clusters */
+	size_t		nitems;
+	ProtobufCMessage *single;	/* a Get's reply */
 	struct RbPage *next;		/* in the pool or the ready queue */
 } RbPage;
 
@@ -69,11 +72,7 @@ typedef struct RbStream
 	int			key;			/* index into keys */
 	char	   *key_utf8;		/* as sent */
 	RbRemoteCall rc;			/* the call in flight, if in_flight */
-	union
-	{
-		RbListRequest list;
-		Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest get;
-	}			req;
+	RbListRequest list;			/* a listing's request */
 	bool		in_flight;
 	RbPage	   *page;			/* the page the call decodes into */
 	int			pages;			/* pages received */
@@ -112,6 +111,8 @@ struct RbFetch
 	RbMethod	method;
 	int			page_size;
 	int			max_in_flight;
+	const char *filter;			/* a listing's filter (UTF-8), or NULL */
+	const char *filter_text;	/* ... as descriptions show it */
 
 	/* key values of this (re)scan, in the database encoding */
 	char	  **keys;
@@ -146,6 +147,7 @@ static bool start_streams(RbFetch *fetch);
 static bool next_key(RbFetch *fetch, char **key);
 static void start_stream(RbFetch *fetch, int key);
 static void ask_next_page(RbFetch *fetch, RbStream *stream);
+static RbStream *completed_stream(RbFetch *fetch);
 static void collect(RbFetch *fetch, RbStream *stream);
 static void warn_denied(RbFetch *fetch, RbStream *stream);
 static void end_stream(RbFetch *fetch, RbStream *stream);
@@ -153,8 +155,10 @@ static void hand_out(RbFetch *fetch, RbPage *page);
 static void release_current(RbFetch *fetch);
 static RbPage *get_page(RbFetch *fetch);
 static void put_page(RbFetch *fetch, RbPage *page);
+static const ProtobufCMessage *get_request(RbMethod method, const char *key);
+static bool keys_are_folder_ids(RbMethod method);
 static char *describe_call(RbMethod method, const char *key, int page_size,
-						   const char *page_token);
+						   const char *page_token, const char *filter_text);
 static void begin_call(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc);
 static bool renew_token(RbFetch *fetch, RbCallTarget *target,
 						RbRemoteCall *rc, RbOutcome outcome);
@@ -219,6 +223,20 @@ rb_fetch_set_cloud(RbFetch *fetch, RbCallTarget *target, const char *cloud_id,
 }
 
 /*
+ * rb_fetch_set_filter
+ *		The filter of the listings of the next (re)scan (UTF-8, as sent;
+ *		NULL: none), and how descriptions of the calls show it; both kept,
+ *		not copied.
+ */
+void
+rb_fetch_set_filter(RbFetch *fetch, const char *filter,
+					const char *filter_text)
+{
+	fetch->filter = filter;
+	fetch->filter_text = filter_text;
+}
+
+/*
  * rb_fetch_restart
  *		Start over with these key values (distinct, in the database
  *		encoding; kept, not copied).  The folders of a cloud, once listed,
@@ -273,16 +291,15 @@ rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
  *		next call.  False when every stream has ended.
  */
 bool
-rb_fetch_next_page(RbFetch *fetch, RbBackup ***backups, size_t *nbackups)
+rb_fetch_next_page(RbFetch *fetch, ProtobufCMessage ***items, size_t *nitems)
 {
-	*backups = NULL;
-	*nbackups = 0;
+	*items = NULL;
+	*nitems = 0;
 	release_current(fetch);
 
 	for (;;)
 	{
 		RbPage	   *page = fetch->ready_head;
-		RbRemoteCall *rc;
 
 		if (page != NULL)
 		{
@@ -290,9 +307,9 @@ rb_fetch_next_page(RbFetch *fetch, RbBackup ***backups, size_t *nbackups)
 			if (fetch->ready_head == NULL)
 				fetch->ready_tail = NULL;
 			hand_out(fetch, page);
-			*backups = page->backups;
-			*nbackups = page->nbackups;
-			fetch->target->stats->rows += page->nbackups;
+			*items = page->items;
+			*nitems = page->nitems;
+			fetch->target->stats->rows += page->nitems;
 			return true;
 		}
 
@@ -301,8 +318,7 @@ rb_fetch_next_page(RbFetch *fetch, RbBackup ***backups, size_t *nbackups)
 		if (fetch->in_flight == 0)
 			continue;
 
-		rc = rb_remote_wait_any(fetch->target);
-		collect(fetch, (RbStream *) rc->owner);
+		collect(fetch, completed_stream(fetch));
 	}
 }
 
@@ -387,7 +403,7 @@ next_key(RbFetch *fetch, char **key)
 	while (fetch->next_key < fetch->nkeys)
 	{
 		*key = fetch->keys[fetch->next_key++];
-		if (cloud == NULL || fetch->method != RB_METHOD_BACKUP_LIST ||
+		if (cloud == NULL || !keys_are_folder_ids(fetch->method) ||
 			rb_fetch_folder_in_cloud(fetch, rb_key_to_utf8(*key)))
 			return true;
 	}
@@ -433,21 +449,25 @@ ask_next_page(RbFetch *fetch, RbStream *stream)
 	memset(rc, 0, sizeof(RbRemoteCall));
 	rc->method = fetch->method;
 	rc->owner = stream;
-	if (fetch->method == RB_METHOD_BACKUP_GET)
+	rc->scan = fetch;
+	if (!rb_method_is_listing(fetch->method))
 	{
-		yandex__cloud__mdb__redis__v1__get_backup_request__init(&stream->req.get);
-		stream->req.get.backup_id = stream->key_utf8;
-		rc->request = &stream->req.get.base;
+		rc->request = get_request(fetch->method, stream->key_utf8);
 		rc->desc = describe_call(fetch->method, fetch->keys[stream->key],
-								 fetch->page_size, NULL);
+								 fetch->page_size, NULL, NULL);
 	}
 	else
 	{
-		rc->request = rb_list_request(&stream->req.list, fetch->method,
+		rc->request = rb_list_request(&stream->list, fetch->method,
 									  stream->key_utf8, fetch->page_size,
 									  stream->page_token);
+		if (fetch->filter != NULL &&
+			!rb_list_request_set_filter(&stream->list, fetch->method,
+										fetch->filter))
+			elog(ERROR, "%s takes no filter", rb_method_name(fetch->method));
 		rc->desc = describe_call(fetch->method, fetch->keys[stream->key],
-								 fetch->page_size, stream->page_token);
+								 fetch->page_size, stream->page_token,
+								 fetch->filter_text);
 	}
 	MemoryContextSwitchTo(oldcxt);
 
@@ -465,6 +485,24 @@ ask_next_page(RbFetch *fetch, RbStream *stream)
 	begin_call(fetch, fetch->target, rc);
 	stream->in_flight = true;
 	fetch->in_flight++;
+}
+
+/*
+ * completed_stream
+ *		A stream whose call has completed: one another scan's wait found
+ *		completed on the shared channel, else the next to complete.
+ */
+static RbStream *
+completed_stream(RbFetch *fetch)
+{
+	RbStream   *stream;
+
+	for (stream = fetch->streams; stream != NULL; stream = stream->next)
+	{
+		if (stream->in_flight && stream->rc.completed)
+			return stream;
+	}
+	return (RbStream *) rb_remote_wait_any(fetch->target, fetch)->owner;
 }
 
 /*
@@ -491,17 +529,17 @@ collect(RbFetch *fetch, RbStream *stream)
 	stream->page = NULL;
 	stream->pages++;
 
-	if (outcome == RB_OUTCOME_REPLY && fetch->method == RB_METHOD_BACKUP_GET)
+	if (outcome == RB_OUTCOME_REPLY && !rb_method_is_listing(fetch->method))
 	{
-		page->single = (RbBackup *) reply;
-		page->backups = &page->single;
-		page->nbackups = 1;
+		page->single = reply;
+		page->items = &page->single;
+		page->nitems = 1;
 	}
 	else if (outcome == RB_OUTCOME_REPLY &&
 			 rb_list_reply_page(fetch->method, reply, &list))
 	{
-		page->backups = (RbBackup **) list.items;
-		page->nbackups = list.n_items;
+		page->items = (ProtobufCMessage **) list.items;
+		page->nitems = list.n_items;
 		if (list.next_page_token[0] != '\0')
 		{
 			check_page_token(&stream->seen_tokens, stream->cxt,
@@ -550,6 +588,7 @@ warn_denied(RbFetch *fetch, RbStream *stream)
 					 errdetail("The table option skip_denied_folders is on.")));
 			break;
 		case RB_METHOD_CLUSTER_LIST_BACKUPS:
+		case RB_METHOD_CLUSTER_GET:
 			ereport(WARNING,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("skipping cluster \"%s\": permission denied", key),
@@ -650,8 +689,8 @@ get_page(RbFetch *fetch)
 		rb_init_allocator(&page->allocator, page->cxt);
 	}
 	page->stream = NULL;
-	page->backups = NULL;
-	page->nbackups = 0;
+	page->items = NULL;
+	page->nitems = 0;
 	page->next = NULL;
 	return page;
 }
@@ -666,18 +705,57 @@ put_page(RbFetch *fetch, RbPage *page)
 }
 
 /*
+ * get_request
+ *		The request of a method that gets one item (BackupService.Get,
+ *		ClusterService.Get): key in its key field.  Allocated in the current
+ *		memory context; key is borrowed.
+ */
+static const ProtobufCMessage *
+get_request(RbMethod method, const char *key)
+{
+	const ProtobufCMessageDescriptor *desc = rb_method_request_descriptor(method);
+	const ProtobufCFieldDescriptor *fd;
+	ProtobufCMessage *req;
+
+	fd = protobuf_c_message_descriptor_get_field_by_name(desc,
+														 rb_method_key_field(method));
+	if (fd == NULL || fd->type != PROTOBUF_C_TYPE_STRING)
+		elog(ERROR, "%s has no key field", rb_method_name(method));
+	req = palloc(desc->sizeof_message);
+	protobuf_c_message_init(desc, req);
+	*(const char **) ((char *) req + fd->offset) = key;
+	return req;
+}
+
+/*
+ * keys_are_folder_ids
+ *		Does method list a folder's items, so that a table bound to a cloud
+ *		drops folder keys outside it?
+ */
+static bool
+keys_are_folder_ids(RbMethod method)
+{
+	const char *key_field = rb_method_key_field(method);
+
+	return key_field != NULL && strcmp(key_field, "folder_id") == 0;
+}
+
+/*
  * describe_call
- *		How errors name a call of one key value (rb_describe_call).
+ *		How errors name a call of one key value (rb_describe_call), with
+ *		its filter, if any.
  */
 static char *
 describe_call(RbMethod method, const char *key, int page_size,
-			  const char *page_token)
+			  const char *page_token, const char *filter_text)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	rb_describe_call(&buf, method, psprintf("=%s", quote_literal_cstr(key)),
 					 page_size, page_token);
+	if (filter_text != NULL)
+		appendStringInfo(&buf, " filter %s", filter_text);
 	return buf.data;
 }
 
@@ -828,7 +906,7 @@ cloud_list_page(RbFetch *fetch)
 									  ALLOCSET_DEFAULT_SIZES);
 	rb_init_allocator(&allocator, reply_cxt);
 	desc = describe_call(RB_METHOD_FOLDER_LIST, cloud->cloud_id,
-						 cloud->page_size, cloud->page_token);
+						 cloud->page_size, cloud->page_token, NULL);
 	memset(&rc, 0, sizeof(rc));
 	rc.method = RB_METHOD_FOLDER_LIST;
 	rc.request = rb_list_request(&req, RB_METHOD_FOLDER_LIST,

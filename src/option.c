@@ -48,7 +48,8 @@ typedef enum RbOptionType
 	RB_OPT_TOKEN,				/* a bearer token; never echoed back */
 	RB_OPT_KEY,					/* a service account key (JSON); secret */
 	RB_OPT_KEY_FILE,			/* a server file holding one; privileged */
-	RB_OPT_FIELD				/* a Backup field name */
+	RB_OPT_FIELD,				/* a field name of some resource */
+	RB_OPT_RESOURCE				/* a resource name */
 } RbOptionType;
 
 /* Who may set an option (a Boolean only when it sets it true). */
@@ -124,6 +125,8 @@ static const RbOption valid_options[] = {
 	/* No default of its own: without it a table takes the server's. */
 	{TABLE_OPTION(page_size), .type = RB_OPT_INT, .min = 1,
 	.max = RB_MAX_PAGE_SIZE, .import = true},
+	/* No default here: without it a table shows the first resource. */
+	{TABLE_OPTION(resource), .type = RB_OPT_RESOURCE},
 	{.name = "field", .context = AttributeRelationId, .type = RB_OPT_FIELD,
 	.offset = -1},
 	{NULL}
@@ -283,18 +286,32 @@ check_option_value(const RbOption *opt, DefElem *def)
 						 errhint("Give the whole IAM token, as \"yc iam create-token\" prints it.")));
 			break;
 		case RB_OPT_FIELD:
+			if (!rb_any_field_by_name(value))
 			{
-				RbField		field;
+				StringInfoData fields;
+				const RbResource *res;
 
-				if (!rb_field_by_name(value, &field))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid value for option \"%s\": \"%s\"",
-									def->defname, value),
-							 errhint("Valid fields are: %s.",
-									 rb_field_name_list(false))));
-				break;
+				initStringInfo(&fields);
+				for (res = rb_resources; res->name; res++)
+					appendStringInfo(&fields, "%s%s (resource '%s')",
+									 fields.len > 0 ? "; " : "",
+									 rb_field_name_list(res, false), res->name);
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"",
+								def->defname, value),
+						 errhint("Valid fields are: %s.", fields.data)));
 			}
+			break;
+		case RB_OPT_RESOURCE:
+			if (rb_resource_by_name(value) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"",
+								def->defname, value),
+						 errhint("Valid values are: %s.",
+								 rb_resource_name_list())));
+			break;
 	}
 }
 
@@ -583,7 +600,8 @@ rb_get_server_options(ForeignServer *server, RbServerOptions *opts)
 
 /*
  * rb_get_table_options
- *		A foreign table's options; page_size falls back to the server's.
+ *		A foreign table's options; page_size falls back to the server's,
+ *		resource to the first (backups).
  */
 void
 rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
@@ -593,6 +611,10 @@ rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 	opts->page_size = server_opts->page_size;
 	read_options(GetForeignTable(relid)->options, ForeignTableRelationId,
 				 opts);
+	opts->res = opts->resource ? rb_resource_by_name(opts->resource)
+		: &rb_resources[0];
+	if (opts->res == NULL)		/* the validator let it pass: cannot be */
+		elog(ERROR, "invalid resource \"%s\"", opts->resource);
 }
 
 /*

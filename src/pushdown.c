@@ -6,7 +6,11 @@
  * A condition pushes down when it is
  *		key_column = value   or   key_column = ANY (array value)
  * with text equality under a deterministic collation, where key_column
- * shows id, source_cluster_id or folder_id, and value is any expression
+ * shows a key field of the table's resource (backups: id, source_cluster_id,
+ * folder_id; clusters: id, folder_id), or
+ *		filter_column = value
+ * where filter_column shows a field a listing's filter takes (a cluster's
+ * name), and value is any expression
  * that does not involve this table and is not volatile: a constant, a
  * parameter, an outer relation's column (a join key), or a stable
  * expression of those.  The condition is still checked on every row.
@@ -36,15 +40,16 @@ static void deparse_const(Const *c, StringInfo buf);
 
 /*
  * rb_key_qual_from_clause
- *		If rinfo is a condition that can give a call its key values, fill
- *		*key and return true.  fields maps attribute numbers (minus one) of
- *		the foreign table to Backup fields.
+ *		If rinfo is a condition that can give a call its key values or its
+ *		listing's filter, fill *key and return true; key->info says which
+ *		(is_key, filter_value_ok).
  */
 bool
 rb_key_qual_from_clause(PlannerInfo *root, RelOptInfo *baserel,
-						RestrictInfo *rinfo, const RbField *fields,
-						int nfields, RbKeyQual *key)
+						RestrictInfo *rinfo, const RbTableColumns *cols,
+						RbKeyQual *key)
 {
+	const RbFieldInfo *info;
 	Expr	   *clause = rinfo->clause;
 	Node	   *left;
 	Node	   *right;
@@ -86,15 +91,18 @@ rb_key_qual_from_clause(PlannerInfo *root, RelOptInfo *baserel,
 		return false;
 
 	var = key_column(left, baserel);
-	if (var == NULL || var->varattno < 1 || var->varattno > nfields ||
-		fields[var->varattno - 1] == RB_FIELD_NONE ||
-		!rb_fields[fields[var->varattno - 1]].is_key)
+	if (var == NULL || var->varattno < 1 || var->varattno > cols->natts ||
+		cols->fields[var->varattno - 1] == RB_FIELD_NONE)
+		return false;
+	info = &cols->resource->fields[cols->fields[var->varattno - 1]];
+	if (!info->is_key && info->filter_value_ok == NULL)
 		return false;
 	if (!value_is_usable(root, right, baserel))
 		return false;
 
 	key->rinfo = rinfo;
-	key->field = fields[var->varattno - 1];
+	key->info = info;
+	key->field = cols->fields[var->varattno - 1];
 	key->value = (Expr *) right;
 	key->is_array = is_array;
 	return true;
@@ -159,8 +167,8 @@ value_is_usable(PlannerInfo *root, Node *node, RelOptInfo *baserel)
 bool
 rb_better_key(const RbKeyQual *candidate, const RbKeyQual *best)
 {
-	double		c = rb_fields[candidate->field].rows_per_key;
-	double		b = rb_fields[best->field].rows_per_key;
+	double		c = candidate->info->rows_per_key;
+	double		b = best->info->rows_per_key;
 
 	if (c != b)
 		return c < b;
@@ -173,7 +181,7 @@ rb_better_key(const RbKeyQual *candidate, const RbKeyQual *best)
  */
 bool
 rb_best_key(PlannerInfo *root, RelOptInfo *baserel, List *clauses,
-			const RbField *fields, int nfields, RbKeyQual *best)
+			const RbTableColumns *cols, RbKeyQual *best)
 {
 	bool		found = false;
 	ListCell   *lc;
@@ -183,7 +191,8 @@ rb_best_key(PlannerInfo *root, RelOptInfo *baserel, List *clauses,
 		RbKeyQual	key;
 
 		if (rb_key_qual_from_clause(root, baserel, lfirst_node(RestrictInfo, lc),
-									fields, nfields, &key) &&
+									cols, &key) &&
+			key.info->is_key &&
 			(!found || rb_better_key(&key, best)))
 		{
 			*best = key;
@@ -191,6 +200,27 @@ rb_best_key(PlannerInfo *root, RelOptInfo *baserel, List *clauses,
 		}
 	}
 	return found;
+}
+
+/*
+ * rb_filter_qual
+ *		A condition among clauses that can narrow a listing with its filter:
+ *		filter_field = value, a single value (the API's filter takes one).
+ */
+bool
+rb_filter_qual(PlannerInfo *root, RelOptInfo *baserel, List *clauses,
+			   const RbTableColumns *cols, RbKeyQual *filter)
+{
+	ListCell   *lc;
+
+	foreach(lc, clauses)
+	{
+		if (rb_key_qual_from_clause(root, baserel, lfirst_node(RestrictInfo, lc),
+									cols, filter) &&
+			filter->info->filter_value_ok != NULL && !filter->is_array)
+			return true;
+	}
+	return false;
 }
 
 /*

@@ -22,55 +22,86 @@
 #include "compat.h"
 #include "rb_client.h"
 
-typedef Yandex__Cloud__Mdb__Redis__V1__Backup RbBackup;
-
 /* Limits of the API's request fields, in characters. */
 #define RB_MAX_ID_LENGTH 50		/* folder_id, cluster_id, backup_id */
 #define RB_MAX_PAGE_TOKEN_LENGTH 100
 #define RB_MAX_PAGE_SIZE 1000
 
 /* ------------------------------------------------------------------------
- * in field.c: what the extension knows about each Backup field
+ * in field.c: the resources a table can show (backups, clusters), and what
+ * the extension knows about each field of their items
  * ------------------------------------------------------------------------
  */
-typedef enum RbField
-{
-	RB_FIELD_ID,
-	RB_FIELD_FOLDER_ID,
-	RB_FIELD_CREATED_AT,
-	RB_FIELD_SOURCE_CLUSTER_ID,
-	RB_FIELD_STARTED_AT,
-	RB_FIELD_SOURCE_SHARD_NAMES,
-	RB_FIELD_TYPE,
-	RB_NUM_FIELDS
-} RbField;
+
+/* A field: its index in its resource's field table; -1 for none. */
+typedef int RbField;
 
 /* No field: a dropped column. */
-#define RB_FIELD_NONE ((RbField) -1)
+#define RB_FIELD_NONE (-1)
 
-struct RbFieldInfo;
+struct RbColumn;
 
-/* Turns a field of a backup into a datum of a column's type. */
-typedef Datum (*RbFieldConverter) (const RbBackup *backup,
-								   const struct RbFieldInfo *field,
-								   Oid typid, int32 typmod, bool *isnull);
+/*
+ * Turns a field of an item (a Backup, a Cluster) into a datum of a column's
+ * type; the column says which field, where it lies in the item and the
+ * column's type.
+ */
+typedef Datum (*RbFieldConverter) (const ProtobufCMessage *item,
+								   const struct RbColumn *col, bool *isnull);
 
 typedef struct RbFieldInfo
 {
-	const char *name;			/* field name, and default column name */
-	bool		is_key;			/* can select backups in a call */
+	const char *name;			/* proto field name, default column name */
+	const char *in_message;		/* the item's message field holding it, or
+								 * NULL: the item's own field */
+	bool		is_key;			/* can select items in a call */
 	RbMethod	key_method;		/* ... the call it keys */
-	double		rows_per_key;	/* ... backups one key value selects */
+	double		rows_per_key;	/* ... items one key value selects */
+	bool		(*filter_value_ok) (const char *value);	/* non-NULL: a
+														 * listing's filter
+														 * field; the values
+														 * it may have */
 	const Oid  *column_types;	/* types a column of it may have */
 	const char *import_type;	/* the type IMPORT FOREIGN SCHEMA gives */
 	RbFieldConverter convert;
-	size_t		offset;			/* of the value in RbBackup */
 } RbFieldInfo;
 
-extern const RbFieldInfo rb_fields[RB_NUM_FIELDS];
-extern bool rb_field_by_name(const char *name, RbField *field);
-extern char *rb_field_name_list(bool keys_only);
-extern RbField *rb_map_columns(Relation rel);
+/*
+ * A resource: what a foreign table shows (its table option "resource"),
+ * the item message of its rows, its fields, and how messages name it.
+ */
+typedef struct RbResource
+{
+	const char *name;			/* "backups": the option value */
+	const char *table_name;		/* IMPORT FOREIGN SCHEMA's table */
+	const char *item_name;		/* "backup": an item, in messages */
+	const ProtobufCMessageDescriptor *item;	/* its message */
+	const RbFieldInfo *fields;
+	int			nfields;
+	RbField		id_field;		/* names an item in messages */
+	RbField		folder_field;	/* the folder: table options folder_id and
+								 * cloud_id, and its key_method lists one */
+	/* What the error of a scan with no key says, and EXPLAIN of one. */
+	const char *key_words;		/* "folder, cluster or backup id" */
+	const char *key_columns;	/* "folder_id, source_cluster_id or id" */
+	const char *lists_by;		/* "backups only by folder, by cluster or
+								 * by id" */
+	const char *key_examples;	/* "folder_id = '...', ..." */
+} RbResource;
+
+extern const RbResource rb_resources[];
+extern const RbResource *rb_resource_by_name(const char *name);
+extern char *rb_resource_name_list(void);
+extern bool rb_field_by_name(const RbResource *res, const char *name,
+							 RbField *field);
+extern bool rb_any_field_by_name(const char *name);
+extern char *rb_field_name_list(const RbResource *res, bool keys_only);
+extern RbField *rb_map_columns(Relation rel, const RbResource *res);
+extern const ProtobufCFieldDescriptor *rb_field_descriptor(const RbResource *res,
+														   RbField field,
+														   const ProtobufCFieldDescriptor **parent);
+extern size_t rb_item_string_offset(const RbResource *res, RbField field);
+extern bool rb_cluster_name_is_valid(const char *name);
 
 /* ------------------------------------------------------------------------
  * in option.c
@@ -95,7 +126,9 @@ typedef struct RbServerOptions
 /* Options of a foreign table, merged with its server's. */
 typedef struct RbTableOptions
 {
-	char	   *folder_id;		/* the table is this folder's backups */
+	char	   *resource;		/* what the table shows: option, or NULL */
+	const RbResource *res;		/* ... described; the default's if NULL */
+	char	   *folder_id;		/* the table is this folder's items */
 	char	   *cloud_id;		/* ... or this cloud's */
 	bool		skip_denied_folders;	/* cloud scans skip denied folders */
 	int			page_size;		/* table's, else server's */
@@ -222,17 +255,30 @@ extern void rb_release_connection(RbConnection *conn);
 typedef struct RbKeyQual
 {
 	RestrictInfo *rinfo;		/* the whole condition */
-	RbField		field;			/* id, source_cluster_id or folder_id */
+	const RbFieldInfo *info;	/* its field: a key, or a filter */
+	RbField		field;			/* ... its index */
 	Expr	   *value;			/* the other side: scalar or array */
 	bool		is_array;		/* col = ANY(value) */
 } RbKeyQual;
 
+/* The columns of a foreign table: its resource and each attribute's field. */
+typedef struct RbTableColumns
+{
+	const RbResource *resource;
+	const RbField *fields;		/* indexed by attno - 1 */
+	int			natts;
+} RbTableColumns;
+
 extern bool rb_key_qual_from_clause(PlannerInfo *root, RelOptInfo *baserel,
-									RestrictInfo *rinfo, const RbField *fields,
-									int nfields, RbKeyQual *key);
+									RestrictInfo *rinfo,
+									const RbTableColumns *cols,
+									RbKeyQual *key);
 extern bool rb_best_key(PlannerInfo *root, RelOptInfo *baserel,
-						List *clauses, const RbField *fields, int nfields,
+						List *clauses, const RbTableColumns *cols,
 						RbKeyQual *best);
+extern bool rb_filter_qual(PlannerInfo *root, RelOptInfo *baserel,
+						   List *clauses, const RbTableColumns *cols,
+						   RbKeyQual *filter);
 extern bool rb_better_key(const RbKeyQual *candidate, const RbKeyQual *best);
 extern void rb_deparse_key_value(PlannerInfo *root, RbKeyQual *key,
 								 StringInfo buf);
@@ -242,11 +288,15 @@ extern void rb_deparse_key_value(PlannerInfo *root, RbKeyQual *key,
  * ------------------------------------------------------------------------
  */
 
-/* A column the scan fills: its attribute index and how. */
+/* A column the scan fills: its attribute index, its field and how. */
 typedef struct RbColumn
 {
 	int			attidx;			/* attnum - 1 */
+	const RbResource *resource;
 	const RbFieldInfo *field;
+	const ProtobufCFieldDescriptor *fd;	/* the field in its message */
+	const ProtobufCFieldDescriptor *parent;	/* the item's field holding that
+											 * message, or NULL */
 	Oid			typid;
 	int32		typmod;
 } RbColumn;
@@ -255,23 +305,30 @@ typedef struct RbColumn
 typedef struct RbConversionContext
 {
 	Relation	rel;
+	size_t		id_offset;		/* of the item's id (a string field) */
 	const RbColumn *column;		/* being converted, or NULL */
-	const RbBackup *backup;
+	const ProtobufCMessage *item;
 } RbConversionContext;
 
-extern Datum rb_string_datum(const RbBackup *backup, const RbFieldInfo *field,
-							 Oid typid, int32 typmod, bool *isnull);
-extern Datum rb_timestamp_datum(const RbBackup *backup,
-								const RbFieldInfo *field, Oid typid,
-								int32 typmod, bool *isnull);
-extern Datum rb_shard_names_datum(const RbBackup *backup,
-								  const RbFieldInfo *field, Oid typid,
-								  int32 typmod, bool *isnull);
-extern Datum rb_type_datum(const RbBackup *backup, const RbFieldInfo *field,
-						   Oid typid, int32 typmod, bool *isnull);
-extern void rb_store_backup(const RbBackup *backup, const RbColumn *columns,
-							int ncolumns, RbConversionContext *cxt,
-							TupleTableSlot *slot);
+extern Datum rb_string_datum(const ProtobufCMessage *item,
+							 const RbColumn *col, bool *isnull);
+extern Datum rb_timestamp_datum(const ProtobufCMessage *item,
+								const RbColumn *col, bool *isnull);
+extern Datum rb_string_array_datum(const ProtobufCMessage *item,
+								   const RbColumn *col, bool *isnull);
+extern Datum rb_enum_datum(const ProtobufCMessage *item,
+						   const RbColumn *col, bool *isnull);
+extern Datum rb_bool_datum(const ProtobufCMessage *item,
+						   const RbColumn *col, bool *isnull);
+extern Datum rb_map_jsonb_datum(const ProtobufCMessage *item,
+								const RbColumn *col, bool *isnull);
+extern Datum rb_time_of_day_datum(const ProtobufCMessage *item,
+								  const RbColumn *col, bool *isnull);
+extern Datum rb_int64_value_datum(const ProtobufCMessage *item,
+								  const RbColumn *col, bool *isnull);
+extern void rb_store_item(const ProtobufCMessage *item, const RbColumn *columns,
+						  int ncolumns, RbConversionContext *cxt,
+						  TupleTableSlot *slot);
 extern char *rb_key_to_utf8(const char *value);
 
 /* ------------------------------------------------------------------------
@@ -285,7 +342,7 @@ typedef struct RbCallStats
 	uint64		calls;			/* calls made, retries included */
 	uint64		retries;		/* of which retries */
 	uint64		pages;			/* replies decoded */
-	uint64		rows;			/* backups decoded */
+	uint64		rows;			/* items decoded */
 	uint64		bytes;			/* serialized reply bytes received */
 	uint64		token_exchanges;	/* tokens obtained for the scan */
 } RbCallStats;
@@ -321,6 +378,9 @@ typedef struct RbRemoteCall
 	RbCall	   *call;			/* the attempt in flight, or NULL */
 	int			attempt;		/* attempts started */
 	void	   *owner;			/* the caller's */
+	const void *scan;			/* whose wait returns it (rb_remote_wait_any) */
+	bool		completed;		/* completed, and collected from the channel
+								 * while another scan waited */
 } RbRemoteCall;
 
 typedef enum RbOutcome
@@ -338,7 +398,8 @@ extern void rb_remote_renew(RbCallTarget *target, RbRemoteCall *rc,
 							const char *token);
 pg_noreturn extern void rb_remote_raise(const RbCallTarget *target,
 										const RbRemoteCall *rc);
-extern RbRemoteCall *rb_remote_wait_any(RbCallTarget *target);
+extern RbRemoteCall *rb_remote_wait_any(RbCallTarget *target,
+										const void *scan);
 extern RbOutcome rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 								   ProtobufCAllocator *allocator,
 								   ProtobufCMessage **reply);
@@ -366,8 +427,10 @@ extern void rb_fetch_set_cloud(RbFetch *fetch, RbCallTarget *target,
 							   const char *cloud_id, bool keys_are_folders,
 							   bool skip_denied);
 extern void rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys);
-extern bool rb_fetch_next_page(RbFetch *fetch, RbBackup ***backups,
-							   size_t *nbackups);
+extern void rb_fetch_set_filter(RbFetch *fetch, const char *filter,
+								const char *filter_text);
+extern bool rb_fetch_next_page(RbFetch *fetch, ProtobufCMessage ***items,
+							   size_t *nitems);
 extern bool rb_fetch_folder_in_cloud(RbFetch *fetch, const char *folder_utf8);
 extern void rb_fetch_abandon(RbFetch *fetch);
 

@@ -131,6 +131,7 @@ rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc)
 	if (rc->attempt++ > 0)
 		target->stats->retries++;
 	target->stats->calls++;
+	rc->completed = false;
 	rc->call = rb_call_start(target->channel, rc->method, rc->request,
 							 rc->token, target->timeout_ms, &status);
 	if (rc->call == NULL)
@@ -166,29 +167,40 @@ rb_remote_raise(const RbCallTarget *target, const RbRemoteCall *rc)
 
 /*
  * rb_remote_wait_any
- *		Wait until a call of the target's channel has completed and return
- *		its RbRemoteCall, giving up when the query is cancelled.  On giving
- *		up the calls stay in flight (the caller's cleanup abandons them) and
+ *		Wait until a call of scan's on the target's channel has completed
+ *		and return its RbRemoteCall, giving up when the query is cancelled.
+ *		Scans of one user mapping share the channel (a join of two foreign
+ *		tables has calls of both in flight): a completed call of another
+ *		scan is marked completed for that scan to collect (its caller looks
+ *		for such calls before waiting), and the wait goes on.  On giving up
+ *		the calls stay in flight (the caller's cleanup abandons them) and
  *		CHECK_FOR_INTERRUPTS raises the usual error.
  */
 RbRemoteCall *
-rb_remote_wait_any(RbCallTarget *target)
+rb_remote_wait_any(RbCallTarget *target, const void *scan)
 {
 	RbStatus	status;
 	RbCall	   *call;
+	RbRemoteCall *rc;
 
-	call = rb_channel_wait_any(target->channel, interrupt_pending, NULL,
-							   &status);
-	if (call == NULL)
+	for (;;)
 	{
-		CHECK_FOR_INTERRUPTS();
-		ereport(ERROR,
-				(errcode(status.code == RB_LOCAL_GAVE_UP
-						 ? ERRCODE_QUERY_CANCELED : ERRCODE_FDW_ERROR),
-				 errmsg_internal("redis_backup_fdw: no call to wait for: %s",
-								 status.message)));
+		call = rb_channel_wait_any(target->channel, interrupt_pending, NULL,
+								   &status);
+		if (call == NULL)
+		{
+			CHECK_FOR_INTERRUPTS();
+			ereport(ERROR,
+					(errcode(status.code == RB_LOCAL_GAVE_UP
+							 ? ERRCODE_QUERY_CANCELED : ERRCODE_FDW_ERROR),
+					 errmsg_internal("redis_backup_fdw: no call to wait for: %s",
+									 status.message)));
+		}
+		rc = (RbRemoteCall *) rb_call_tag(call);
+		if (rc->scan == scan)
+			return rc;
+		rc->completed = true;
 	}
-	return (RbRemoteCall *) rb_call_tag(call);
 }
 
 /*

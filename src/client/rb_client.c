@@ -441,6 +441,12 @@ typedef struct RbMethodInfo
 #define RB_PAGE_TOKEN_FIELD "page_token"
 #define RB_NEXT_PAGE_TOKEN_FIELD "next_page_token"
 
+/*
+ * Some listing requests also have a "filter" (string); rb_method_has_filter
+ * and rb_list_request_set_filter find it the same way.
+ */
+#define RB_FILTER_FIELD "filter"
+
 static const RbMethodInfo rb_methods[RB_NUM_METHODS] = {
 	[RB_METHOD_BACKUP_GET] = {
 		"BackupService.Get",
@@ -476,6 +482,20 @@ static const RbMethodInfo rb_methods[RB_NUM_METHODS] = {
 		&yandex__cloud__iam__v1__create_iam_token_request__descriptor,
 		&yandex__cloud__iam__v1__create_iam_token_response__descriptor,
 		NULL, NULL
+	},
+	[RB_METHOD_CLUSTER_LIST] = {
+		"ClusterService.List",
+		"/yandex.cloud.mdb.redis.v1.ClusterService/List",
+		&yandex__cloud__mdb__redis__v1__list_clusters_request__descriptor,
+		&yandex__cloud__mdb__redis__v1__list_clusters_response__descriptor,
+		"folder_id", "clusters"
+	},
+	[RB_METHOD_CLUSTER_GET] = {
+		"ClusterService.Get",
+		"/yandex.cloud.mdb.redis.v1.ClusterService/Get",
+		&yandex__cloud__mdb__redis__v1__get_cluster_request__descriptor,
+		&yandex__cloud__mdb__redis__v1__cluster__descriptor,
+		"cluster_id", NULL
 	},
 };
 
@@ -619,6 +639,50 @@ rb_list_request(RbListRequest *req, RbMethod method, const char *key,
 	if (page_token != NULL)
 		*(char **) RB_FIELD_PTR(req, token_f->offset) = (char *) page_token;
 	return &req->base;
+}
+
+/*
+ * rb_list_filter_field
+ *		The "filter" field of a listing method's request, or NULL.
+ */
+static const ProtobufCFieldDescriptor *
+rb_list_filter_field(RbMethod method)
+{
+	const RbMethodInfo *info = rb_method_info(method);
+
+	if (info == NULL || info->items_field == NULL)
+		return NULL;
+	return rb_message_field(info->request, RB_FILTER_FIELD,
+							PROTOBUF_C_TYPE_STRING, PROTOBUF_C_LABEL_NONE);
+}
+
+/*
+ * rb_method_has_filter
+ *		Does the method's listing request have a filter field?
+ */
+bool
+rb_method_has_filter(RbMethod method)
+{
+	return rb_list_filter_field(method) != NULL;
+}
+
+/*
+ * rb_list_request_set_filter
+ *		Set the filter of a request built by rb_list_request.  See
+ *		rb_client.h.
+ */
+bool
+rb_list_request_set_filter(RbListRequest *req, RbMethod method,
+						   const char *filter)
+{
+	const ProtobufCFieldDescriptor *filter_f = rb_list_filter_field(method);
+	const RbMethodInfo *info = rb_method_info(method);
+
+	if (req == NULL || filter_f == NULL || req->base.descriptor != info->request)
+		return false;
+	*(char **) RB_FIELD_PTR(req, filter_f->offset) =
+		(char *) (filter != NULL ? filter : protobuf_c_empty_string);
+	return true;
 }
 
 /*

@@ -36,6 +36,7 @@
 
 #include "yandex/cloud/mdb/redis/v1/backup.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
+#include "yandex/cloud/mdb/redis/v1/cluster.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
 #include "yandex/cloud/iam/v1/iam_token_service.pb-c.h"
 #include "yandex/cloud/resourcemanager/v1/folder.pb-c.h"
@@ -114,6 +115,10 @@ typedef enum RbMethod
 								 * CreateIamTokenRequest ->
 								 * CreateIamTokenResponse; called without a
 								 * token */
+	RB_METHOD_CLUSTER_LIST,		/* ClusterService.List: ListClustersRequest
+								 * -> ListClustersResponse */
+	RB_METHOD_CLUSTER_GET,		/* ClusterService.Get: GetClusterRequest ->
+								 * Cluster */
 	RB_NUM_METHODS
 } RbMethod;
 
@@ -142,8 +147,8 @@ extern const char *rb_code_name(RbCode code);
 
 /*
  * "BackupService.Get", "BackupService.List", "ClusterService.ListBackups",
- * "FolderService.List", "IamTokenService.Create"; "unknown method" for a
- * value that is no RbMethod.
+ * "FolderService.List", "IamTokenService.Create", "ClusterService.List",
+ * "ClusterService.Get"; "unknown method" for a value that is no RbMethod.
  */
 extern const char *rb_method_name(RbMethod method);
 
@@ -155,14 +160,15 @@ extern const char *rb_method_path(RbMethod method);
 
 /*
  * Name of the request field that holds the method's key: "backup_id",
- * "folder_id", "cluster_id", "cloud_id"; NULL for IamTokenService.Create
- * (and for a value that is no RbMethod).
+ * "folder_id" (BackupService.List, ClusterService.List), "cluster_id"
+ * (ClusterService.ListBackups, ClusterService.Get), "cloud_id"; NULL for
+ * IamTokenService.Create (and for a value that is no RbMethod).
  */
 extern const char *rb_method_key_field(RbMethod method);
 
 /*
  * Does the method list a page (BACKUP_LIST, CLUSTER_LIST_BACKUPS,
- * FOLDER_LIST)?  Such a method's request has its key field, page_size and
+ * FOLDER_LIST, CLUSTER_LIST)?  Such a method's request has its key field, page_size and
  * page_token; its reply a repeated field of items and next_page_token.
  */
 extern bool rb_method_is_listing(RbMethod method);
@@ -180,6 +186,13 @@ extern const ProtobufCMessageDescriptor *rb_method_reply_descriptor(RbMethod met
  * for the first page).  Strings are borrowed, not copied: they must outlive
  * the call's start.  Returns &req->base, or NULL when method is not a
  * listing.
+ *
+ * rb_list_request_set_filter() then sets the request's "filter" field, for
+ * the listings whose request has one (CLUSTER_LIST: the API documents
+ * name="NAME" only; FOLDER_LIST: the same form).  filter is borrowed, like
+ * the key; NULL or "" sends no filter.  Returns false, changing nothing,
+ * when req is NULL or the method's request has no filter field (so a
+ * caller can ask rb_method_has_filter() first).
  */
 typedef union RbListRequest
 {
@@ -187,6 +200,7 @@ typedef union RbListRequest
 	Yandex__Cloud__Mdb__Redis__V1__ListBackupsRequest folder;
 	Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsRequest cluster;
 	Yandex__Cloud__Resourcemanager__V1__ListFoldersRequest cloud;
+	Yandex__Cloud__Mdb__Redis__V1__ListClustersRequest clusters;
 } RbListRequest;
 
 extern const ProtobufCMessage *rb_list_request(RbListRequest *req,
@@ -194,6 +208,9 @@ extern const ProtobufCMessage *rb_list_request(RbListRequest *req,
 											   const char *key,
 											   int64_t page_size,
 											   const char *page_token);
+extern bool rb_method_has_filter(RbMethod method);
+extern bool rb_list_request_set_filter(RbListRequest *req, RbMethod method,
+									   const char *filter);
 
 /*
  * A decoded page of a listing method's reply.  Everything points into the
@@ -201,7 +218,9 @@ extern const ProtobufCMessage *rb_list_request(RbListRequest *req,
  */
 typedef struct RbListPage
 {
-	void	  **items;			/* Backup ** (redis listings) or Folder **
+	void	  **items;			/* Backup ** (BackupService.List,
+								 * ClusterService.ListBackups), Cluster **
+								 * (ClusterService.List) or Folder **
 								 * (FolderService.List) */
 	size_t		n_items;
 	const char *next_page_token;	/* never NULL; "" on the last page */

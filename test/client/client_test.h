@@ -18,6 +18,8 @@
  *	test_concurrency.c	give-up, calls in flight, wait_any, abandon/close,
  *						signals, fork
  *	test_tls.c			TLS
+ *	test_clusters.c		ClusterService.List and Get: filter, pages, fields,
+ *						NOT_FOUND, NUL in a Cluster's strings
  *
  * Run through test/client/run.sh, which starts the emulators and passes
  * their addresses in the environment:
@@ -199,6 +201,12 @@ extern void test_bad_options(void);
 extern void test_fork_before_init(void);
 extern void test_grpc_log_hides_token(void);
 extern void test_lazy_init(void);
+
+/* test_clusters.c */
+extern void test_cluster_filter_request(void);
+extern void test_cluster_reply_strings(void);
+extern void test_clusters_list(void);
+extern void test_clusters_get(void);
 
 /* test_api.c */
 extern void test_names(void);

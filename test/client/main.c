@@ -35,6 +35,8 @@ static const TestCase tests[] = {
 	{"rb_list_request for every listing method", test_list_request},
 	{"rb_list_reply_page on decoded replies", test_list_reply_page},
 	{"NUL check covers Folder labels and Timestamp replies", test_new_reply_strings},
+	{"list request filter for ClusterService.List only", test_cluster_filter_request},
+	{"NUL check covers every string of a Cluster", test_cluster_reply_strings},
 
 	/* test_calls.c */
 	{"BackupService.Get decodes all fields", test_get},
@@ -49,6 +51,10 @@ static const TestCase tests[] = {
 	{"validation errors and NOT_FOUND", test_validation},
 	{"authentication and permission errors", test_auth},
 	{"x-request-id and x-client-request-id", test_request_ids},
+
+	/* test_clusters.c */
+	{"ClusterService.List: paging and filter", test_clusters_list},
+	{"ClusterService.Get: fields, NOT_FOUND, NUL in a label", test_clusters_get},
 
 	/* test_faults.c */
 	{"fault latency", test_fault_latency},

@@ -88,6 +88,8 @@ static const struct
 	{RB_METHOD_CLUSTER_LIST_BACKUPS, "cluster_id", true},
 	{RB_METHOD_FOLDER_LIST, "cloud_id", true},
 	{RB_METHOD_IAM_TOKEN_CREATE, NULL, false},
+	{RB_METHOD_CLUSTER_LIST, "folder_id", true},
+	{RB_METHOD_CLUSTER_GET, "cluster_id", false},
 };
 
 #define N_EXPECTED_METHODS (sizeof(expected_methods) / sizeof(expected_methods[0]))

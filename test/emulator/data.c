@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * data.c
- *		  The emulator's backups: data files and generated folders.
+ *		  The emulator's backups and clusters: data files and generated
+ *		  folders.
  *
  * Data files (format in test/data/FORMAT.md) are loaded once at start-up
  * into arrays indexed by hash tables (backups by id, folders by id,
@@ -33,6 +34,12 @@
  * folder or cluster that has both data and generated backups lists the
  * data backups first, then the generated ones, in index order.
  *
+ * Clusters for ClusterService.List and Get: a "cluster" line declares a live
+ * cluster with its attributes (parsed by clusters.c) and "label" lines add
+ * its labels; a cluster only named by backups has no attributes (info is
+ * NULL) and counts as deleted.  Generated folders' clusters F-c0 .. F-c9
+ * are materialised by clusters.c.
+ *
  *-------------------------------------------------------------------------
  */
 #include <ctype.h>
@@ -60,6 +67,7 @@ typedef struct EmuFolder
 	int64_t		gen_count;
 	int			cloud;			/* index into clouds, -1: none */
 	EmuBytes	name;			/* name in its cloud */
+	EmuIntList	clusters;		/* declared clusters in line order */
 } EmuFolder;
 
 typedef struct EmuCloud
@@ -73,6 +81,9 @@ typedef struct EmuCluster
 	EmuBytes	id;
 	EmuBytes	folder_id;		/* first folder it was seen in */
 	EmuIntList	backups;		/* data backups in file order */
+	EmuClusterInfo *info;		/* NULL: only named by backups (a deleted
+								 * cluster: ClusterService.Get and List do
+								 * not know it, ListBackups does) */
 } EmuCluster;
 
 /* Open-addressing hash table from a byte string to an array index. */
@@ -88,6 +99,9 @@ typedef struct HashTable
 	size_t		cap;			/* power of two */
 	size_t		n;
 } HashTable;
+
+/* Most TAB-separated fields of a data line (a cluster line's attributes). */
+#define MAX_FIELDS 32
 
 /* Where a data line came from, for error messages. */
 typedef struct LineContext
@@ -613,13 +627,68 @@ handle_folder_line(const LineContext *ctx, char **fields, int nfields)
 }
 
 /*
+ * handle_cluster_line
+ *		cluster CLUSTER_ID FOLDER_ID [NAME=VALUE ...]: declare a cluster
+ *		(ClusterService.Get and List know it) with these attributes.
+ */
+static void
+handle_cluster_line(const LineContext *ctx, char **fields, int nfields)
+{
+	EmuBytes	id = unescape_field(ctx, fields[1], "CLUSTER_ID");
+	EmuBytes	folder = unescape_field(ctx, fields[2], "FOLDER_ID");
+	bool		existing;
+	int			n = get_cluster(id, folder, &existing);
+	EmuClusterInfo *info;
+
+	if (existing && !emu_bytes_equal(clusters[n].folder_id, folder))
+		line_error(ctx, "cluster already belongs to another folder");
+	if (clusters[n].info != NULL)
+		line_error(ctx, "cluster declared twice");
+	info = emu_malloc(sizeof(EmuClusterInfo));
+	emu_cluster_init(info, clusters[n].id, clusters[n].folder_id);
+	for (int i = 3; i < nfields; i++)
+	{
+		const char *err = emu_cluster_set_attribute(info, fields[i]);
+
+		if (err != NULL)
+		{
+			char		msg[300];
+
+			snprintf(msg, sizeof(msg), "%.60s: %s", fields[i], err);
+			line_error(ctx, msg);
+		}
+	}
+	clusters[n].info = info;
+	emu_intlist_append(&folders[get_folder(folder)].clusters, n);
+	free((void *) id.data);
+	free((void *) folder.data);
+}
+
+/*
+ * handle_label_line
+ *		label CLUSTER_ID KEY VALUE: a label of a declared cluster.
+ */
+static void
+handle_label_line(const LineContext *ctx, char **fields)
+{
+	EmuBytes	id = unescape_field(ctx, fields[1], "CLUSTER_ID");
+	int			n = hash_lookup(&cluster_index, id);
+
+	if (n < 0 || clusters[n].info == NULL)
+		line_error(ctx, "label of a cluster not declared by an earlier cluster line");
+	emu_cluster_add_label(clusters[n].info, unescape_field(ctx, fields[2], "KEY"),
+						  unescape_field(ctx, fields[3], "VALUE"));
+	free((void *) id.data);
+}
+
+/*
  * handle_line
  *		Parse one data line (without its line end) and add its record.
  */
 static void
 handle_line(const LineContext *ctx, char *line)
 {
-	char	   *fields[9];
+	char	   *fields[MAX_FIELDS];
 	int			nfields = 0;
 	char	   *p = line;
 	const char *kind;
@@ -637,7 +706,7 @@ handle_line(const LineContext *ctx, char *line)
 	{
 		char	   *tab = strchr(p, '\t');
 
-		if (nfields == 9)
+		if (nfields == MAX_FIELDS)
 			break;
 		fields[nfields++] = p;
 		if (tab == NULL)
@@ -657,10 +726,20 @@ handle_line(const LineContext *ctx, char *line)
 		}
 		line_error(ctx, "a folder line has 2 to 4 TAB-separated fields");
 	}
+	if (strcmp(kind, "cluster") == 0)
+	{
+		/* cluster CLUSTER_ID FOLDER_ID [NAME=VALUE ...] */
+		if (nfields >= 3 && nfields < MAX_FIELDS)
+		{
+			handle_cluster_line(ctx, fields, nfields);
+			return;
+		}
+		line_error(ctx, "a cluster line has 3 to 31 TAB-separated fields");
+	}
 	if (strcmp(kind, "cloud") == 0)
 		expected = 2;
-	else if (strcmp(kind, "cluster") == 0)
-		expected = 3;
+	else if (strcmp(kind, "label") == 0)
+		expected = 4;
 	else if (strcmp(kind, "backup") == 0)
 		expected = 8;
 	else
@@ -668,7 +747,7 @@ handle_line(const LineContext *ctx, char *line)
 		char		msg[200];
 
 		snprintf(msg, sizeof(msg),
-				 "unknown record kind \"%.40s\" (expected folder, cloud, cluster or backup)",
+				 "unknown record kind \"%.40s\" (expected folder, cloud, cluster, label or backup)",
 				 kind);
 		line_error(ctx, msg);
 		return;
@@ -678,8 +757,8 @@ handle_line(const LineContext *ctx, char *line)
 		char		msg[200];
 
 		snprintf(msg, sizeof(msg), "a %s line has %d TAB-separated fields, found %s%d",
-				 kind, expected, nfields == 9 ? "more than " : "",
-				 nfields == 9 ? 8 : nfields);
+				 kind, expected, nfields == MAX_FIELDS ? "more than " : "",
+				 nfields == MAX_FIELDS ? MAX_FIELDS - 1 : nfields);
 		line_error(ctx, msg);
 	}
 
@@ -690,18 +769,8 @@ handle_line(const LineContext *ctx, char *line)
 		get_cloud(id);
 		free((void *) id.data);
 	}
-	else if (expected == 3)
-	{
-		EmuBytes	id = unescape_field(ctx, fields[1], "CLUSTER_ID");
-		EmuBytes	folder = unescape_field(ctx, fields[2], "FOLDER_ID");
-		bool		existing;
-		int			n = get_cluster(id, folder, &existing);
-
-		if (existing && !emu_bytes_equal(clusters[n].folder_id, folder))
-			line_error(ctx, "cluster already belongs to another folder");
-		free((void *) id.data);
-		free((void *) folder.data);
-	}
+	else if (expected == 4)
+		handle_label_line(ctx, fields);
 	else
 		add_backup_line(ctx, fields);
 }
@@ -1000,6 +1069,82 @@ emu_data_cluster_listing(const char *cluster_id, EmuListing *out)
 			out->owner_folder = f->id;
 	}
 	return true;
+}
+
+/*
+ * emu_data_find_cluster
+ *		Look a cluster up by id for ClusterService.Get: a declared one, else
+ *		a generated folder's F-ck.  Generated strings are allocated in arena.
+ */
+bool
+emu_data_find_cluster(const char *id, EmuArena *arena, EmuClusterInfo *out)
+{
+	int			n = hash_lookup(&cluster_index, emu_bytes_str(id));
+	size_t		len = strlen(id);
+	const EmuFolder *f;
+
+	if (n >= 0 && clusters[n].info != NULL)
+	{
+		*out = *clusters[n].info;
+		return true;
+	}
+	/* FOLDER-cK with K a single digit */
+	if (len < 3 || id[len - 3] != '-' || id[len - 2] != 'c' ||
+		!isdigit((unsigned char) id[len - 1]))
+		return false;
+	f = find_generated_folder(id, len - 3);
+	if (f == NULL)
+		return false;
+	emu_cluster_generate(f->id, id[len - 1] - '0', arena, out);
+	return true;
+}
+
+/*
+ * emu_data_folder_clusters
+ *		The clusters of a folder for ClusterService.List: the declared ones
+ *		in line order, then a generated folder's ten.  *out is allocated in
+ *		arena; returns how many there are (0 for an unknown folder).
+ */
+int
+emu_data_folder_clusters(const char *folder_id, EmuArena *arena,
+						 EmuClusterInfo **out)
+{
+	int			n = hash_lookup(&folder_index, emu_bytes_str(folder_id));
+	const EmuFolder *f;
+	int			count = 0;
+
+	*out = NULL;
+	if (n < 0)
+		return 0;
+	f = &folders[n];
+	*out = emu_arena_alloc(arena, (f->clusters.n + 10) * sizeof(EmuClusterInfo));
+	for (int i = 0; i < f->clusters.n; i++)
+		(*out)[count++] = *clusters[f->clusters.items[i]].info;
+	if (f->generated)
+		for (int k = 0; k < 10; k++)
+			emu_cluster_generate(f->id, k, arena, &(*out)[count++]);
+	return count;
+}
+
+/*
+ * emu_data_unescape
+ *		unescape() for clusters.c: decode \xHH escapes into a long-lived
+ *		byte string.
+ */
+bool
+emu_data_unescape(const char *s, size_t len, EmuBytes *out, const char **err)
+{
+	return unescape(s, len, out, err);
+}
+
+/*
+ * emu_data_parse_timestamp
+ *		parse_timestamp() for clusters.c.
+ */
+bool
+emu_data_parse_timestamp(const char *s, EmuTimestamp *ts)
+{
+	return parse_timestamp(s, ts);
 }
 
 /*

@@ -78,6 +78,45 @@ typedef struct EmuBackup
 	int32_t		type;			/* Backup.BackupType, any int32 */
 } EmuBackup;
 
+/* One label of a cluster (a map entry; keys may repeat in hostile data). */
+typedef struct EmuLabel
+{
+	EmuBytes	key;
+	EmuBytes	value;
+} EmuLabel;
+
+/*
+ * One Redis cluster, as declared by a "cluster" line (attributes and
+ * "label" lines, test/data/FORMAT.md) or materialised for a generated
+ * folder.  Enums are any int32, as for Backup.type.
+ */
+typedef struct EmuClusterInfo
+{
+	EmuBytes	id;
+	EmuBytes	folder_id;
+	EmuTimestamp created_at;
+	EmuBytes	name;
+	EmuBytes	description;
+	EmuLabel   *labels;
+	int			nlabels;
+	int32_t		environment;
+	EmuBytes	network_id;
+	int32_t		health;
+	int32_t		status;
+	bool		sharded;
+	EmuBytes   *security_groups;
+	int			nsecurity_groups;
+	bool		tls_enabled;
+	bool		deletion_protection;
+	int32_t		persistence_mode;
+	/* ClusterConfig; sent when any of its fields is set */
+	EmuBytes	version;
+	bool		has_backup_window;
+	int32_t		backup_window[4];	/* hours, minutes, seconds, nanos */
+	bool		has_retain_days;
+	int64_t		retain_days;
+} EmuClusterInfo;
+
 /* A growable array of backup numbers (indexes into the data backups). */
 typedef struct EmuIntList
 {
@@ -202,8 +241,25 @@ extern bool emu_data_cluster_listing(const char *cluster_id, EmuListing *out);
 extern int64_t emu_listing_count(const EmuListing *listing);
 extern void emu_listing_get(const EmuListing *listing, int64_t pos,
 							EmuArena *arena, EmuBackup *out);
+extern bool emu_data_find_cluster(const char *id, EmuArena *arena,
+								  EmuClusterInfo *out);
+extern int	emu_data_folder_clusters(const char *folder_id, EmuArena *arena,
+									 EmuClusterInfo **out);
+extern bool emu_data_unescape(const char *s, size_t len, EmuBytes *out,
+							  const char **err);
+extern bool emu_data_parse_timestamp(const char *s, EmuTimestamp *ts);
 extern void emu_data_summary(int64_t *nbackups, int *nfolders,
 							 int *nclusters, int *ngenerated, int *nclouds);
+
+/* in clusters.c */
+extern void emu_cluster_init(EmuClusterInfo *c, EmuBytes id, EmuBytes folder_id);
+extern const char *emu_cluster_set_attribute(EmuClusterInfo *c,
+											 const char *field);
+extern void emu_cluster_add_label(EmuClusterInfo *c, EmuBytes key,
+								  EmuBytes value);
+extern void emu_cluster_generate(EmuBytes folder_id, int k, EmuArena *arena,
+								 EmuClusterInfo *out);
+extern bool emu_cluster_name_valid(const char *name);
 
 /* in faults.c */
 
@@ -240,6 +296,7 @@ typedef struct EmuLogRecord
 	bool		has_paging;		/* log page_size and page_token */
 	int64_t		page_size;
 	const char *page_token;
+	const char *filter;			/* request's filter; NULL: not logged */
 	const char *auth;			/* "ok", "missing", "invalid", "denied" */
 	bool		has_client_request_id;
 	EmuBytes	client_request_id;

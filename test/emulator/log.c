@@ -186,6 +186,8 @@ emu_log_format(const EmuLogRecord *rec)
 			emu_buf_printf(&buf, ",\"page_size\":%lld", (long long) rec->page_size);
 			emu_json_field_str(&buf, "page_token", rec->page_token);
 		}
+		if (rec->filter)
+			emu_json_field_str(&buf, "filter", rec->filter);
 	}
 	emu_json_field_str(&buf, "auth", rec->auth);
 	if (rec->has_client_request_id)

@@ -1,8 +1,8 @@
 #!/bin/sh
 #
 # selfcheck.sh
-#	Check the emulator's IAM, metadata, Resource Manager, latency,
-#	call-log and pre-encoding behaviour on its own, with no other part of
+#	Check the emulator's IAM, metadata, Resource Manager, ClusterService
+#	List and Get, latency, call-log and pre-encoding behaviour on its own, with no other part of
 #	the project: a tiny gRPC client (test/emulator/selfcheck/client), the
 #	openssl command to make keys and sign JWTs, curl for the metadata
 #	service, python3 (standard library) to read the JSON log.
@@ -294,6 +294,130 @@ check "pages cached on first use are byte-identical when served again" \
 "$client" dump "$e5" tok b1gq0fh8ga5u6gkp3tmn 10 "$tmp/pre_data2.bin" >/dev/null
 check "data-file pages too" \
 	sh -c "cmp '$tmp/normal_data.bin' '$tmp/pre_data.bin' && cmp '$tmp/normal_data.bin' '$tmp/pre_data2.bin'"
+
+# --- emulator 6: ClusterService.List and Get ---------------------------------
+start_emulator e6 --data "$root/test/data/regress.tsv" --generate gen=20 \
+	--token 'tok=*' --token lim=b1g-alpha \
+	--fault 'status=INTERNAL@method:ClusterService.List@b1g-beta' \
+	--fault 'token_loop@b1g-loop'
+e6=$addr
+clusters()
+{
+	"$client" clusters "$e6" "$@"
+}
+check "ClusterService.List: a folder's clusters in data order" \
+	expect_prefix "OK	1	3	3	alpha-cache,alpha-queue,alpha-nobackup	" "$(clusters tok b1g-alpha 0 '')"
+check "ClusterService.List: pages of 2" \
+	expect_prefix "OK	2	3	2,1	alpha-cache,alpha-queue,alpha-nobackup	" "$(clusters tok b1g-alpha 2 '')"
+check "ClusterService.List: a generated folder's ten clusters, in pages of 3" \
+	expect_prefix "OK	4	10	3,3,3,1	cluster-0,cluster-1,cluster-2,cluster-3,cluster-4,cluster-5,cluster-6,cluster-7,cluster-8,cluster-9	" \
+	"$(clusters tok gen 3 '')"
+check "ClusterService.List: filter name=\"...\"" \
+	expect_prefix "OK	1	1	1	alpha-queue	" "$(clusters tok b1g-alpha 0 'name="alpha-queue"')"
+check "ClusterService.List: filter with spaces around =" \
+	expect_prefix "OK	1	1	1	cluster-7	" "$(clusters tok gen 0 ' name = "cluster-7" ')"
+check "ClusterService.List: filter matching nothing: an empty page" \
+	expect_prefix "OK	1	0	0		" "$(clusters tok b1g-alpha 0 'name="no-such-cluster"')"
+check "ClusterService.List: unknown folder: an empty page" \
+	expect_prefix "OK	1	0	0		" "$(clusters tok b1g-nosuch 0 '')"
+check "ClusterService.List: a deleted cluster (only named by backups) is not listed" \
+	expect_prefix "OK	1	0	0		" "$(clusters tok b1g-flaky 0 '')"
+for f in 'name="ab"' 'name="Alpha"' 'name="a-"' 'name="1abc"' \
+	"name=\"$(python3 -c 'print("a" * 64)')\""; do
+	check "ClusterService.List: filter $f (not a cluster name): INVALID_ARGUMENT" \
+		expect_prefix "INVALID_ARGUMENT	Request validation error: filter: invalid cluster name" \
+		"$(clusters tok b1g-alpha 0 "$f")"
+done
+for f in 'status="RUNNING"' 'name="abc" AND status="RUNNING"' 'name=abc' 'name="abc' "name='abc'"; do
+	check "ClusterService.List: filter $f: INVALID_ARGUMENT" \
+		expect_prefix "INVALID_ARGUMENT	Request validation error: filter: only name=" \
+		"$(clusters tok b1g-alpha 0 "$f")"
+done
+check "ClusterService.List: a name of 63 characters is a valid filter" \
+	expect_prefix "OK	1	0" "$(clusters tok b1g-alpha 0 "name=\"$(python3 -c 'print("a" * 63)')\"")"
+check "ClusterService.List: filter of 1000 characters is fine" \
+	expect_prefix "OK	1	0" "$(clusters tok b1g-alpha 0 "name=\"abc\"$(python3 -c 'print(" " * 990)')")"
+check "ClusterService.List: filter of 1001 characters: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Request validation error: filter: only name=" \
+	"$(clusters tok b1g-alpha 0 "name=\"abc\"$(python3 -c 'print(" " * 991)')")"
+check "ClusterService.List: page_size 1001: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Request validation error: page_size" "$(clusters tok b1g-alpha 1001 '')"
+check "ClusterService.List: page_size -1: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Request validation error: page_size" "$(clusters tok b1g-alpha -1 '')"
+check "ClusterService.List: page_token of 101 characters: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Request validation error: page_token" \
+	"$(clusters tok b1g-alpha 1 '' "$(python3 -c 'print("t" * 101)')")"
+tok2=$(clusters tok b1g-alpha 1 '' '' | cut -f6)
+check "ClusterService.List: the page token leads to page 2" \
+	expect_prefix "OK	1	1	1	alpha-queue	" "$(clusters tok b1g-alpha 1 '' "$tok2")"
+check "ClusterService.List: a token of another filter: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Invalid page token" \
+	"$(clusters tok b1g-alpha 1 'name="alpha-queue"' "$tok2")"
+check "ClusterService.List: a BackupService.List token: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Invalid page token" \
+	"$(clusters tok b1g-alpha 1 '' "$("$client" list "$e6" tok b1g-alpha 1 | cut -f3)")"
+check "ClusterService.List: folder_id missing: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Request validation error: folder_id is required" "$(clusters tok '' 0 '')"
+check "ClusterService.List: folder_id of 51 characters: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Request validation error: folder_id" \
+	"$(clusters tok "$(python3 -c 'print("f" * 51)')" 0 '')"
+check "ClusterService.List: folder not granted: PERMISSION_DENIED" \
+	expect_prefix "PERMISSION_DENIED	Permission denied to folder b1g-conv" "$(clusters lim b1g-conv 0 '')"
+check "ClusterService.List: granted folder" \
+	expect_prefix "OK	1	3	" "$(clusters lim b1g-alpha 0 '')"
+check "ClusterService.List: no token: UNAUTHENTICATED" \
+	expect_prefix "UNAUTHENTICATED" "$(clusters - b1g-alpha 0 '')"
+check "ClusterService.List: method-scoped fault" \
+	expect_prefix "INTERNAL	injected INTERNAL" "$(clusters tok b1g-beta 0 '')"
+check "... which spares BackupService.List of the same folder" \
+	expect_prefix "OK	2	" "$("$client" list "$e6" tok b1g-beta 10)"
+check "ClusterService.List: token_loop repeats the page-2 token" \
+	expect_prefix "OK	1	1	1	loop-cluster	" "$(clusters tok b1g-loop 1 '' '')"
+
+check "ClusterService.Get: every field" \
+	expect_prefix "$(printf 'OK\tc9q-alpha1\tb1g-alpha\talpha-cache\tPRODUCTION\tALIVE\tRUNNING\tON\t011\tteam=alpha;quote"key=say "hi";back\\slash=C:\\data\\;команда=альфа ✓;empty=;=empty key\tsg-alpha-1\t7.2\t03:00:00.000000000\t7')" \
+	"$("$client" cluster "$e6" tok c9q-alpha1)"
+check "ClusterService.Get: several security groups, no window, no retain period" \
+	expect_prefix "$(printf 'OK\tc9q-alpha2\tb1g-alpha\talpha-queue\tPRESTABLE\tDEGRADED\tUPDATING\tON_REPLICAS\t100\tteam=alpha;tier=queue\tsg-alpha-1,sg-alpha-2,sg-shared\t7.2\t-\t-')" \
+	"$("$client" cluster "$e6" tok c9q-alpha2)"
+check "ClusterService.Get: a bare cluster line: zero values, no config" \
+	expect_prefix "$(printf 'OK\tc9q-empty\tb1g-empty\tc9q-empty\tENVIRONMENT_UNSPECIFIED\tHEALTH_UNKNOWN\tSTATUS_UNKNOWN\tON\t000\t\t\t-\t-\t-')" \
+	"$("$client" cluster "$e6" tok c9q-empty)"
+check "ClusterService.Get: unknown enum values, last nanosecond, retain 0" \
+	expect_prefix "$(printf 'OK\tc9q-conv\tb1g-conv\tconv-odd\t9\t17\t42\t5\t000\t\t\t7.2\t23:59:59.999999999\t0')" \
+	"$("$client" cluster "$e6" tok c9q-conv)"
+check "ClusterService.Get: a generated cluster" \
+	expect_prefix "$(printf 'OK\tgen-c3\tgen\tcluster-3\tPRESTABLE\tALIVE\tRUNNING\tON\t010\tteam=team-0\t\t7.2\t03:00:00.000000000\t7')" \
+	"$("$client" cluster "$e6" tok gen-c3)"
+check "ClusterService.Get: a deleted cluster: NOT_FOUND" \
+	expect_prefix "NOT_FOUND	Cluster c9q-flaky not found" "$("$client" cluster "$e6" tok c9q-flaky)"
+check "... whose backups ClusterService.ListBackups still lists" \
+	expect_prefix "OK	" "$("$client" list "$e6" tok b1g-flaky 10)"
+check "ClusterService.Get: unknown cluster: NOT_FOUND" \
+	expect_prefix "NOT_FOUND" "$("$client" cluster "$e6" tok c9q-nosuch)"
+check "ClusterService.Get: cluster_id missing: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Request validation error: cluster_id is required" "$("$client" cluster "$e6" tok '')"
+check "ClusterService.Get: cluster_id of 51 characters: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Request validation error: cluster_id" \
+	"$("$client" cluster "$e6" tok "$(python3 -c 'print("c" * 51)')")"
+check "ClusterService.Get: folder not granted: PERMISSION_DENIED" \
+	expect_prefix "PERMISSION_DENIED	Permission denied to folder b1g-beta" "$("$client" cluster "$e6" lim c9q-beta1)"
+check "log: List and Get lines with their arguments and the filter" python3 - "$tmp/e6.log" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+lists = [l for l in lines if l["method"] == "ClusterService.List"]
+gets = [l for l in lines if l["method"] == "ClusterService.Get"]
+assert lists and gets
+f = [l for l in lists if l.get("filter") == 'name="alpha-queue"' and l["page_size"] == 0]
+assert f and f[0]["folder_id"] == "b1g-alpha" and f[0]["returned"] == 1, f
+assert all("filter" in l and "page_token" in l for l in lists)
+p = [l for l in lists if l["page_size"] == 2 and l["folder_id"] == "b1g-alpha"]
+assert len(p) == 2 and p[1]["page_token"] == p[0]["next_page_token"] != "", p
+assert any(l["cluster_id"] == "c9q-alpha1" and l["status"] == "OK" for l in gets)
+assert all("filter" not in l and "page_size" not in l for l in gets)
+assert any(l["status"] == "PERMISSION_DENIED" and l["auth"] == "denied" for l in gets)
+assert any(l.get("fault") == "status" for l in lists)
+EOF
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -46,6 +46,7 @@
 #include "google/protobuf/timestamp.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/backup.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
+#include "yandex/cloud/mdb/redis/v1/cluster.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
 #include "yandex/cloud/iam/v1/iam_token_service.pb-c.h"
 #include "yandex/cloud/resourcemanager/v1/folder.pb-c.h"
@@ -57,6 +58,12 @@ typedef Yandex__Cloud__Mdb__Redis__V1__ListBackupsRequest PbListRequest;
 typedef Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse PbListResponse;
 typedef Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsRequest PbClusterRequest;
 typedef Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsResponse PbClusterResponse;
+typedef Yandex__Cloud__Mdb__Redis__V1__Cluster PbCluster;
+typedef Yandex__Cloud__Mdb__Redis__V1__Cluster__LabelsEntry PbLabel;
+typedef Yandex__Cloud__Mdb__Redis__V1__ClusterConfig PbClusterConfig;
+typedef Yandex__Cloud__Mdb__Redis__V1__GetClusterRequest PbGetClusterRequest;
+typedef Yandex__Cloud__Mdb__Redis__V1__ListClustersRequest PbClustersRequest;
+typedef Yandex__Cloud__Mdb__Redis__V1__ListClustersResponse PbClustersResponse;
 typedef Google__Protobuf__Timestamp PbTimestamp;
 typedef Yandex__Cloud__Iam__V1__CreateIamTokenRequest PbIamRequest;
 typedef Yandex__Cloud__Iam__V1__CreateIamTokenResponse PbIamResponse;
@@ -75,8 +82,13 @@ typedef enum EmuMethod
 	METHOD_LIST,
 	METHOD_CLUSTER_LIST,
 	METHOD_FOLDER_LIST,
-	METHOD_IAM_CREATE
+	METHOD_IAM_CREATE,
+	METHOD_CLUSTERS_LIST,
+	METHOD_CLUSTER_GET
 } EmuMethod;
+
+/* Longest filter of ListClustersRequest and ListFoldersRequest. */
+#define MAX_FILTER_CHARS 1000
 
 /* CreateIamTokenRequest limits. */
 #define IAM_MAX_JWT_CHARS 8000
@@ -1002,13 +1014,13 @@ handle_cluster_list(CallContext *ctx, const ProtobufCMessage *request)
 }
 
 /*
- * parse_folder_filter
- *		The filter of ListFoldersRequest: "" or name="NAME" (spaces around
- *		'=' allowed; \" and \\ escapes).  Sets *name (malloc'ed, NULL for
+ * parse_name_filter
+ *		The filter of ListFoldersRequest and ListClustersRequest: "" or
+ *		name="NAME" (spaces around '=' allowed; \" and \\ escapes).  Sets *name (malloc'ed, NULL for
  *		no filter); false if the filter is not of that form.
  */
 static bool
-parse_folder_filter(const char *filter, char **name)
+parse_name_filter(const char *filter, char **name)
 {
 	const char *p = filter;
 	EmuBuf		buf = {0};
@@ -1056,6 +1068,46 @@ bad:
 }
 
 /*
+ * page_bounds
+ *		The part [*start, *end) of a listing of total items that the page
+ *		of page_size starting at offset (validated already) shows, and the
+ *		page's next token in ctx (bound to key; the token_loop fault
+ *		repeats one).
+ */
+static void
+page_bounds(CallContext *ctx, const char *key, int64_t page_size,
+			int64_t offset, int64_t total, int64_t *start, int64_t *end)
+{
+	*start = offset < total ? offset : total;
+	*end = total - *start > page_size ? *start + page_size : total;
+	ctx->returned = *end - *start;
+	ctx->next_token[0] = '\0';
+	if (ctx->effect.token_loop)
+	{
+		make_page_token(ctx->method, key, page_size, ctx->next_token);
+		note_fault(ctx, "token_loop");
+	}
+	else if (*end < total)
+		make_page_token(ctx->method, key, *end, ctx->next_token);
+	ctx->has_next_token = true;
+}
+
+/*
+ * filter_key
+ *		The key that page tokens of a filtered listing are bound to: the
+ *		id, a newline and the filter, so that a token issued for another
+ *		filter is refused.
+ */
+static void
+filter_key(EmuBuf *key, const char *id, const char *filter)
+{
+	emu_buf_append_str(key, id);
+	emu_buf_append(key, "\n", 1);
+	emu_buf_append_str(key, filter);
+	emu_buf_append(key, "", 0);
+}
+
+/*
  * handle_folder_list
  *		resourcemanager FolderService.List.  The cloud must exist and be
  *		granted (else PERMISSION_DENIED, as for a cloud one cannot see);
@@ -1089,21 +1141,15 @@ handle_folder_list(CallContext *ctx, const ProtobufCMessage *request)
 	}
 	if (!check_granted(ctx, "cloud", emu_bytes_str(rq->cloud_id)))
 		return;
-	if (!emu_utf8_valid(rq->filter, strlen(rq->filter), &nchars) || nchars > 1000 ||
-		!parse_folder_filter(rq->filter, &name))
+	if (!emu_utf8_valid(rq->filter, strlen(rq->filter), &nchars) ||
+		nchars > MAX_FILTER_CHARS ||
+		!parse_name_filter(rq->filter, &name))
 	{
 		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
 				  "Request validation error: filter: only name=\"NAME\" is supported");
 		return;
 	}
-	/*
-	 * The page token is bound to the cloud and the filter, so that a token
-	 * issued for another filter is refused.
-	 */
-	emu_buf_append_str(&key, rq->cloud_id);
-	emu_buf_append(&key, "\n", 1);
-	emu_buf_append_str(&key, rq->filter);
-	emu_buf_append(&key, "", 0);
+	filter_key(&key, rq->cloud_id, rq->filter);
 	if (!check_paging(ctx, key.data, &page_size, rq->page_token,
 					  EMU_MAX_FOLDER_PAGE_TOKEN_CHARS, &offset))
 		goto done;
@@ -1122,8 +1168,7 @@ handle_folder_list(CallContext *ctx, const ProtobufCMessage *request)
 		}
 		match[nmatch++] = i;
 	}
-	start = offset < nmatch ? offset : nmatch;
-	end = nmatch - start > page_size ? start + page_size : nmatch;
+	page_bounds(ctx, key.data, page_size, offset, nmatch, &start, &end);
 	items = emu_arena_alloc(&ctx->arena, (end - start + 1) * sizeof(PbFolder *));
 	for (int64_t pos = start; pos < end; pos++)
 	{
@@ -1139,18 +1184,256 @@ handle_folder_list(CallContext *ctx, const ProtobufCMessage *request)
 		m->status = YANDEX__CLOUD__RESOURCEMANAGER__V1__FOLDER__STATUS__ACTIVE;
 		items[pos - start] = m;
 	}
-	ctx->returned = end - start;
-	ctx->next_token[0] = '\0';
-	if (ctx->effect.token_loop)
-	{
-		make_page_token(ctx->method, key.data, page_size, ctx->next_token);
-		note_fault(ctx, "token_loop");
-	}
-	else if (end < nmatch)
-		make_page_token(ctx->method, key.data, end, ctx->next_token);
-	ctx->has_next_token = true;
 	resp.n_folders = end - start;
 	resp.folders = items;
+	resp.next_page_token = ctx->next_token;
+	pack_reply(ctx, &resp.base);
+done:
+	free(name);
+	emu_buf_free(&key);
+}
+
+/*
+ * raw_label
+ *		A label whose key or value holds a NUL, which protobuf-c cannot
+ *		pack: its map entry encoded by hand as a raw field 6.
+ */
+static void
+raw_label(EmuArena *arena, ProtobufCMessageUnknownField *uf,
+		  const EmuLabel *label)
+{
+	EmuBuf		entry = {0};
+	uint8_t		len[10];
+
+	emu_buf_append(&entry, "\x0a", 1);	/* key: field 1, length-delimited */
+	emu_buf_append(&entry, len, varint_encode(label->key.len, len));
+	emu_buf_append(&entry, label->key.data, label->key.len);
+	emu_buf_append(&entry, "\x12", 1);	/* value: field 2 */
+	emu_buf_append(&entry, len, varint_encode(label->value.len, len));
+	emu_buf_append(&entry, label->value.data, label->value.len);
+	unknown_field(arena, uf, 6, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+				  entry.data, entry.len);
+	emu_buf_free(&entry);
+}
+
+/*
+ * build_cluster_labels
+ *		Cluster.labels, in data order; labels with a NUL go to uf.
+ */
+static void
+build_cluster_labels(EmuArena *arena, PbCluster *m, const EmuClusterInfo *c,
+					 ProtobufCMessageUnknownField *uf, unsigned *nuf)
+{
+	m->labels = emu_arena_alloc(arena, (c->nlabels + 1) * sizeof(PbLabel *));
+	for (int i = 0; i < c->nlabels; i++)
+	{
+		const EmuLabel *l = &c->labels[i];
+		PbLabel    *e;
+
+		if (has_nul(l->key) || has_nul(l->value))
+		{
+			raw_label(arena, &uf[(*nuf)++], l);
+			continue;
+		}
+		e = emu_arena_alloc(arena, sizeof(PbLabel));
+		yandex__cloud__mdb__redis__v1__cluster__labels_entry__init(e);
+		e->key = (char *) l->key.data;
+		e->value = (char *) l->value.data;
+		m->labels[m->n_labels++] = e;
+	}
+}
+
+/*
+ * build_cluster_config
+ *		Cluster.config, or NULL when none of its fields is set.
+ */
+static PbClusterConfig *
+build_cluster_config(EmuArena *arena, const EmuClusterInfo *c)
+{
+	PbClusterConfig *m;
+	ProtobufCMessageUnknownField *uf;
+	unsigned	nuf = 0;
+
+	if (c->version.len == 0 && !c->has_backup_window && !c->has_retain_days)
+		return NULL;
+	m = emu_arena_alloc(arena, sizeof(PbClusterConfig));
+	yandex__cloud__mdb__redis__v1__cluster_config__init(m);
+	uf = emu_arena_alloc(arena, sizeof(ProtobufCMessageUnknownField));
+	set_string(arena, &m->version, c->version, 1, uf, &nuf);
+	if (c->has_backup_window)
+	{
+		Google__Type__TimeOfDay *t = emu_arena_alloc(arena, sizeof(*t));
+
+		google__type__time_of_day__init(t);
+		t->hours = c->backup_window[0];
+		t->minutes = c->backup_window[1];
+		t->seconds = c->backup_window[2];
+		t->nanos = c->backup_window[3];
+		m->backup_window_start = t;
+	}
+	if (c->has_retain_days)
+	{
+		Google__Protobuf__Int64Value *v = emu_arena_alloc(arena, sizeof(*v));
+
+		google__protobuf__int64_value__init(v);
+		v->value = c->retain_days;
+		m->backup_retain_period_days = v;
+	}
+	m->base.n_unknown_fields = nuf;
+	m->base.unknown_fields = nuf > 0 ? uf : NULL;
+	return m;
+}
+
+/*
+ * build_cluster
+ *		A Cluster message for c, allocated in arena.  Strings holding a NUL
+ *		are sent as raw fields, as in build_backup.
+ */
+static PbCluster *
+build_cluster(EmuArena *arena, const EmuClusterInfo *c, bool add_unknown)
+{
+	PbCluster  *m = emu_arena_alloc(arena, sizeof(PbCluster));
+	ProtobufCMessageUnknownField *uf;
+	unsigned	nuf = 0;
+	bool		group_nul = false;
+
+	yandex__cloud__mdb__redis__v1__cluster__init(m);
+	uf = emu_arena_alloc(arena, (5 + c->nlabels + c->nsecurity_groups +
+								 FAULT_UNKNOWN_FIELDS) *
+						 sizeof(ProtobufCMessageUnknownField));
+	set_string(arena, &m->id, c->id, 1, uf, &nuf);
+	set_string(arena, &m->folder_id, c->folder_id, 2, uf, &nuf);
+	m->created_at = build_timestamp(arena, &c->created_at);
+	set_string(arena, &m->name, c->name, 4, uf, &nuf);
+	set_string(arena, &m->description, c->description, 5, uf, &nuf);
+	build_cluster_labels(arena, m, c, uf, &nuf);
+	m->environment = (Yandex__Cloud__Mdb__Redis__V1__Cluster__Environment) c->environment;
+	m->config = build_cluster_config(arena, c);
+	set_string(arena, &m->network_id, c->network_id, 10, uf, &nuf);
+	m->health = (Yandex__Cloud__Mdb__Redis__V1__Cluster__Health) c->health;
+	m->status = (Yandex__Cloud__Mdb__Redis__V1__Cluster__Status) c->status;
+	m->sharded = c->sharded;
+	for (int i = 0; i < c->nsecurity_groups; i++)
+		group_nul = group_nul || has_nul(c->security_groups[i]);
+	m->security_group_ids = emu_arena_alloc(arena, (c->nsecurity_groups + 1) * sizeof(char *));
+	for (int i = 0; i < c->nsecurity_groups; i++)
+	{
+		/* with a NUL in any of them, all go raw, to keep their order */
+		if (group_nul)
+			unknown_field(arena, &uf[nuf++], 16, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+						  c->security_groups[i].data, c->security_groups[i].len);
+		else
+			m->security_group_ids[m->n_security_group_ids++] =
+				(char *) c->security_groups[i].data;
+	}
+	m->tls_enabled = c->tls_enabled;
+	m->deletion_protection = c->deletion_protection;
+	m->persistence_mode = (Yandex__Cloud__Mdb__Redis__V1__Cluster__PersistenceMode) c->persistence_mode;
+	if (add_unknown)
+		add_fault_unknown_fields(arena, uf, &nuf);
+	m->base.n_unknown_fields = nuf;
+	m->base.unknown_fields = nuf > 0 ? uf : NULL;
+	return m;
+}
+
+/*
+ * handle_cluster_get
+ *		ClusterService.Get.
+ */
+static void
+handle_cluster_get(CallContext *ctx, const ProtobufCMessage *request)
+{
+	const PbGetClusterRequest *rq = (const PbGetClusterRequest *) request;
+	EmuClusterInfo c;
+	PbCluster  *m;
+
+	if (!check_id(ctx, "cluster_id", rq->cluster_id))
+		return;
+	if (!emu_data_find_cluster(rq->cluster_id, &ctx->arena, &c))
+	{
+		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Cluster %s not found", rq->cluster_id);
+		return;
+	}
+	if (!check_granted(ctx, "folder", c.folder_id))
+		return;
+	m = build_cluster(&ctx->arena, &c, ctx->effect.unknown_fields);
+	if (ctx->effect.unknown_fields)
+		note_fault(ctx, "unknown_fields");
+	ctx->returned = 1;
+	pack_reply(ctx, &m->base);
+}
+
+/*
+ * check_cluster_filter
+ *		The filter of ListClustersRequest: "" or name="NAME", at most 1000
+ *		characters, NAME a valid cluster name.  Sets *name (malloc'ed, NULL
+ *		for no filter); sets the error and returns false otherwise.
+ */
+static bool
+check_cluster_filter(CallContext *ctx, const char *filter, char **name)
+{
+	size_t		nchars;
+
+	*name = NULL;
+	if (!emu_utf8_valid(filter, strlen(filter), &nchars) ||
+		nchars > MAX_FILTER_CHARS || !parse_name_filter(filter, name))
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: filter: only name=\"NAME\" is supported");
+		return false;
+	}
+	if (*name != NULL && !emu_cluster_name_valid(*name))
+	{
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Request validation error: filter: invalid cluster name");
+		free(*name);
+		*name = NULL;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * handle_clusters_list
+ *		ClusterService.List: the folder's clusters (emu_data_folder_clusters),
+ *		those of the filter's name only when there is one.  Page tokens are
+ *		bound to the folder and the filter.
+ */
+static void
+handle_clusters_list(CallContext *ctx, const ProtobufCMessage *request)
+{
+	const PbClustersRequest *rq = (const PbClustersRequest *) request;
+	PbClustersResponse resp = YANDEX__CLOUD__MDB__REDIS__V1__LIST_CLUSTERS_RESPONSE__INIT;
+	char	   *name = NULL;
+	EmuBuf		key = {0};
+	int64_t		page_size = rq->page_size;
+	int64_t		offset,
+				start,
+				end;
+	EmuClusterInfo *all;
+	int			nall;
+	int			nmatch = 0;
+
+	if (!check_id(ctx, "folder_id", rq->folder_id) ||
+		!check_cluster_filter(ctx, rq->filter, &name))
+		return;
+	filter_key(&key, rq->folder_id, rq->filter);
+	if (!check_granted(ctx, "folder", emu_bytes_str(rq->folder_id)) ||
+		!check_paging(ctx, key.data, &page_size, rq->page_token,
+					  EMU_MAX_PAGE_TOKEN_CHARS, &offset))
+		goto done;
+
+	nall = emu_data_folder_clusters(rq->folder_id, &ctx->arena, &all);
+	for (int i = 0; i < nall; i++)
+		if (name == NULL || emu_bytes_equal_str(all[i].name, name))
+			all[nmatch++] = all[i];
+	page_bounds(ctx, key.data, page_size, offset, nmatch, &start, &end);
+	resp.clusters = emu_arena_alloc(&ctx->arena, (end - start + 1) * sizeof(PbCluster *));
+	for (int64_t pos = start; pos < end; pos++)
+		resp.clusters[resp.n_clusters++] =
+			build_cluster(&ctx->arena, &all[pos], ctx->effect.unknown_fields);
+	if (ctx->effect.unknown_fields)
+		note_fault(ctx, "unknown_fields");
 	resp.next_page_token = ctx->next_token;
 	pack_reply(ctx, &resp.base);
 done:
@@ -1228,7 +1511,7 @@ typedef void (*MethodHandler) (CallContext *ctx, const ProtobufCMessage *request
  * its gRPC path, its short name (in the log and in @method: fault scopes),
  * its request message, the request's id field (which also names the field
  * in the log and is the KEY of @KEY faults), whether the request pages,
- * whether a caller needs a token, and the function that answers it.
+ * whether it has a filter (logged too), whether a caller needs a token, and the function that answers it.
  * IamTokenService.Create has no id field: its calls are keyed, and logged,
  * by the key id ("key_id") in the header of the JWT they carry.
  */
@@ -1239,6 +1522,7 @@ typedef struct MethodInfo
 	const ProtobufCMessageDescriptor *request;
 	const char *id_field;		/* NULL: keyed by the JWT's kid */
 	bool		paged;			/* has page_size and page_token */
+	bool		filtered;		/* has a filter (logged) */
 	bool		needs_token;
 	MethodHandler handle;
 } MethodInfo;
@@ -1246,19 +1530,25 @@ typedef struct MethodInfo
 static const MethodInfo methods[] = {
 	{"/yandex.cloud.mdb.redis.v1.BackupService/Get", "BackupService.Get",
 		&yandex__cloud__mdb__redis__v1__get_backup_request__descriptor,
-	"backup_id", false, true, handle_get},
+	"backup_id", false, false, true, handle_get},
 	{"/yandex.cloud.mdb.redis.v1.BackupService/List", "BackupService.List",
 		&yandex__cloud__mdb__redis__v1__list_backups_request__descriptor,
-	"folder_id", true, true, handle_list},
+	"folder_id", true, false, true, handle_list},
 	{"/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups", "ClusterService.ListBackups",
 		&yandex__cloud__mdb__redis__v1__list_cluster_backups_request__descriptor,
-	"cluster_id", true, true, handle_cluster_list},
+	"cluster_id", true, false, true, handle_cluster_list},
 	{"/yandex.cloud.resourcemanager.v1.FolderService/List", "FolderService.List",
 		&yandex__cloud__resourcemanager__v1__list_folders_request__descriptor,
-	"cloud_id", true, true, handle_folder_list},
+	"cloud_id", true, true, true, handle_folder_list},
 	{"/yandex.cloud.iam.v1.IamTokenService/Create", "IamTokenService.Create",
 		&yandex__cloud__iam__v1__create_iam_token_request__descriptor,
-	NULL, false, false, handle_iam_create},
+	NULL, false, false, false, handle_iam_create},
+	{"/yandex.cloud.mdb.redis.v1.ClusterService/List", "ClusterService.List",
+		&yandex__cloud__mdb__redis__v1__list_clusters_request__descriptor,
+	"folder_id", true, true, true, handle_clusters_list},
+	{"/yandex.cloud.mdb.redis.v1.ClusterService/Get", "ClusterService.Get",
+		&yandex__cloud__mdb__redis__v1__get_cluster_request__descriptor,
+	"cluster_id", false, false, true, handle_cluster_get},
 };
 
 #define NUM_METHODS ((int) (sizeof(methods) / sizeof(methods[0])))
@@ -1355,6 +1645,9 @@ parse_request(CallContext *ctx, const char **key)
 		ctx->log.page_token = *(char *const *) request_field(request, "page_token",
 															  PROTOBUF_C_TYPE_STRING);
 	}
+	if (m->filtered)
+		ctx->log.filter = *(char *const *) request_field(request, "filter",
+														  PROTOBUF_C_TYPE_STRING);
 	ctx->log.id_value = *key;
 	return request;
 }

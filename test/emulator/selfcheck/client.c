@@ -15,6 +15,15 @@
  *	folders ADDR TOKEN CLOUD PAGE_SIZE
  *		FolderService.List, every page: OK PAGES FOLDERS DISTINCT
  *		PAGE_SIZES(comma-separated) | CODE MESSAGE
+ *	clusters ADDR TOKEN FOLDER PAGE_SIZE FILTER [PAGE_TOKEN]
+ *		ClusterService.List, every page (only PAGE_TOKEN's page when
+ *		given): OK PAGES CLUSTERS PAGE_SIZES NAMES(comma-separated)
+ *		NEXT_TOKEN | CODE MESSAGE
+ *	cluster ADDR TOKEN CLUSTER_ID
+ *		ClusterService.Get: OK ID FOLDER NAME ENVIRONMENT HEALTH STATUS
+ *		PERSISTENCE_MODE SHARDED/TLS/DELETION_PROTECTION(0 or 1 each)
+ *		LABELS(k=v;...) SECURITY_GROUPS VERSION BACKUP_WINDOW RETAIN_DAYS
+ *		("-" for an unset config, window or retain period) | CODE MESSAGE
  *	concurrent ADDR TOKEN FOLDER N
  *		N BackupService.List calls started at once: OK N ELAPSED_MS
  *	dump ADDR TOKEN FOLDER PAGE_SIZE FILE
@@ -42,6 +51,7 @@
 
 #include "yandex/cloud/iam/v1/iam_token_service.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
+#include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
 #include "yandex/cloud/resourcemanager/v1/folder_service.pb-c.h"
 
 #define MAX_CONCURRENT 1000
@@ -375,6 +385,120 @@ cmd_folders(const char *token, const char *cloud, const char *page_size)
 }
 
 /*
+ * cmd_clusters
+ *		The clusters subcommand: ClusterService.List, every page (or the one
+ *		page of PAGE_TOKEN when given).
+ */
+static int
+cmd_clusters(const char *token, const char *folder, const char *page_size,
+			 const char *filter, const char *page_token)
+{
+	char	   *next = strdup(page_token ? page_token : "");
+	int			pages = 0;
+	long		n = 0;
+	char		names[4096] = "";
+	char		sizes[4096] = "";
+
+	for (;;)
+	{
+		Yandex__Cloud__Mdb__Redis__V1__ListClustersRequest req = YANDEX__CLOUD__MDB__REDIS__V1__LIST_CLUSTERS_REQUEST__INIT;
+		Yandex__Cloud__Mdb__Redis__V1__ListClustersResponse *resp;
+		Call		c;
+
+		req.folder_id = (char *) folder;
+		req.page_size = atoll(page_size);
+		req.page_token = next;
+		req.filter = (char *) filter;
+		unary(&c, "/yandex.cloud.mdb.redis.v1.ClusterService/List", token, &req.base);
+		resp = (Yandex__Cloud__Mdb__Redis__V1__ListClustersResponse *)
+			decoded_reply(&c, &yandex__cloud__mdb__redis__v1__list_clusters_response__descriptor);
+		if (resp == NULL)
+			return 0;
+		pages++;
+		snprintf(sizes + strlen(sizes), sizeof(sizes) - strlen(sizes), "%s%zu",
+				 pages > 1 ? "," : "", resp->n_clusters);
+		for (size_t i = 0; i < resp->n_clusters; i++, n++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+					 n > 0 ? "," : "", resp->clusters[i]->name);
+		free(next);
+		next = strdup(resp->next_page_token);
+		if (next[0] == '\0' || page_token != NULL || pages > 10000)
+			break;
+	}
+	printf("OK\t%d\t%ld\t%s\t%s\t%s\n", pages, n, sizes, names, next);
+	return 0;
+}
+
+/*
+ * enum_name
+ *		The name of an enum value, or its number.
+ */
+static const char *
+enum_name(const ProtobufCEnumDescriptor *desc, int value, char *buf)
+{
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, value);
+
+	if (v != NULL)
+		return v->name;
+	sprintf(buf, "%d", value);
+	return buf;
+}
+
+/*
+ * cmd_cluster
+ *		The cluster subcommand: ClusterService.Get.
+ */
+static int
+cmd_cluster(const char *token, const char *id)
+{
+	Yandex__Cloud__Mdb__Redis__V1__GetClusterRequest req = YANDEX__CLOUD__MDB__REDIS__V1__GET_CLUSTER_REQUEST__INIT;
+	Yandex__Cloud__Mdb__Redis__V1__Cluster *m;
+	Yandex__Cloud__Mdb__Redis__V1__ClusterConfig *cf;
+	Call		c;
+	char		b1[16],
+				b2[16],
+				b3[16],
+				b4[16];
+
+	req.cluster_id = (char *) id;
+	unary(&c, "/yandex.cloud.mdb.redis.v1.ClusterService/Get", token, &req.base);
+	m = (Yandex__Cloud__Mdb__Redis__V1__Cluster *)
+		decoded_reply(&c, &yandex__cloud__mdb__redis__v1__cluster__descriptor);
+	if (m == NULL)
+		return 0;
+	cf = m->config;
+	printf("OK\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d%d%d\t", m->id, m->folder_id, m->name,
+		   enum_name(&yandex__cloud__mdb__redis__v1__cluster__environment__descriptor, m->environment, b1),
+		   enum_name(&yandex__cloud__mdb__redis__v1__cluster__health__descriptor, m->health, b2),
+		   enum_name(&yandex__cloud__mdb__redis__v1__cluster__status__descriptor, m->status, b3),
+		   enum_name(&yandex__cloud__mdb__redis__v1__cluster__persistence_mode__descriptor, m->persistence_mode, b4),
+		   m->sharded, m->tls_enabled, m->deletion_protection);
+	for (size_t i = 0; i < m->n_labels; i++)
+		printf("%s%s=%s", i > 0 ? ";" : "", m->labels[i]->key, m->labels[i]->value);
+	printf("\t");
+	for (size_t i = 0; i < m->n_security_group_ids; i++)
+		printf("%s%s", i > 0 ? "," : "", m->security_group_ids[i]);
+	if (cf == NULL)
+		printf("\t-\t-\t-\n");
+	else
+	{
+		printf("\t%s\t", cf->version);
+		if (cf->backup_window_start)
+			printf("%02d:%02d:%02d.%09d", cf->backup_window_start->hours,
+				   cf->backup_window_start->minutes,
+				   cf->backup_window_start->seconds,
+				   cf->backup_window_start->nanos);
+		else
+			printf("-");
+		if (cf->backup_retain_period_days)
+			printf("\t%lld\n", (long long) cf->backup_retain_period_days->value);
+		else
+			printf("\t-\n");
+	}
+	return 0;
+}
+
+/*
  * cmd_concurrent
  *		The concurrent subcommand: N BackupService.List calls at once.
  */
@@ -474,7 +598,7 @@ main(int argc, char **argv)
 
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: %s iam|oauth|list|folders|concurrent|dump ADDR ...\n", argv[0]);
+		fprintf(stderr, "usage: %s iam|oauth|list|folders|clusters|cluster|concurrent|dump ADDR ...\n", argv[0]);
 		return 2;
 	}
 	grpc_init();
@@ -503,6 +627,10 @@ main(int argc, char **argv)
 		if (n >= 1 && n <= MAX_CONCURRENT)
 			rc = cmd_concurrent(argv[3], argv[4], n);
 	}
+	else if (strcmp(argv[1], "clusters") == 0 && (argc == 7 || argc == 8))
+		rc = cmd_clusters(argv[3], argv[4], argv[5], argv[6], argc == 8 ? argv[7] : NULL);
+	else if (strcmp(argv[1], "cluster") == 0 && argc == 5)
+		rc = cmd_cluster(argv[3], argv[4]);
 	else if (strcmp(argv[1], "dump") == 0 && argc == 7)
 		rc = cmd_dump(argv[3], argv[4], argv[5], argv[6]);
 	else

@@ -95,10 +95,6 @@ SELECT folder_id, count(*), max(created_at) AS latest
   FROM cloud_backups GROUP BY folder_id ORDER BY folder_id;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM cloud_backups;
 
--- A query that names no folder, cluster or id cannot run: it says so.
-\set ON_ERROR_STOP 0
-SELECT count(*) FROM redis_backups;
-
 -- The clusters of the folders (ClusterService.List), with their labels.
 SELECT folder_id, name, environment, status, labels->>'team' AS team,
        backup_window_start, backup_retain_period_days
@@ -120,3 +116,7 @@ SELECT c.name, c.labels->>'team' AS team, max(b.created_at) AS last_backup
 HAVING max(b.created_at) IS NULL
     OR max(b.created_at) < timestamptz '2026-12-01 00:00:00+00' - interval '26 hours'
  ORDER BY c.name;
+
+-- A query that names no folder, cluster or id cannot run: it says so.
+\set ON_ERROR_STOP 0
+SELECT count(*) FROM redis_backups;

@@ -63,10 +63,15 @@ include $(PGXS)
 
 # Every object needs the generated headers first, and is rebuilt when a
 # header of ours changes (PGXS tracks no header dependencies).
-$(OBJS): $(GEN)/.stamp $(srcdir)/src/redis_backup_fdw.h $(srcdir)/src/compat.h \
-         $(srcdir)/src/client/rb_client.h $(srcdir)/src/client/rb_wire.h
+# The same for the JIT bitcode PGXS compiles from each source when the
+# server was built with LLVM (the .bc files are built beside the objects,
+# in parallel with them under make -j).
+$(OBJS) $(OBJS:.o=.bc): $(GEN)/.stamp $(srcdir)/src/redis_backup_fdw.h \
+         $(srcdir)/src/compat.h $(srcdir)/src/client/rb_client.h \
+         $(srcdir)/src/client/rb_wire.h
 
-$(GEN)/.stamp: $(addprefix proto/,$(PROTOS))
+# Made anew when a .proto or the lists above (this Makefile) change.
+$(GEN)/.stamp: $(addprefix proto/,$(PROTOS)) $(srcdir)/Makefile
 	@mkdir -p $(GEN) src/client
 	protoc-c --c_out=$(GEN) -I$(srcdir)/proto -I$(PROTO_INCLUDE) $(PROTOS) $(SYSTEM_PROTOS)
 	@touch $@

@@ -204,6 +204,7 @@ extern uint64_t emu_hash_bytes(uint64_t seed, const void *data, size_t len);
 extern bool emu_utf8_valid(const char *data, size_t len, size_t *nchars);
 extern void emu_uuid(char *out);
 extern int64_t emu_now_ms(void);
+extern int64_t emu_now_us(void);
 extern int64_t emu_wall_us(void);
 extern void emu_random_bytes(void *out, size_t len);
 extern void emu_base64url(const uint8_t *in, size_t len, EmuBuf *out);

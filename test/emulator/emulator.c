@@ -161,11 +161,15 @@ usage(FILE *out, int code)
 			"       [--metadata-port-file FILE] [--metadata-sa SA_ID]\n"
 			"       [--metadata-mode ok|404|500|garbage|slow]\n"
 			"       [--preencoded PAGE_SIZE] [--preencoded-max-mb MB]\n"
+			"       [--quota-inflight K] [--quota-rate R]\n"
 			"\n"
 			"GRANTS: * or FOLDER_OR_CLOUD[,FOLDER_OR_CLOUD...] (empty for --service-account).\n"
 			"Faults (SPEC = KIND[=ARG][@method:METHOD][@KEY]): latency=MS, unavailable[=N], exhausted[=N],\n"
 			"status=CODE_NAME[:N], hang[=N], garbage[=N], token_loop, unknown_fields,\n"
-			"oversize=BYTES, echo_token.  See test/emulator/README.md.\n",
+			"oversize=BYTES, echo_token.\n"
+			"Quotas, per bearer token: at most K calls in flight, at most R calls a second;\n"
+			"beyond them RESOURCE_EXHAUSTED \"The request limit exceeded.\".\n"
+			"See test/emulator/README.md.\n",
 			EMU_PROGNAME);
 	exit(code);
 }
@@ -239,6 +243,8 @@ static const OptionInfo options[] = {
 	{"--metadata-mode", NULL, emu_metadata_set_mode},
 	{"--preencoded", NULL, emu_service_set_preencoded},
 	{"--preencoded-max-mb", NULL, emu_service_set_preencoded_max},
+	{"--quota-inflight", NULL, emu_quota_set_inflight},
+	{"--quota-rate", NULL, emu_quota_set_rate},
 };
 
 /*
@@ -485,6 +491,7 @@ send_reply(EmuCall *c)
 	 * that reads the log after its call has ended finds the line there.
 	 */
 	emu_log_write(c->reply.log_body, c->start_us, emu_wall_us(), false);
+	emu_quota_release(&c->reply.quota);
 
 	/*
 	 * x-request-id goes in the headers of a successful reply.  An error

@@ -6,7 +6,7 @@
  * The emulator is a single-threaded gRPC C core server (see emulator.c).
  * The other files know nothing about gRPC calls: data.c holds the backups
  * (loaded from data files or generated on demand), service.c decides the
- * reply to one request, faults.c holds the injected faults, log.c writes
+ * reply to one request, faults.c holds the injected faults, quota.c the request quotas, log.c writes
  * the JSON call log and util.c has small helpers (arena, buffers, hashes).
  *
  * Plain C, no PostgreSQL headers.
@@ -154,6 +154,9 @@ typedef struct EmuBuf
 	size_t		cap;
 } EmuBuf;
 
+/* A token's counts against the quotas (quota.c). */
+typedef struct EmuQuotaToken EmuQuotaToken;
+
 /*
  * What service.c gets for one call, and what it hands back to the server
  * loop.  The reply payload is malloc'ed; the server takes it over.
@@ -179,6 +182,9 @@ typedef struct EmuReply
 	bool		hang;			/* never reply */
 	int64_t		delay_ms;		/* delay the reply by this much */
 	char		request_id[40]; /* x-request-id to send */
+	EmuQuotaToken *quota;		/* the in-flight place the call holds until
+								 * its status goes out (emu_quota_release),
+								 * or NULL */
 	char	   *log_body;		/* malloc'ed log line without seq and
 								 * times; the server loop writes it when
 								 * the status is sent (emu_log_write) */
@@ -284,6 +290,13 @@ extern void emu_fault_add(const char *spec);
 extern void emu_faults_apply(const char *method, const char *key,
 							 EmuFaultEffect *effect);
 extern int	emu_fault_count(void);
+
+/* in quota.c */
+extern void emu_quota_set_inflight(const char *arg);
+extern void emu_quota_set_rate(const char *arg);
+extern bool emu_quota_admit(bool has_token, EmuBytes token,
+							EmuQuotaToken **held);
+extern void emu_quota_release(EmuQuotaToken **held);
 
 /* in log.c */
 typedef struct EmuLogRecord

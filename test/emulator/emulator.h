@@ -6,8 +6,9 @@
  * The emulator is a single-threaded gRPC C core server (see emulator.c).
  * The other files know nothing about gRPC calls: data.c holds the backups
  * (loaded from data files or generated on demand), service.c decides the
- * reply to one request, faults.c holds the injected faults, quota.c the request quotas, log.c writes
- * the JSON call log and util.c has small helpers (arena, buffers, hashes).
+ * reply to one request, faults.c holds the injected faults, quota.c the
+ * request quotas, log.c writes the JSON call log and util.c has small
+ * helpers (arena, buffers, hashes).
  *
  * Plain C, no PostgreSQL headers.
  *

@@ -751,6 +751,7 @@ next_event(void)
 {
 	int64_t		wait_us = SLICE_MS * INT64_C(1000);
 	grpc_event	ev;
+	gpr_timespec deadline;
 	struct timespec step;
 
 	if (timers != NULL)
@@ -761,11 +762,12 @@ next_event(void)
 			wait_us = until > 0 ? until : 0;
 	}
 	if (wait_us > WAKE_MARGIN_US)
-		return grpc_completion_queue_next(cq,
-										  gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-													   gpr_time_from_micros(wait_us - WAKE_MARGIN_US,
-																			GPR_TIMESPAN)),
-										  NULL);
+	{
+		deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+								gpr_time_from_micros(wait_us - WAKE_MARGIN_US,
+													 GPR_TIMESPAN));
+		return grpc_completion_queue_next(cq, deadline, NULL);
+	}
 
 	ev = grpc_completion_queue_next(cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
 	if (ev.type == GRPC_QUEUE_TIMEOUT && wait_us > 0)

@@ -8,6 +8,10 @@
 # each with max_concurrent_calls 1, 8 and 16; median of RUNS (default 3).
 # Pages are pre-encoded, so the single-threaded emulator adds little per call.
 # "ideal" is (calls / N) x LATENCY: N calls always in flight, no other cost.
+# With BENCH_COMPARE_REV=REV a second emulator, built from git revision REV
+# (bench/emulator_at.sh), serves the same data; the runs alternate between
+# the two (the server's endpoint switched between queries) and a column
+# "x REV" shows its ratio beside today's.
 #
 #   bash bench/fanout_bench.sh          (after scripts/setup.sh)
 # shellcheck source=scripts/lib.sh
@@ -20,10 +24,19 @@ LATENCY=${BENCH_LATENCY_MS:-20}
 bash scripts/pg.sh start >/dev/null
 gen=()
 for ((i = 1; i <= 40; i++)); do gen+=(--generate "fan-$i=3000"); done
-start_emulator emulator-fanout "${gen[@]}" --generate-cloud "cloud-100=100:10" --preencoded 1000 \
-    --fault "latency=$LATENCY" --token 'bench-token=*'
-trap 'stop_pid $EMU_PID' EXIT
+emu_args=("${gen[@]}" --generate-cloud "cloud-100=100:10" --preencoded 1000
+    --fault "latency=$LATENCY" --token 'bench-token=*')
+start_emulator emulator-fanout "${emu_args[@]}"
+pids=$EMU_PID
+trap 'for p in $pids; do stop_pid "$p"; done' EXIT
 addr=127.0.0.1:$EMU_PORT
+addrs=("$addr") labels=("x ideal")
+if [[ -n ${BENCH_COMPARE_REV:-} ]]; then
+    bash bench/emulator_at.sh "$BENCH_COMPARE_REV" "$WORK/emulator-at-rev"
+    EMULATOR=$WORK/emulator-at-rev start_emulator emulator-fanout-rev "${emu_args[@]}"
+    pids+=" $EMU_PID"
+    addrs+=("127.0.0.1:$EMU_PORT") labels+=("x $BENCH_COMPARE_REV")
+fi
 
 pg_psql -d postgres -qtAc "SELECT 1 FROM pg_database WHERE datname = 'bench'" | grep -q 1 ||
     pg_psql -d postgres -qc 'CREATE DATABASE bench'
@@ -63,18 +76,36 @@ SQL
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-echo "every call delayed by $LATENCY ms, emulator $addr, median of $RUNS runs"
-printf '%-8s %5s %4s %9s %9s %9s\n' scan calls N seconds ideal "x ideal"
+# use_emulator ADDR: point the server (both endpoints) at ADDR
+use_emulator() {
+    pg_psql -d bench -qc "ALTER SERVER fanout OPTIONS (SET endpoint '$1', SET resource_manager_endpoint '$1')"
+}
+
+echo "every call delayed by $LATENCY ms, emulator ${addrs[*]}, median of $RUNS runs"
+printf '%-8s %5s %4s %9s %9s' scan calls N seconds ideal
+printf ' %9s' "${labels[@]}"
+echo
 for scan in folders ids cloud; do
     for n in 1 8 16; do
         pg_psql -d bench -qc "ALTER SERVER fanout OPTIONS (SET max_concurrent_calls '$n')"
-        secs=()
+        declare -A secs=()
         for ((i = 0; i < RUNS; i++)); do
-            read -r rows s < <(seconds_of "${QUERY[$scan]}")
-            [[ $rows == "${ROWS[$scan]}" ]] || die "$scan: $rows rows, expected ${ROWS[$scan]}"
-            secs+=("$s")
+            for e in "${!addrs[@]}"; do
+                ((${#addrs[@]} == 1)) || use_emulator "${addrs[$e]}"
+                read -r rows s < <(seconds_of "${QUERY[$scan]}")
+                [[ $rows == "${ROWS[$scan]}" ]] || die "$scan: $rows rows, expected ${ROWS[$scan]}"
+                secs[$e]+=" $s"
+            done
         done
-        awk -v sc="$scan" -v c="${CALLS[$scan]}" -v n="$n" -v s="$(median "${secs[@]}")" -v l="$LATENCY" \
-            'BEGIN { ideal = c / n * l / 1000; printf "%-8s %5d %4d %9.3f %9.3f %9.2f\n", sc, c, n, s, ideal, s / ideal }'
+        ideal=$(awk -v c="${CALLS[$scan]}" -v n="$n" -v l="$LATENCY" 'BEGIN { print c / n * l / 1000 }')
+        # shellcheck disable=SC2086
+        printf '%-8s %5d %4d %9.3f %9.3f' "$scan" "${CALLS[$scan]}" "$n" "$(median ${secs[0]})" "$ideal"
+        for e in "${!addrs[@]}"; do
+            # shellcheck disable=SC2086
+            awk -v s="$(median ${secs[$e]})" -v i="$ideal" 'BEGIN { printf " %9.2f", s / i }'
+        done
+        echo
+        unset secs
     done
 done
+((${#addrs[@]} == 1)) || use_emulator "$addr"

@@ -20,9 +20,10 @@
  *				"trailers-only" response, see send_reply)
  *
  * A call is freed when no batch is in flight and it waits for no timer.
- * Delayed replies (latency fault) sit in a timer list ordered by due time;
- * the completion-queue wait never sleeps past the first one, nor past
- * 100 ms, so signals are noticed promptly.  SIGTERM and SIGINT only set a
+ * Delayed replies (latency fault) sit in a timer list ordered by due time,
+ * in microseconds from the call's arrival; the completion-queue wait never
+ * sleeps past the first one (see next_event), nor past 100 ms, so signals
+ * are noticed promptly.  SIGTERM and SIGINT only set a
  * flag; the loop then shuts the server down, cancels every call, drains
  * the queue and exits 0.
  *
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <grpc/byte_buffer.h>
@@ -51,6 +53,16 @@
 
 /* Longest wait in the completion queue between signal checks. */
 #define SLICE_MS 100
+
+/*
+ * How late gRPC's completion-queue deadline may wake us: it works in whole
+ * milliseconds, rounding the deadline up and its own clock down, so a wait
+ * of 20 ms becomes epoll_wait(..., 21) and ends 1-2 ms late.  The queue is
+ * asked to wake this much before a timer is due; the rest is waited in
+ * sleeps of FINE_STEP_US between looks at the queue.
+ */
+#define WAKE_MARGIN_US 2000
+#define FINE_STEP_US 200
 
 typedef enum TagKind
 {
@@ -82,13 +94,15 @@ struct EmuCall
 	grpc_byte_buffer *recv_buf;
 	int			cancelled;		/* from RECV_CLOSE_ON_SERVER */
 	int64_t		start_us;		/* when the call arrived (wall clock) */
+	int64_t		arrival_us;		/* the same, monotonic: delays count from
+								 * here */
 
 	/* state */
 	int			pending;		/* batches in flight */
 	bool		started;		/* request_call completed */
 	bool		closed;			/* CLOSE completed */
 	bool		timer_armed;	/* waiting in the timer list */
-	int64_t		due_ms;
+	int64_t		due_us;			/* monotonic */
 	EmuCall    *timer_next;
 
 	/* reply, kept alive until SEND completes */
@@ -147,11 +161,15 @@ usage(FILE *out, int code)
 			"       [--metadata-port-file FILE] [--metadata-sa SA_ID]\n"
 			"       [--metadata-mode ok|404|500|garbage|slow]\n"
 			"       [--preencoded PAGE_SIZE] [--preencoded-max-mb MB]\n"
+			"       [--quota-inflight K] [--quota-rate R]\n"
 			"\n"
 			"GRANTS: * or FOLDER_OR_CLOUD[,FOLDER_OR_CLOUD...] (empty for --service-account).\n"
 			"Faults (SPEC = KIND[=ARG][@method:METHOD][@KEY]): latency=MS, unavailable[=N], exhausted[=N],\n"
 			"status=CODE_NAME[:N], hang[=N], garbage[=N], token_loop, unknown_fields,\n"
-			"oversize=BYTES, echo_token.  See test/emulator/README.md.\n",
+			"oversize=BYTES, echo_token.\n"
+			"Quotas, per bearer token: at most K calls in flight, at most R calls a second;\n"
+			"beyond them RESOURCE_EXHAUSTED \"The request limit exceeded.\".\n"
+			"See test/emulator/README.md.\n",
 			EMU_PROGNAME);
 	exit(code);
 }
@@ -225,6 +243,8 @@ static const OptionInfo options[] = {
 	{"--metadata-mode", NULL, emu_metadata_set_mode},
 	{"--preencoded", NULL, emu_service_set_preencoded},
 	{"--preencoded-max-mb", NULL, emu_service_set_preencoded_max},
+	{"--quota-inflight", NULL, emu_quota_set_inflight},
+	{"--quota-rate", NULL, emu_quota_set_rate},
 };
 
 /*
@@ -421,12 +441,12 @@ maybe_free_call(EmuCall *c)
  *		Put a call in the timer list, ordered by due time.
  */
 static void
-timer_add(EmuCall *c, int64_t due_ms)
+timer_add(EmuCall *c, int64_t due_us)
 {
 	EmuCall   **p = &timers;
 
-	c->due_ms = due_ms;
-	while (*p != NULL && (*p)->due_ms <= due_ms)
+	c->due_us = due_us;
+	while (*p != NULL && (*p)->due_us <= due_us)
 		p = &(*p)->timer_next;
 	c->timer_next = *p;
 	*p = c;
@@ -471,6 +491,7 @@ send_reply(EmuCall *c)
 	 * that reads the log after its call has ended finds the line there.
 	 */
 	emu_log_write(c->reply.log_body, c->start_us, emu_wall_us(), false);
+	emu_quota_release(&c->reply.quota);
 
 	/*
 	 * x-request-id goes in the headers of a successful reply.  An error
@@ -593,7 +614,7 @@ handle_request(EmuCall *c)
 		return;
 	}
 	if (c->reply.delay_ms > 0 && !shutting_down)
-		timer_add(c, emu_now_ms() + c->reply.delay_ms);
+		timer_add(c, c->arrival_us + c->reply.delay_ms * 1000);
 	else
 		send_reply(c);
 }
@@ -644,6 +665,7 @@ dispatch(EmuTag *tag, bool success)
 			if (!success)
 				break;			/* the server is shutting down */
 			c->start_us = emu_wall_us();
+			c->arrival_us = emu_now_us();
 			if (!shutting_down)
 				request_new_call();
 			start_call(c);
@@ -679,9 +701,9 @@ dispatch(EmuTag *tag, bool success)
 static void
 fire_timers(void)
 {
-	int64_t		now = emu_now_ms();
+	int64_t		now = emu_now_us();
 
-	while (timers != NULL && timers->due_ms <= now)
+	while (timers != NULL && timers->due_us <= now)
 	{
 		EmuCall    *c = timers;
 
@@ -717,6 +739,47 @@ begin_shutdown(void)
 }
 
 /*
+ * next_event
+ *		Wait for the next completion, at most SLICE_MS and not past the
+ *		first timer's due time (a GRPC_QUEUE_TIMEOUT event then).  Within
+ *		WAKE_MARGIN_US of it the queue is only looked at, without blocking,
+ *		between short sleeps, so that the timer fires on time rather than
+ *		at gRPC's next whole millisecond.
+ */
+static grpc_event
+next_event(void)
+{
+	int64_t		wait_us = SLICE_MS * INT64_C(1000);
+	grpc_event	ev;
+	gpr_timespec deadline;
+	struct timespec step;
+
+	if (timers != NULL)
+	{
+		int64_t		until = timers->due_us - emu_now_us();
+
+		if (until < wait_us)
+			wait_us = until > 0 ? until : 0;
+	}
+	if (wait_us > WAKE_MARGIN_US)
+	{
+		deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+								gpr_time_from_micros(wait_us - WAKE_MARGIN_US,
+													 GPR_TIMESPAN));
+		return grpc_completion_queue_next(cq, deadline, NULL);
+	}
+
+	ev = grpc_completion_queue_next(cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+	if (ev.type == GRPC_QUEUE_TIMEOUT && wait_us > 0)
+	{
+		step.tv_sec = 0;
+		step.tv_nsec = 1000 * (wait_us < FINE_STEP_US ? wait_us : FINE_STEP_US);
+		nanosleep(&step, NULL);
+	}
+	return ev;
+}
+
+/*
  * run_loop
  *		Serve until a stop signal, then drain and destroy server and queue.
  */
@@ -728,8 +791,6 @@ run_loop(void)
 	for (;;)
 	{
 		grpc_event	ev;
-		int64_t		wait_ms = SLICE_MS;
-		gpr_timespec deadline;
 
 		if (stop_requested && !shutting_down)
 			begin_shutdown();
@@ -741,16 +802,7 @@ run_loop(void)
 			cq_shut = true;
 		}
 
-		if (timers != NULL)
-		{
-			int64_t		until = timers->due_ms - emu_now_ms();
-
-			if (until < wait_ms)
-				wait_ms = until > 0 ? until : 0;
-		}
-		deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-								gpr_time_from_millis(wait_ms, GPR_TIMESPAN));
-		ev = grpc_completion_queue_next(cq, deadline, NULL);
+		ev = next_event();
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		if (ev.type == GRPC_OP_COMPLETE)

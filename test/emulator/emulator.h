@@ -6,8 +6,9 @@
  * The emulator is a single-threaded gRPC C core server (see emulator.c).
  * The other files know nothing about gRPC calls: data.c holds the backups
  * (loaded from data files or generated on demand), service.c decides the
- * reply to one request, faults.c holds the injected faults, log.c writes
- * the JSON call log and util.c has small helpers (arena, buffers, hashes).
+ * reply to one request, faults.c holds the injected faults, quota.c the
+ * request quotas, log.c writes the JSON call log and util.c has small
+ * helpers (arena, buffers, hashes).
  *
  * Plain C, no PostgreSQL headers.
  *
@@ -154,6 +155,9 @@ typedef struct EmuBuf
 	size_t		cap;
 } EmuBuf;
 
+/* A token's counts against the quotas (quota.c). */
+typedef struct EmuQuotaToken EmuQuotaToken;
+
 /*
  * What service.c gets for one call, and what it hands back to the server
  * loop.  The reply payload is malloc'ed; the server takes it over.
@@ -179,6 +183,9 @@ typedef struct EmuReply
 	bool		hang;			/* never reply */
 	int64_t		delay_ms;		/* delay the reply by this much */
 	char		request_id[40]; /* x-request-id to send */
+	EmuQuotaToken *quota;		/* the in-flight place the call holds until
+								 * its status goes out (emu_quota_release),
+								 * or NULL */
 	char	   *log_body;		/* malloc'ed log line without seq and
 								 * times; the server loop writes it when
 								 * the status is sent (emu_log_write) */
@@ -204,6 +211,7 @@ extern uint64_t emu_hash_bytes(uint64_t seed, const void *data, size_t len);
 extern bool emu_utf8_valid(const char *data, size_t len, size_t *nchars);
 extern void emu_uuid(char *out);
 extern int64_t emu_now_ms(void);
+extern int64_t emu_now_us(void);
 extern int64_t emu_wall_us(void);
 extern void emu_random_bytes(void *out, size_t len);
 extern void emu_base64url(const uint8_t *in, size_t len, EmuBuf *out);
@@ -283,6 +291,13 @@ extern void emu_fault_add(const char *spec);
 extern void emu_faults_apply(const char *method, const char *key,
 							 EmuFaultEffect *effect);
 extern int	emu_fault_count(void);
+
+/* in quota.c */
+extern void emu_quota_set_inflight(const char *arg);
+extern void emu_quota_set_rate(const char *arg);
+extern bool emu_quota_admit(bool has_token, EmuBytes token,
+							EmuQuotaToken **held);
+extern void emu_quota_release(EmuQuotaToken **held);
 
 /* in log.c */
 typedef struct EmuLogRecord

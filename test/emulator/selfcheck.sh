@@ -419,5 +419,54 @@ assert any(l["status"] == "PERMISSION_DENIED" and l["auth"] == "denied" for l in
 assert any(l.get("fault") == "status" for l in lists)
 EOF
 
+# --- emulators 7 and 8: quotas per token -----------------------------------
+# quota_count LOG: "SERVED REFUSED" counts of the log's lines, after
+# asserting that every refusal has the quota's status, message and marker
+quota_count() {
+	python3 - "$1" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+ok = [l for l in lines if l["status"] == "OK"]
+no = [l for l in lines if l["status"] != "OK"]
+assert all(l["status"] == "RESOURCE_EXHAUSTED" and l["message"] == "The request limit exceeded."
+           and "quota" in l["fault"].split(",") for l in no), no
+print(len(ok), len(no))
+EOF
+}
+start_emulator e7 --generate gen=10 --token 'tok=*' --token 'other=*' \
+	--fault latency=300@method:BackupService.List --quota-inflight 4
+e7=$addr
+check "quota-inflight 4: 10 calls at once, the first refusal is RESOURCE_EXHAUSTED" \
+	expect_prefix "RESOURCE_EXHAUSTED	The request limit exceeded." "$("$client" concurrent "$e7" tok gen 10)"
+check "quota-inflight 4: 4 calls served, 6 refused (log: status, message, fault quota)" \
+	test "$(quota_count "$tmp/e7.log")" = "4 6"
+: >"$tmp/e7.log"
+"$client" concurrent "$e7" tok gen 4 >"$tmp/q1" &
+"$client" concurrent "$e7" other gen 4 >"$tmp/q2"
+wait $!
+check "quota-inflight 4: another token's 4 calls are served beside the first one's 4" \
+	test "$(cat "$tmp/q1" "$tmp/q2" | grep -c '^OK	4	')" = 2
+check "quota-inflight 4: a finished call frees its place: 4 more at once, all served" \
+	expect_prefix "OK	4	" "$("$client" concurrent "$e7" tok gen 4)"
+check "quota-inflight 4: log: 12 served, none refused" test "$(quota_count "$tmp/e7.log")" = "12 0"
+start_emulator e8 --generate gen=10 --token 'tok=*' --quota-rate 5
+e8=$addr
+check "quota-rate 5: 12 calls at once, the first refusal is RESOURCE_EXHAUSTED" \
+	expect_prefix "RESOURCE_EXHAUSTED	The request limit exceeded." "$("$client" concurrent "$e8" tok gen 12)"
+check "quota-rate 5: 5 calls served, 7 refused (log)" test "$(quota_count "$tmp/e8.log")" = "5 7"
+sleep 1.1
+check "quota-rate 5: a second later, 5 calls at once are all served" \
+	expect_prefix "OK	5	" "$("$client" concurrent "$e8" tok gen 5)"
+check "quota-rate 5: and a sixth in that second is refused" \
+	expect_prefix "RESOURCE_EXHAUSTED	The request limit exceeded." "$("$client" list "$e8" tok gen 1)"
+sleep 1.1
+: >"$tmp/e8.log"
+for i in 1 2 3 4 5 6 7 8; do
+	"$client" list "$e8" tok gen 1 >/dev/null
+	sleep 0.25
+done
+check "quota-rate 5: 8 calls 0.25 s apart (4 a second) are all served" \
+	test "$(quota_count "$tmp/e8.log")" = "8 0"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1730,6 +1730,21 @@ apply_faults(CallContext *ctx, const char *key)
 }
 
 /*
+ * apply_quota
+ *		Count the call against its token's quotas (quota.c).  Returns true
+ *		when they refuse it, which decides the reply.
+ */
+static bool
+apply_quota(CallContext *ctx)
+{
+	if (emu_quota_admit(ctx->req->has_auth, ctx->req->auth, &ctx->reply->quota))
+		return false;
+	set_error(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "The request limit exceeded.");
+	note_fault(ctx, "quota");
+	return true;
+}
+
+/*
  * check_token_and_request
  *		The checks every method makes before its own: a valid token (where
  *		the method needs one), then a request that parsed.  Sets the error
@@ -1805,7 +1820,8 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 	else
 	{
 		request = parse_request(&ctx, &key);
-		if (!apply_faults(&ctx, key) && check_token_and_request(&ctx, request))
+		if (!apply_faults(&ctx, key) && !apply_quota(&ctx) &&
+			check_token_and_request(&ctx, request))
 			methods[ctx.method].handle(&ctx, request);
 	}
 	format_log(&ctx);
@@ -1823,6 +1839,7 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 void
 emu_reply_free(EmuReply *reply)
 {
+	emu_quota_release(&reply->quota);
 	free(reply->message);
 	free(reply->payload);
 	free(reply->log_body);

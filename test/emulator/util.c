@@ -441,10 +441,20 @@ emu_uuid(char *out)
 int64_t
 emu_now_ms(void)
 {
+	return emu_now_us() / 1000;
+}
+
+/*
+ * emu_now_us
+ *		Microseconds of the monotonic clock.
+ */
+int64_t
+emu_now_us(void)
+{
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /*

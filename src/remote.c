@@ -31,10 +31,11 @@
 static bool interrupt_pending(void *arg);
 static bool remote_wait(RbCall *call, RbStatus *status);
 static bool status_is_retryable(RbCode code);
-pg_noreturn static void report_status(const RbStatus *status,
+pg_noreturn static void report_status(RbMethod method, const RbStatus *status,
 									  const char *token,
 									  const char *call_desc,
 									  const RbCallTarget *target);
+static const char *denied_hint(RbMethod method, RbService service);
 static char *status_detail(const RbStatus *status, const char *token);
 static char *redact(const char *text, const char *secret);
 static bool is_word_char(char c);
@@ -135,7 +136,7 @@ rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc)
 	rc->call = rb_call_start(target->channel, rc->method, rc->request,
 							 rc->token, target->timeout_ms, &status);
 	if (rc->call == NULL)
-		report_status(&status, rc->token, rc->desc, target);
+		report_status(rc->method, &status, rc->token, rc->desc, target);
 	rb_call_set_tag(rc->call, rc);
 }
 
@@ -162,7 +163,7 @@ rb_remote_renew(RbCallTarget *target, RbRemoteCall *rc, const char *token)
 void
 rb_remote_raise(const RbCallTarget *target, const RbRemoteCall *rc)
 {
-	report_status(&rc->status, rc->token, rc->desc, target);
+	report_status(rc->method, &rc->status, rc->token, rc->desc, target);
 }
 
 /*
@@ -242,7 +243,7 @@ rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 		return RB_OUTCOME_TOKEN_REFUSED;
 	if (!status_is_retryable(status.code) ||
 		rc->attempt >= target->max_attempts)
-		report_status(&status, rc->token, rc->desc, target);
+		report_status(rc->method, &status, rc->token, rc->desc, target);
 
 	elog(DEBUG1, "redis_backup_fdw: %s: %s, retrying (attempt %d of %d)",
 		 rb_method_name(rc->method), rb_code_name(status.code),
@@ -305,7 +306,7 @@ rb_describe_call(StringInfo buf, RbMethod method, const char *key_text,
  *		reconnect backoff.
  */
 static void
-report_status(const RbStatus *status, const char *token,
+report_status(RbMethod method, const RbStatus *status, const char *token,
 			  const char *call_desc, const RbCallTarget *target)
 {
 	const char *service = rb_service_name(target->service);
@@ -336,16 +337,13 @@ report_status(const RbStatus *status, const char *token,
 						  ? errhint("%s", target->token_hint) : 0);
 			break;
 		case RB_PERMISSION_DENIED:
-			if (target->service == RB_SERVICE_RESOURCE_MANAGER)
+			{
+				const char *hint = denied_hint(method, target->service);
+
 				RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,
 							  errmsg("permission denied by %s", service),
-							  errhint("Grant the token's account the role resource-manager.viewer (or viewer) on the cloud."));
-			if (target->service == RB_SERVICE_MDB)
-				RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,
-							  errmsg("permission denied by %s", service),
-							  errhint("Grant the token's account a role that can view Managed Redis backups in the folder."));
-			RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,
-						  errmsg("permission denied by %s", service));
+							  hint ? errhint("%s", hint) : 0);
+			}
 			break;
 		case RB_INVALID_ARGUMENT:
 		case RB_OUT_OF_RANGE:
@@ -406,6 +404,23 @@ report_status(const RbStatus *status, const char *token,
 	}
 #undef RB_CALL_ERROR
 	pg_unreachable();
+}
+
+/*
+ * denied_hint
+ *		What to grant when a call of method to service was refused
+ *		PERMISSION_DENIED, or NULL.
+ */
+static const char *
+denied_hint(RbMethod method, RbService service)
+{
+	if (service == RB_SERVICE_RESOURCE_MANAGER)
+		return _("Grant the token's account the role resource-manager.viewer (or viewer) on the cloud.");
+	if (method == RB_METHOD_CLUSTER_LIST || method == RB_METHOD_CLUSTER_GET)
+		return _("Grant the token's account a role that can view Managed Redis clusters in the folder.");
+	if (service == RB_SERVICE_MDB)
+		return _("Grant the token's account a role that can view Managed Redis backups in the folder.");
+	return NULL;
 }
 
 /*

@@ -70,6 +70,25 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- The parts of an error (SQLSTATE, message, detail, hint, first context
+-- line), with the request id (random) and port numbers masked.
+CREATE FUNCTION error_of(q text,
+  OUT code text, OUT message text, OUT detail text, OUT hint text,
+  OUT context text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE q;
+  code := 'ok';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+    detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
+    context = PG_EXCEPTION_CONTEXT;
+  message := regexp_replace(message, ':[0-9]+', ':PORT', 'g');
+  context := regexp_replace(split_part(context, E'\n', 1),
+                            'request id [0-9a-f-]+', 'request id <id>');
+END
+$$;
+
 -- A first query, proved by the log to have called List once.
 CALL emulator_mark();
 SELECT id, source_cluster_id FROM redis_backups

@@ -18,24 +18,6 @@ LANGUAGE sql AS $$
    ORDER BY (l->>'seq')::bigint
 $$;
 
--- An error's SQLSTATE, message, detail, hint and first context line, with
--- ports and request ids masked.
-CREATE FUNCTION clusters_error_of(q text,
-  OUT code text, OUT message text, OUT detail text, OUT hint text,
-  OUT context text)
-LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  code := 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-    detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
-    context = PG_EXCEPTION_CONTEXT;
-  message := regexp_replace(message, ':[0-9]+', ':PORT', 'g');
-  context := regexp_replace(split_part(context, E'\n', 1),
-                            'request id [0-9a-f-]+', 'request id <id>');
-END
-$$;
 
 -- The lines of EXPLAIN (ANALYZE when asked) that this extension writes,
 -- which no PostgreSQL version words differently.
@@ -104,8 +86,8 @@ DEALLOCATE by_folders;
 
 -- No key: the same error as for backups, naming this table's keys.
 \x on
-SELECT * FROM clusters_error_of('SELECT * FROM redis_clusters');
-SELECT * FROM clusters_error_of($$SELECT * FROM redis_clusters WHERE name = 'alpha-cache'$$);
+SELECT * FROM error_of('SELECT * FROM redis_clusters');
+SELECT * FROM error_of($$SELECT * FROM redis_clusters WHERE name = 'alpha-cache'$$);
 \x off
 SELECT clusters_explain('SELECT * FROM redis_clusters');
 
@@ -175,16 +157,16 @@ SELECT * FROM cluster_subset WHERE id IN ('c9q-alpha3', 'c9q-conv') ORDER BY id;
 \x on
 CREATE FOREIGN TABLE cluster_bad_type (id text, sharded text)
   SERVER emu OPTIONS (resource 'clusters');
-SELECT * FROM clusters_error_of($$SELECT * FROM cluster_bad_type WHERE id = 'c9q-alpha1'$$);
+SELECT * FROM error_of($$SELECT * FROM cluster_bad_type WHERE id = 'c9q-alpha1'$$);
 ALTER FOREIGN TABLE cluster_bad_type ALTER COLUMN sharded TYPE boolean,
   ADD COLUMN labels json;
-SELECT * FROM clusters_error_of($$SELECT * FROM cluster_bad_type WHERE id = 'c9q-alpha1'$$);
+SELECT * FROM error_of($$SELECT * FROM cluster_bad_type WHERE id = 'c9q-alpha1'$$);
 CREATE FOREIGN TABLE cluster_bad_column (id text, source_cluster_id text)
   SERVER emu OPTIONS (resource 'clusters');
-SELECT * FROM clusters_error_of($$SELECT * FROM cluster_bad_column WHERE id = 'c9q-alpha1'$$);
+SELECT * FROM error_of($$SELECT * FROM cluster_bad_column WHERE id = 'c9q-alpha1'$$);
 -- A backups table with a cluster's column is refused the same way.
 CREATE FOREIGN TABLE backup_bad_column (id text, labels jsonb) SERVER emu;
-SELECT * FROM clusters_error_of($$SELECT * FROM backup_bad_column WHERE id = 'alpha-1'$$);
+SELECT * FROM error_of($$SELECT * FROM backup_bad_column WHERE id = 'alpha-1'$$);
 \x off
 DROP FOREIGN TABLE cluster_subset, cluster_bad_type, cluster_bad_column,
   backup_bad_column;
@@ -278,10 +260,10 @@ DROP FOREIGN TABLE alpha_clusters, cloud_clusters;
 --
 \x on
 -- INVALID_ARGUMENT (an injected fault): 22023.
-SELECT * FROM clusters_error_of($$SELECT * FROM redis_clusters WHERE folder_id = 'b1g-invalid'$$);
+SELECT * FROM error_of($$SELECT * FROM redis_clusters WHERE folder_id = 'b1g-invalid'$$);
 -- INTERNAL from List and from Get, while the folder's backups list.
-SELECT * FROM clusters_error_of($$SELECT * FROM redis_clusters WHERE folder_id = 'b1g-clusters-broken'$$);
-SELECT * FROM clusters_error_of($$SELECT * FROM redis_clusters WHERE id = 'c9q-broken'$$);
+SELECT * FROM error_of($$SELECT * FROM redis_clusters WHERE folder_id = 'b1g-clusters-broken'$$);
+SELECT * FROM error_of($$SELECT * FROM redis_clusters WHERE id = 'c9q-broken'$$);
 SELECT count(*) FROM redis_backups WHERE folder_id = 'b1g-clusters-broken';
 -- PERMISSION_DENIED: 42501, from List and from Get.
 CREATE SERVER emu_limited_clusters FOREIGN DATA WRAPPER redis_backup_fdw
@@ -291,18 +273,17 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER emu_limited_clusters
 CREATE FOREIGN TABLE limited_clusters (id text, folder_id text, name text)
   SERVER emu_limited_clusters OPTIONS (resource 'clusters');
 SELECT count(*) FROM limited_clusters WHERE folder_id = 'b1g-alpha';
-SELECT * FROM clusters_error_of($$SELECT * FROM limited_clusters WHERE folder_id = 'b1g-secret'$$);
-SELECT * FROM clusters_error_of($$SELECT * FROM limited_clusters WHERE id = 'c9q-secret'$$);
+SELECT * FROM error_of($$SELECT * FROM limited_clusters WHERE folder_id = 'b1g-secret'$$);
+SELECT * FROM error_of($$SELECT * FROM limited_clusters WHERE id = 'c9q-secret'$$);
 -- A reply that repeats its page token, one that does not decode.
-SELECT * FROM clusters_error_of($$SELECT * FROM redis_clusters WHERE folder_id = 'b1g-loop'$$);
-SELECT * FROM clusters_error_of($$SELECT * FROM redis_clusters WHERE folder_id = 'b1g-garbage'$$);
+SELECT * FROM error_of($$SELECT * FROM redis_clusters WHERE folder_id = 'b1g-loop'$$);
+SELECT * FROM error_of($$SELECT * FROM redis_clusters WHERE folder_id = 'b1g-garbage'$$);
 -- Hostile strings: invalid UTF-8 in a name; a NUL in a label.
-SELECT * FROM clusters_error_of($$SELECT name FROM redis_clusters WHERE folder_id = 'b1g-hostile-cluster-utf8'$$);
-SELECT * FROM clusters_error_of($$SELECT labels FROM redis_clusters WHERE folder_id = 'b1g-hostile-labels'$$);
+SELECT * FROM error_of($$SELECT name FROM redis_clusters WHERE folder_id = 'b1g-hostile-cluster-utf8'$$);
+SELECT * FROM error_of($$SELECT labels FROM redis_clusters WHERE folder_id = 'b1g-hostile-labels'$$);
 \x off
 -- Fields the proto does not know are skipped.
 SELECT id, name FROM redis_clusters WHERE folder_id = 'b1g-unknown-fields';
 DROP SERVER emu_limited_clusters CASCADE;
 DROP FOREIGN TABLE redis_clusters;
-DROP FUNCTION emulator_filtered_calls(), clusters_error_of(text),
-  clusters_explain(text, bool);
+DROP FUNCTION emulator_filtered_calls(), clusters_explain(text, bool);

@@ -5,24 +5,6 @@
 --
 \getenv emulator_addr RBFDW_EMULATOR_ADDR
 
--- The parts of an error, with the request id (random) and port numbers
--- masked.
-CREATE FUNCTION error_of(q text,
-  OUT code text, OUT message text, OUT detail text, OUT hint text,
-  OUT context text)
-LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  code := 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-    detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
-    context = PG_EXCEPTION_CONTEXT;
-  message := regexp_replace(message, ':[0-9]+', ':PORT', 'g');
-  context := regexp_replace(split_part(context, E'\n', 1),
-                            'request id [0-9a-f-]+', 'request id <id>');
-END
-$$;
 \x on
 
 -- UNAUTHENTICATED: 28000, with a hint about the user mapping.

@@ -7,8 +7,12 @@
  *
  * Input: one selector byte, then the reply's bytes.
  *
- *	 selector % 3	the reply type: 0 Backup (BackupService.Get),
- *					1 ListBackupsResponse, 2 ListClusterBackupsResponse
+ *	 selector % 6	the reply type: 0 Backup (BackupService.Get),
+ *					1 ListBackupsResponse, 2 ListClusterBackupsResponse,
+ *					3 Cluster (ClusterService.Get), 4 ListClustersResponse,
+ *					5 ListFoldersResponse (FolderService.List); six
+ *					divides 0xC2 - 2, so the seeds written when there were
+ *					three types keep their meaning
  *	 selector >= 0xC0	also make allocation number selector - 0xBF
  *					(1..64) fail, as the FDW's allocator (palloc with
  *					MCXT_ALLOC_NO_OOM) may
@@ -50,7 +54,9 @@
 #include "rb_wire.h"
 #include "yandex/cloud/mdb/redis/v1/backup.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
+#include "yandex/cloud/mdb/redis/v1/cluster.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
+#include "yandex/cloud/resourcemanager/v1/folder_service.pb-c.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -58,6 +64,9 @@ static const ProtobufCMessageDescriptor *const reply_types[] = {
 	&yandex__cloud__mdb__redis__v1__backup__descriptor,
 	&yandex__cloud__mdb__redis__v1__list_backups_response__descriptor,
 	&yandex__cloud__mdb__redis__v1__list_cluster_backups_response__descriptor,
+	&yandex__cloud__mdb__redis__v1__cluster__descriptor,
+	&yandex__cloud__mdb__redis__v1__list_clusters_response__descriptor,
+	&yandex__cloud__resourcemanager__v1__list_folders_response__descriptor,
 };
 
 #define N_REPLY_TYPES (sizeof(reply_types) / sizeof(reply_types[0]))

@@ -28,20 +28,33 @@
 
 #include "yandex/cloud/mdb/redis/v1/backup.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
+#include "yandex/cloud/mdb/redis/v1/cluster.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
+#include "yandex/cloud/resourcemanager/v1/folder_service.pb-c.h"
 
 typedef Yandex__Cloud__Mdb__Redis__V1__Backup Backup;
 typedef Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse ListBackupsResponse;
 typedef Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsResponse ListClusterBackupsResponse;
 typedef Google__Protobuf__Timestamp Timestamp;
+typedef Yandex__Cloud__Mdb__Redis__V1__Cluster Cluster;
+typedef Yandex__Cloud__Mdb__Redis__V1__Cluster__LabelsEntry LabelsEntry;
+typedef Yandex__Cloud__Mdb__Redis__V1__ClusterConfig ClusterConfig;
+typedef Yandex__Cloud__Mdb__Redis__V1__ListClustersResponse ListClustersResponse;
+typedef Yandex__Cloud__Resourcemanager__V1__Folder Folder;
+typedef Yandex__Cloud__Resourcemanager__V1__ListFoldersResponse ListFoldersResponse;
 
 enum
 {
 	SEL_BACKUP = 0,
 	SEL_LIST = 1,
 	SEL_CLUSTER_LIST = 2,
-	/* 0xC2 % 3 == 2: ListClusterBackupsResponse, allocation 0xC2 - 0xBF fails */
-	SEL_CLUSTER_LIST_FAIL_3RD = 0xC2
+	SEL_CLUSTER = 3,
+	SEL_CLUSTERS = 4,
+	SEL_FOLDERS = 5,
+	/* 0xC2 % 6 == 2: ListClusterBackupsResponse, allocation 0xC2 - 0xBF fails */
+	SEL_CLUSTER_LIST_FAIL_3RD = 0xC2,
+	/* 0xC4 % 6 == 4: ListClustersResponse, allocation 0xC4 - 0xBF fails */
+	SEL_CLUSTERS_FAIL_5TH = 0xC4
 };
 
 static const char *dir;
@@ -53,6 +66,87 @@ typedef struct Buf
 	size_t		len;
 	size_t		cap;
 } Buf;
+
+static void write_message(const char *name, uint8_t selector,
+						  const ProtobufCMessage *msg);
+
+/*
+ * write_cluster_seeds
+ *		Seeds of the cluster and folder replies: a full Cluster (labels,
+ *		config with a TimeOfDay and an Int64Value, security groups), a list
+ *		page of two, one whose fifth allocation fails, and a folder page.
+ */
+static void
+write_cluster_seeds(Timestamp *created)
+{
+	static char *groups[] = {"enp0sg1", "enp0sg2"};
+	LabelsEntry team = YANDEX__CLOUD__MDB__REDIS__V1__CLUSTER__LABELS_ENTRY__INIT;
+	LabelsEntry odd = YANDEX__CLOUD__MDB__REDIS__V1__CLUSTER__LABELS_ENTRY__INIT;
+	LabelsEntry *labels[2];
+	Google__Type__TimeOfDay window = GOOGLE__TYPE__TIME_OF_DAY__INIT;
+	Google__Protobuf__Int64Value retain = GOOGLE__PROTOBUF__INT64_VALUE__INIT;
+	ClusterConfig config = YANDEX__CLOUD__MDB__REDIS__V1__CLUSTER_CONFIG__INIT;
+	Cluster		full = YANDEX__CLOUD__MDB__REDIS__V1__CLUSTER__INIT;
+	Cluster		bare = YANDEX__CLOUD__MDB__REDIS__V1__CLUSTER__INIT;
+	Cluster    *two[2];
+	ListClustersResponse list = YANDEX__CLOUD__MDB__REDIS__V1__LIST_CLUSTERS_RESPONSE__INIT;
+	Folder		folder = YANDEX__CLOUD__RESOURCEMANAGER__V1__FOLDER__INIT;
+	Folder	   *folders[1];
+	ListFoldersResponse flist = YANDEX__CLOUD__RESOURCEMANAGER__V1__LIST_FOLDERS_RESPONSE__INIT;
+
+	team.key = "team";
+	team.value = "payments";
+	odd.key = "quote\"d";
+	odd.value = "";
+	labels[0] = &team;
+	labels[1] = &odd;
+	window.hours = 3;
+	window.minutes = 30;
+	window.nanos = 999999999;
+	retain.value = 7;
+	config.version = "7.2";
+	config.backup_window_start = &window;
+	config.backup_retain_period_days = &retain;
+	full.id = "c9q8ppmmq2k0bm5rvvks";
+	full.folder_id = "b1g0000000000000folder";
+	full.created_at = created;
+	full.name = "payments-cache";
+	full.description = "sessions";
+	full.n_labels = 2;
+	full.labels = labels;
+	full.environment = YANDEX__CLOUD__MDB__REDIS__V1__CLUSTER__ENVIRONMENT__PRODUCTION;
+	full.config = &config;
+	full.network_id = "enp0network";
+	full.health = YANDEX__CLOUD__MDB__REDIS__V1__CLUSTER__HEALTH__ALIVE;
+	full.status = YANDEX__CLOUD__MDB__REDIS__V1__CLUSTER__STATUS__RUNNING;
+	full.sharded = 1;
+	full.n_security_group_ids = 2;
+	full.security_group_ids = groups;
+	full.tls_enabled = 1;
+	full.deletion_protection = 1;
+	write_message("cluster_full", SEL_CLUSTER, &full.base);
+
+	bare.id = "c9qbare";
+	bare.folder_id = full.folder_id;
+	bare.name = "bare";
+	two[0] = &full;
+	two[1] = &bare;
+	list.n_clusters = 2;
+	list.clusters = two;
+	list.next_page_token = "eyJvZmZzZXQiOjJ9";
+	write_message("clusters_page", SEL_CLUSTERS, &list.base);
+	write_message("clusters_alloc_fails", SEL_CLUSTERS_FAIL_5TH, &list.base);
+
+	folder.id = full.folder_id;
+	folder.cloud_id = "b1gcloud";
+	folder.created_at = created;
+	folder.name = "payments";
+	folders[0] = &folder;
+	flist.n_folders = 1;
+	flist.folders = folders;
+	flist.next_page_token = "";
+	write_message("folders_page", SEL_FOLDERS, &flist.base);
+}
 
 static void
 buf_put(Buf *b, const void *p, size_t n)
@@ -245,6 +339,8 @@ main(int argc, char **argv)
 	b.len -= 5;
 	write_seed("list_truncated", SEL_LIST, &b);
 	b.len = 0;
+
+	write_cluster_seeds(&created);
 
 	/* a list page whose third allocation fails */
 	buf_message(&b, &clist.base);

@@ -220,10 +220,10 @@ static void add_filter(PlannerInfo *root, RelOptInfo *baserel,
 pg_noreturn static void report_no_key(Relation rel, const RbResource *res,
 									  const RbField *fields);
 static List *read_plan(RbFdwScanState *state, ForeignScan *fsplan);
-static ForeignServer *read_options(RbFdwScanState *state,
-								   ForeignScanState *node,
-								   RbServerOptions *server_opts,
-								   RbTableOptions *table_opts);
+static ForeignServer *read_scan_options(RbFdwScanState *state,
+										ForeignScanState *node,
+										RbServerOptions *server_opts,
+										RbTableOptions *table_opts);
 static bool key_in_plan(const RbFdwScanState *state,
 						const ForeignScan *fsplan);
 static void map_columns(RbFdwScanState *state, ForeignScanState *node,
@@ -777,7 +777,7 @@ redisBeginForeignScan(ForeignScanState *node, int eflags)
 	state = palloc0(sizeof(RbFdwScanState));
 	node->fdw_state = state;
 	attrs = read_plan(state, fsplan);
-	server = read_options(state, node, &server_opts, &table_opts);
+	server = read_scan_options(state, node, &server_opts, &table_opts);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
@@ -817,13 +817,13 @@ read_plan(RbFdwScanState *state, ForeignScan *fsplan)
 }
 
 /*
- * read_options
+ * read_scan_options
  *		The options the plan was made with (ALTER invalidates plans), and
  *		whose user mapping the scan uses; returns the server.
  */
 static ForeignServer *
-read_options(RbFdwScanState *state, ForeignScanState *node,
-			 RbServerOptions *server_opts, RbTableOptions *table_opts)
+read_scan_options(RbFdwScanState *state, ForeignScanState *node,
+				  RbServerOptions *server_opts, RbTableOptions *table_opts)
 {
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	Relation	rel = node->ss.ss_currentRelation;

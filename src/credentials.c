@@ -67,7 +67,7 @@ static char *create_iam_token(RbCredentials *creds,
 static char *ask_metadata(RbCredentials *creds, TimestampTz *expires_at);
 static void store_token(RbCachedToken *cached, const char *token,
 						TimestampTz expires_at);
-static void hand_out(RbCredentials *creds, const char *token);
+static void keep_token_copy(RbCredentials *creds, const char *token);
 static char *credential_description(RbCredentialSource source,
 									const char *value);
 
@@ -122,7 +122,7 @@ rb_credentials_token(RbCredentials *creds)
 	cached = rb_cached_token(&creds->user);
 	if (cached->token != NULL && GetCurrentTimestamp() < cached->refresh_at)
 	{
-		hand_out(creds, cached->token);
+		keep_token_copy(creds, cached->token);
 		return creds->handed_out;
 	}
 
@@ -135,7 +135,7 @@ rb_credentials_token(RbCredentials *creds)
 	token = obtain_token(creds, &expires_at);
 	if (cached->generation == generation)
 		store_token(cached, token, expires_at);
-	hand_out(creds, token);
+	keep_token_copy(creds, token);
 	explicit_bzero(token, strlen(token));
 	pfree(token);
 	return creds->handed_out;
@@ -487,11 +487,11 @@ store_token(RbCachedToken *cached, const char *token, TimestampTz expires_at)
 }
 
 /*
- * hand_out
+ * keep_token_copy
  *		Keep a copy of the token the next call carries, wiping the last one.
  */
 static void
-hand_out(RbCredentials *creds, const char *token)
+keep_token_copy(RbCredentials *creds, const char *token)
 {
 	if (creds->handed_out != NULL)
 	{

@@ -68,6 +68,10 @@ typedef enum RbBackupField
 	RB_NUM_BACKUP_FIELDS
 } RbBackupField;
 
+static bool cluster_name_is_valid(const char *value);
+static bool field_by_name(const RbResource *res, const char *name,
+						  RbField *field);
+
 static const RbFieldInfo backup_fields[RB_NUM_BACKUP_FIELDS] = {
 	[RB_BACKUP_ID] = {"id", KEY(RB_METHOD_BACKUP_GET, 1.0), STRING_FIELD},
 	[RB_BACKUP_FOLDER_ID] = {"folder_id", KEY(RB_METHOD_BACKUP_LIST, 1000.0),
@@ -113,7 +117,7 @@ static const RbFieldInfo cluster_fields[RB_NUM_CLUSTER_FIELDS] = {
 	[RB_CLUSTER_FOLDER_ID] = {"folder_id", KEY(RB_METHOD_CLUSTER_LIST, 20.0),
 	STRING_FIELD},
 	[RB_CLUSTER_CREATED_AT] = {"created_at", TIMESTAMP_FIELD},
-	[RB_CLUSTER_NAME] = {"name", .filter_value_ok = rb_cluster_name_is_valid,
+	[RB_CLUSTER_NAME] = {"name", .filter_value_ok = cluster_name_is_valid,
 	STRING_FIELD},
 	[RB_CLUSTER_DESCRIPTION] = {"description", STRING_FIELD},
 	[RB_CLUSTER_LABELS] = {"labels", .column_types = jsonb_types,
@@ -211,11 +215,11 @@ rb_resource_name_list(void)
 }
 
 /*
- * rb_field_by_name
+ * field_by_name
  *		Look up a field of res by name.
  */
-bool
-rb_field_by_name(const RbResource *res, const char *name, RbField *field)
+static bool
+field_by_name(const RbResource *res, const char *name, RbField *field)
 {
 	int			i;
 
@@ -244,7 +248,7 @@ rb_any_field_by_name(const char *name)
 
 	for (res = rb_resources; res->name; res++)
 	{
-		if (rb_field_by_name(res, name, &field))
+		if (field_by_name(res, name, &field))
 			return true;
 	}
 	return false;
@@ -322,12 +326,12 @@ rb_item_string_offset(const RbResource *res, RbField field)
 }
 
 /*
- * rb_cluster_name_is_valid
+ * cluster_name_is_valid
  *		Can value be a cluster's name, by the API's rule: 3 to 63 characters,
  *		[a-z]([-a-z0-9]{0,61}[a-z0-9])?  A value that cannot is never sent.
  */
-bool
-rb_cluster_name_is_valid(const char *value)
+static bool
+cluster_name_is_valid(const char *value)
 {
 	size_t		len = strlen(value);
 	size_t		i;
@@ -413,7 +417,7 @@ rb_map_columns(Relation rel, const RbResource *res)
 				name = defGetString(def);
 		}
 
-		if (!rb_field_by_name(res, name, &field))
+		if (!field_by_name(res, name, &field))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
 					 errmsg("column \"%s\" of foreign table \"%s\" matches no field of a %s",

@@ -92,8 +92,6 @@ typedef struct RbResource
 extern const RbResource rb_resources[];
 extern const RbResource *rb_resource_by_name(const char *name);
 extern char *rb_resource_name_list(void);
-extern bool rb_field_by_name(const RbResource *res, const char *name,
-							 RbField *field);
 extern bool rb_any_field_by_name(const char *name);
 extern char *rb_field_name_list(const RbResource *res, bool keys_only);
 extern RbField *rb_map_columns(Relation rel, const RbResource *res);
@@ -101,7 +99,6 @@ extern const ProtobufCFieldDescriptor *rb_field_descriptor(const RbResource *res
 														   RbField field,
 														   const ProtobufCFieldDescriptor **parent);
 extern size_t rb_item_string_offset(const RbResource *res, RbField field);
-extern bool rb_cluster_name_is_valid(const char *name);
 
 /* ------------------------------------------------------------------------
  * in option.c
@@ -396,8 +393,6 @@ typedef enum RbOutcome
 extern void rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc);
 extern void rb_remote_renew(RbCallTarget *target, RbRemoteCall *rc,
 							const char *token);
-pg_noreturn extern void rb_remote_raise(const RbCallTarget *target,
-										const RbRemoteCall *rc);
 extern RbRemoteCall *rb_remote_wait_any(RbCallTarget *target,
 										const void *scan);
 extern RbOutcome rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,

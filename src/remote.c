@@ -156,17 +156,6 @@ rb_remote_renew(RbCallTarget *target, RbRemoteCall *rc, const char *token)
 }
 
 /*
- * rb_remote_raise
- *		Raise the error of rc's last failure (rc->status): for a caller that
- *		got RB_OUTCOME_REFUSED or RB_OUTCOME_TOKEN_REFUSED and cannot go on.
- */
-void
-rb_remote_raise(const RbCallTarget *target, const RbRemoteCall *rc)
-{
-	report_status(rc->method, &rc->status, rc->token, rc->desc, target);
-}
-
-/*
  * rb_remote_wait_any
  *		Wait until a call of scan's on the target's channel has completed
  *		and return its RbRemoteCall, giving up when the query is cancelled.

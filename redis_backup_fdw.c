@@ -1268,6 +1268,13 @@ redisExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		if (state->stats.token_exchanges > 0)
 			ExplainPropertyInteger("Token Exchanges", NULL,
 								   state->stats.token_exchanges, es);
+		if (state->stats.throttled > 0)
+		{
+			ExplainPropertyInteger("Throttled", NULL,
+								   state->stats.throttled, es);
+			ExplainPropertyInteger("Smallest Window", NULL,
+								   state->stats.min_window, es);
+		}
 	}
 }
 

@@ -44,8 +44,10 @@ SELECT * FROM emulator_calls();
 \x on
 
 -- RESOURCE_EXHAUSTED is retried too: with every second call over quota,
--- the second query's call is refused, asked again, and still gives the row;
--- with every call over quota it ends in 08006 after 4 attempts.
+-- the second query's call is refused, asked again, and still gives the row.
+-- With every call over quota the scan narrows its window from 8 calls to 4,
+-- 2 and 1 (three refusals that count no attempt), then ends in 08006 after
+-- 4 attempts of one call at a time: 7 calls.
 \x off
 CALL emulator_mark();
 SELECT id FROM redis_backups WHERE folder_id = 'b1g-quota-retry';

@@ -10,32 +10,59 @@
  * ClusterService.ListBackups, ClusterService.List, with the scan's filter)
  * following next_page_token.  The engine knows items only as messages: what
  * a table shows (backups, clusters) is the method's and the converters'
- * business.  Up to max_concurrent_calls calls are in flight on the
- * channel.  When the query may stop early (a LIMIT, a cursor, EXISTS), the
- * number of streams under way starts at one and opens to the full
- * max_concurrent_calls once the first page has been handed out, so LIMIT 1
- * over an IN list costs one call; otherwise all start at once.
- * A stream asks for its next page when the executor has used up its first
- * page, and from then on as soon as a page is handed out (prefetch), so the
- * network and the building of rows overlap while a LIMIT or a cursor that
- * stops inside the first page costs only that page.
+ * business.
  *
- * Replies are decoded when they are collected, each into a memory context
- * of its own taken from a small pool and reset when the page has been used:
- * memory is bounded by the calls in flight, however many pages a scan
- * reads.  Errors, retries and cancellation are per call (remote.c); a page
- * token a listing has seen before would list the same pages forever and is
- * an error.  Calls still in flight when the scan ends (LIMIT, error,
+ * Scheduling.  At most "window" calls are in flight (max_concurrent_calls,
+ * narrowed under throttling, below).  A stream has at most one call in
+ * flight, so more streams are kept under way than there are calls in
+ * flight (twice max_concurrent_calls): a slot freed by one stream's page is
+ * taken at once by another stream.  Whenever a slot is free, it goes to the
+ * cloud's folder listing (it makes keys), else to a new key, else to the
+ * stream that has received the fewest pages: streams of unknown length are
+ * then all under way early and end together, instead of the last one
+ * paging on alone while the other slots idle.  Completed calls are
+ * collected whenever the executor asks for a page, waiting only when no
+ * page is ready, so a slot never waits for the executor to use up a page.
+ *
+ * Early stop.  When the query may stop early (a LIMIT, a cursor, EXISTS),
+ * the window starts at one stream and one call, and opens once the
+ * executor has used up the first page, so LIMIT 1 over an IN list costs one
+ * call.
+ * Such a scan's stream asks for its next page when the executor has used
+ * up its first page, and from then on as soon as a page is handed out
+ * (prefetch), so a LIMIT that stops inside the first page costs only that
+ * page.  Other scans ask for a stream's next page as soon as its page
+ * arrives.
+ *
+ * Memory.  Replies are decoded when they are collected, each into a memory
+ * context of its own taken from a small pool and reset when the page has
+ * been used.  Calls in flight and pages waiting for the executor are at
+ * most twice the window together, so memory is bounded by
+ * max_concurrent_calls, however many pages or keys a scan reads.  A page
+ * token a listing has seen before would list the same pages forever and
+ * is an error.  Calls still in flight when the scan ends (LIMIT, error,
  * cancel) are abandoned: cancelled, not waited for.
+ *
+ * Throttling.  A call refused RESOURCE_EXHAUSTED narrows the window by
+ * half (once per round of calls: a refusal of a call started before the
+ * last narrowing does not narrow it again), and each later success widens
+ * it by one, up to max_concurrent_calls (additive increase, multiplicative
+ * decrease).  The refused call is tried again after a backoff that, as
+ * long as it was started with more than one call allowed in flight, does
+ * not count against max_attempts: a scan fails only when the service
+ * refuses even one call at a time max_attempts times in a row.
+ * UNAVAILABLE is retried after a backoff too, counting attempts.  Backoffs
+ * are timers of the engine, not sleeps: other calls go on meanwhile.
  *
  * Each call carries the credentials' current token (credentials.c); a token
  * the service refuses is renewed once for that call when the credentials
  * can get a fresh one (begin_call, renew_token).
  *
  * A cloud: the keys may instead be the folders of a cloud, listed page by
- * page with FolderService.List on the Resource Manager channel as streams
- * need them.  A table bound to a cloud also uses that list to drop folder
- * keys and items of folders outside the cloud.
+ * page with FolderService.List on the Resource Manager channel: a stream
+ * of its own, whose pages add keys as they arrive.  A table bound to a
+ * cloud also uses that list to drop folder keys and items of folders
+ * outside the cloud.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,6 +72,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "redis_backup_fdw.h"
 
@@ -63,17 +91,30 @@ typedef struct RbPage
 	ProtobufCMessage **items;	/* Backups or Clusters */
 	size_t		nitems;
 	ProtobufCMessage *single;	/* a Get's reply */
+	uint8_t    *data;			/* the reply, still to be decoded, or NULL */
+	size_t		len;
+	RbMethod	method;			/* ... the method that sent it */
+	char	   *desc;			/* ... how errors name that call */
+	char	   *request_id;		/* ... and the reply's request id */
 	struct RbPage *next;		/* in the pool or the ready queue */
 } RbPage;
 
-/* The calls of one key value. */
+/* The calls of one key value, or of the cloud's folders. */
 typedef struct RbStream
 {
-	int			key;			/* index into keys */
+	int			key;			/* index into keys; -1: the cloud's folders */
 	char	   *key_utf8;		/* as sent */
+	RbCallTarget *target;		/* the service it calls */
+	RbMethod	method;
 	RbRemoteCall rc;			/* the call in flight, if in_flight */
 	RbListRequest list;			/* a listing's request */
 	bool		in_flight;
+	bool		wants_call;		/* its next call may start */
+	bool		retrying;		/* ... and it is rc again, at retry_at */
+	TimestampTz retry_at;
+	int			throttled;		/* RESOURCE_EXHAUSTED in a row */
+	uint64		epoch;			/* the window's epoch when rc started */
+	int			window_at_start;	/* the window when rc started */
 	RbPage	   *page;			/* the page the call decodes into */
 	int			pages;			/* pages received */
 	bool		has_next;		/* a next page is still to be asked for */
@@ -119,16 +160,23 @@ struct RbFetch
 	int			nkeys;
 	int			next_key;
 
-	/* streams under way, and how many may be */
+	/* streams under way (the cloud's apart), oldest first */
 	RbStream   *streams;
+	RbStream   *streams_tail;
 	int			nstreams;
-	int			window;
-	bool		slow_start;		/* window starts at one */
+	RbStream   *cloud_stream;	/* listing the cloud's folders, or NULL */
+
+	/* calls in flight, and how many may be */
 	int			in_flight;
+	int			window;
+	uint64		epoch;			/* bumped each time the window narrows */
+	bool		slow_start;		/* the query may stop early */
+	bool		opened;			/* the window may be over one */
 
 	/* pages: decoded and not yet handed out, the one in use, the pool */
 	RbPage	   *ready_head;
 	RbPage	   *ready_tail;
+	int			nready;
 	RbPage	   *current;
 	RbPage	   *pool;
 
@@ -143,14 +191,29 @@ struct RbFetch
 	MemoryContext calls_cxt;	/* what streams of this (re)scan allocate */
 };
 
-static bool start_streams(RbFetch *fetch);
+static void fill_window(RbFetch *fetch);
+static RbStream *next_caller(RbFetch *fetch);
 static bool next_key(RbFetch *fetch, char **key);
-static void start_stream(RbFetch *fetch, int key);
-static void ask_next_page(RbFetch *fetch, RbStream *stream);
-static RbStream *completed_stream(RbFetch *fetch);
+static RbStream *new_stream(RbFetch *fetch, int key, RbCallTarget *target,
+							RbMethod method);
+static void start_call(RbFetch *fetch, RbStream *stream);
+static void prepare_request(RbFetch *fetch, RbStream *stream);
+static void collect_completed(RbFetch *fetch);
+static RbStream *completed_stream(RbFetch *fetch, int timeout_ms);
+static bool wait_for_work(RbFetch *fetch);
+static TimestampTz next_retry(RbFetch *fetch);
 static void collect(RbFetch *fetch, RbStream *stream);
+static void retry_later(RbFetch *fetch, RbStream *stream);
+static void narrow_window(RbFetch *fetch, RbStream *stream);
+static void widen_window(RbFetch *fetch);
+static void open_window(RbFetch *fetch);
+static void queue_page(RbFetch *fetch, RbStream *stream, RbOutcome outcome);
+static void decode_page(RbFetch *fetch, RbPage *page);
+static void collect_folders(RbFetch *fetch, RbStream *stream,
+							RbOutcome outcome, ProtobufCMessage *reply);
 static void warn_denied(RbFetch *fetch, RbStream *stream);
 static void end_stream(RbFetch *fetch, RbStream *stream);
+static void free_stream(RbFetch *fetch, RbStream *stream);
 static void hand_out(RbFetch *fetch, RbPage *page);
 static void release_current(RbFetch *fetch);
 static RbPage *get_page(RbFetch *fetch);
@@ -168,6 +231,9 @@ static ProtobufCMessage *call_and_wait(RbFetch *fetch, RbCallTarget *target,
 static void check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
 							 int max_chars, const RbCallTarget *target,
 							 const char *call_desc);
+static void cloud_init(RbCloud *cloud);
+static void add_folders(RbCloud *cloud, ProtobufCMessage *reply,
+						const char *call_desc);
 static bool cloud_list_page(RbFetch *fetch);
 static void cloud_list_all(RbFetch *fetch);
 
@@ -266,20 +332,15 @@ rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
 		put_page(fetch, page);
 	}
 	fetch->ready_tail = NULL;
+	fetch->nready = 0;
 	while (fetch->streams != NULL)
-	{
-		RbStream   *stream = fetch->streams;
-
-		fetch->streams = stream->next;
-		/* the page an abandoned call would have decoded into */
-		if (stream->page != NULL)
-			put_page(fetch, stream->page);
-		pfree(stream);
-	}
+		free_stream(fetch, fetch->streams);
+	if (fetch->cloud_stream != NULL)
+		free_stream(fetch, fetch->cloud_stream);
 	MemoryContextReset(fetch->calls_cxt);
-	fetch->nstreams = 0;
 	fetch->in_flight = 0;
-	fetch->window = fetch->slow_start ? 1 : fetch->max_in_flight;
+	fetch->opened = !fetch->slow_start;
+	fetch->window = fetch->opened ? fetch->max_in_flight : 1;
 	fetch->keys = keys;
 	fetch->nkeys = nkeys;
 	fetch->next_key = 0;
@@ -299,26 +360,27 @@ rb_fetch_next_page(RbFetch *fetch, ProtobufCMessage ***items, size_t *nitems)
 
 	for (;;)
 	{
-		RbPage	   *page = fetch->ready_head;
+		RbPage	   *page;
 
+		collect_completed(fetch);
+		fill_window(fetch);
+		page = fetch->ready_head;
 		if (page != NULL)
 		{
 			fetch->ready_head = page->next;
 			if (fetch->ready_head == NULL)
 				fetch->ready_tail = NULL;
+			fetch->nready--;
 			hand_out(fetch, page);
+			if (fetch->opened)
+				fill_window(fetch);
 			*items = page->items;
 			*nitems = page->nitems;
 			fetch->target->stats->rows += page->nitems;
 			return true;
 		}
-
-		if (!start_streams(fetch) && fetch->in_flight == 0)
+		if (!wait_for_work(fetch))
 			return false;
-		if (fetch->in_flight == 0)
-			continue;
-
-		collect(fetch, completed_stream(fetch));
 	}
 }
 
@@ -345,42 +407,101 @@ rb_fetch_folder_in_cloud(RbFetch *fetch, const char *folder_utf8)
 void
 rb_fetch_abandon(RbFetch *fetch)
 {
-	RbStream   *stream;
+	RbStream   *stream = fetch->cloud_stream;
 
-	for (stream = fetch->streams; stream != NULL; stream = stream->next)
+	if (stream == NULL)
+		stream = fetch->streams;
+	while (stream != NULL)
 	{
 		if (stream->in_flight && stream->rc.call != NULL)
 			rb_call_abandon(stream->rc.call);
 		stream->rc.call = NULL;
 		stream->in_flight = false;
+		stream->wants_call = false;
+		stream = (stream == fetch->cloud_stream) ? fetch->streams : stream->next;
 	}
 	fetch->in_flight = 0;
 }
 
 /*
- * start_streams
- *		Start streams for the next keys while the window allows.  False when
- *		no stream is under way and none can start.
+ * fill_window
+ *		Start calls while the window has room and some stream or key wants
+ *		one.  Calls in flight and pages waiting for the executor together
+ *		stay within twice the window; before the window opens, no call
+ *		starts while a page waits.
  */
-static bool
-start_streams(RbFetch *fetch)
+static void
+fill_window(RbFetch *fetch)
 {
-	while (fetch->nstreams < fetch->window &&
-		   fetch->in_flight < fetch->max_in_flight)
-	{
-		char	   *key;
+	int			held = fetch->opened ? 2 * fetch->window : 1;
 
-		if (!next_key(fetch, &key))
+	while (fetch->in_flight < fetch->window &&
+		   fetch->in_flight + fetch->nready < held)
+	{
+		RbStream   *stream = next_caller(fetch);
+
+		if (stream == NULL)
 			break;
-		start_stream(fetch, fetch->next_key - 1);
+		start_call(fetch, stream);
 	}
-	return fetch->nstreams > 0;
+}
+
+/*
+ * next_caller
+ *		The stream whose call takes the next free slot, or NULL: the cloud's
+ *		folder listing first, then a new key while fewer streams than twice
+ *		the window's limit are under way, else the stream that has
+ *		received the fewest pages (the oldest of those).  A stream waiting
+ *		out a backoff is not due before its time.
+ */
+static RbStream *
+next_caller(RbFetch *fetch)
+{
+	TimestampTz now = 0;
+	RbStream   *best = NULL;
+	RbStream   *stream;
+	char	   *key;
+
+	if (fetch->cloud_stream != NULL && fetch->cloud_stream->wants_call &&
+		(!fetch->cloud_stream->retrying ||
+		 fetch->cloud_stream->retry_at <= (now = GetCurrentTimestamp())))
+		return fetch->cloud_stream;
+
+	for (stream = fetch->streams; stream != NULL; stream = stream->next)
+	{
+		if (!stream->wants_call || stream->in_flight)
+			continue;
+		if (stream->retrying)
+		{
+			if (now == 0)
+				now = GetCurrentTimestamp();
+			if (stream->retry_at > now)
+				continue;
+		}
+		if (best == NULL || stream->pages < best->pages)
+			best = stream;
+	}
+
+	if ((best == NULL || best->pages > 0) &&
+		fetch->nstreams < (fetch->opened ? 2 * fetch->max_in_flight : 1) &&
+		next_key(fetch, &key))
+		return new_stream(fetch, fetch->next_key - 1, fetch->target,
+						  fetch->method);
+
+	/* the keys ran out while the cloud's folders are still being listed */
+	if (best == NULL && fetch->cloud_stream != NULL &&
+		fetch->cloud_stream->wants_call &&
+		fetch->cloud_stream->retry_at <= GetCurrentTimestamp())
+		return fetch->cloud_stream;
+	return best;
 }
 
 /*
  * next_key
  *		The next key value to start a stream for: the scan's own, or the next
- *		folder of the cloud.  Folder keys outside a bound cloud are skipped.
+ *		folder of the cloud listed so far (when there is none, the cloud's
+ *		listing is asked for its next page).  Folder keys outside a bound
+ *		cloud are skipped.
  */
 static bool
 next_key(RbFetch *fetch, char **key)
@@ -389,15 +510,22 @@ next_key(RbFetch *fetch, char **key)
 
 	if (cloud != NULL && cloud->keys_are_folders)
 	{
-		while (fetch->next_key >= cloud->nfolders)
-		{
-			if (cloud->listed || !cloud_list_page(fetch))
-				return false;
-		}
 		fetch->keys = cloud->folder_keys;
 		fetch->nkeys = cloud->nfolders;
-		*key = fetch->keys[fetch->next_key++];
-		return true;
+		if (fetch->next_key < cloud->nfolders)
+		{
+			*key = fetch->keys[fetch->next_key++];
+			return true;
+		}
+		if (!cloud->listed)
+		{
+			if (fetch->cloud_stream == NULL)
+				fetch->cloud_stream = new_stream(fetch, -1, cloud->target,
+												 RB_METHOD_FOLDER_LIST);
+			else if (!fetch->cloud_stream->in_flight)
+				fetch->cloud_stream->wants_call = true;
+		}
+		return false;
 	}
 
 	while (fetch->next_key < fetch->nkeys)
@@ -411,63 +539,110 @@ next_key(RbFetch *fetch, char **key)
 }
 
 /*
- * start_stream
- *		Make the first call of key number key.
+ * new_stream
+ *		A stream for key number key (-1: the cloud's folders), calling method
+ *		through target, wanting its first call.  Key streams are counted and
+ *		listed; the cloud's is the caller's to keep.
  */
-static void
-start_stream(RbFetch *fetch, int key)
+static RbStream *
+new_stream(RbFetch *fetch, int key, RbCallTarget *target, RbMethod method)
 {
 	MemoryContext oldcxt;
 	RbStream   *stream;
 
 	stream = MemoryContextAllocZero(fetch->cxt, sizeof(RbStream));
 	stream->key = key;
+	stream->target = target;
+	stream->method = method;
+	stream->wants_call = true;
 	stream->cxt = AllocSetContextCreate(fetch->calls_cxt,
 										"redis_backup_fdw stream",
 										ALLOCSET_SMALL_SIZES);
 	oldcxt = MemoryContextSwitchTo(stream->cxt);
-	stream->key_utf8 = rb_key_to_utf8(fetch->keys[key]);
-	stream->page_token = "";
-	MemoryContextSwitchTo(oldcxt);
-
-	stream->next = fetch->streams;
-	fetch->streams = stream;
-	fetch->nstreams++;
-	ask_next_page(fetch, stream);
-}
-
-/*
- * ask_next_page
- *		Call for the stream's next page (its first, for a new stream).
- */
-static void
-ask_next_page(RbFetch *fetch, RbStream *stream)
-{
-	RbRemoteCall *rc = &stream->rc;
-	MemoryContext oldcxt = MemoryContextSwitchTo(stream->cxt);
-
-	memset(rc, 0, sizeof(RbRemoteCall));
-	rc->method = fetch->method;
-	rc->owner = stream;
-	rc->scan = fetch;
-	if (!rb_method_is_listing(fetch->method))
+	if (key >= 0)
 	{
-		rc->request = get_request(fetch->method, stream->key_utf8);
-		rc->desc = describe_call(fetch->method, fetch->keys[stream->key],
-								 fetch->page_size, NULL, NULL);
+		stream->key_utf8 = rb_key_to_utf8(fetch->keys[key]);
+		stream->page_token = "";
 	}
 	else
 	{
-		rc->request = rb_list_request(&stream->list, fetch->method,
+		cloud_init(fetch->cloud);
+		stream->key_utf8 = fetch->cloud->cloud_utf8;
+		stream->page_token = pstrdup(fetch->cloud->page_token);
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	if (key >= 0)
+	{
+		if (fetch->streams_tail != NULL)
+			fetch->streams_tail->next = stream;
+		else
+			fetch->streams = stream;
+		fetch->streams_tail = stream;
+		fetch->nstreams++;
+	}
+	return stream;
+}
+
+/*
+ * start_call
+ *		Start the stream's call: its next page (its first, for a new
+ *		stream), or the call a backoff held back.
+ */
+static void
+start_call(RbFetch *fetch, RbStream *stream)
+{
+	if (!stream->retrying)
+		prepare_request(fetch, stream);
+	stream->retrying = false;
+	stream->wants_call = false;
+	stream->has_next = false;
+	stream->page = get_page(fetch);
+	stream->page->stream = stream;
+	stream->epoch = fetch->epoch;
+	stream->window_at_start = fetch->window;
+	begin_call(fetch, stream->target, &stream->rc);
+	stream->in_flight = true;
+	fetch->in_flight++;
+}
+
+/*
+ * prepare_request
+ *		The request of the stream's next page, in rc.
+ */
+static void
+prepare_request(RbFetch *fetch, RbStream *stream)
+{
+	RbRemoteCall *rc = &stream->rc;
+	const char *key = stream->key >= 0 ? fetch->keys[stream->key]
+		: fetch->cloud->cloud_id;
+	bool		filtered = stream->key >= 0 && fetch->filter != NULL;
+	MemoryContext oldcxt = MemoryContextSwitchTo(stream->cxt);
+
+	memset(rc, 0, sizeof(RbRemoteCall));
+	rc->method = stream->method;
+	rc->owner = stream;
+	rc->scan = fetch;
+	rc->defer_retry = true;
+	rc->keep_bytes = (stream->key >= 0);
+	if (!rb_method_is_listing(stream->method))
+	{
+		rc->request = get_request(stream->method, stream->key_utf8);
+		rc->desc = describe_call(stream->method, key, fetch->page_size,
+								 NULL, NULL);
+	}
+	else
+	{
+		rc->request = rb_list_request(&stream->list, stream->method,
 									  stream->key_utf8, fetch->page_size,
 									  stream->page_token);
-		if (fetch->filter != NULL &&
-			!rb_list_request_set_filter(&stream->list, fetch->method,
+		if (filtered &&
+			!rb_list_request_set_filter(&stream->list, stream->method,
 										fetch->filter))
-			elog(ERROR, "%s takes no filter", rb_method_name(fetch->method));
-		rc->desc = describe_call(fetch->method, fetch->keys[stream->key],
-								 fetch->page_size, stream->page_token,
-								 fetch->filter_text);
+			elog(ERROR, "%s takes no filter", rb_method_name(stream->method));
+		rc->desc = describe_call(stream->method, key, fetch->page_size,
+								 stream->page_token,
+								 filtered ? fetch->filter_text : NULL);
 	}
 	MemoryContextSwitchTo(oldcxt);
 
@@ -475,79 +650,291 @@ ask_next_page(RbFetch *fetch, RbStream *stream)
 	 * A table of a cloud that skips denied folders skips them whatever the
 	 * query names: a folder of the cloud, or a backup or cluster the API
 	 * refuses to show.  A narrower query never fails where the whole
-	 * cloud's scan succeeds.
+	 * cloud's scan succeeds.  The cloud's own listing is never skipped.
 	 */
-	rc->denied_ok = (fetch->cloud != NULL && fetch->cloud->skip_denied);
+	rc->denied_ok = (stream->key >= 0 && fetch->cloud != NULL &&
+					 fetch->cloud->skip_denied);
+}
 
-	stream->has_next = false;
-	stream->page = get_page(fetch);
-	stream->page->stream = stream;
-	begin_call(fetch, fetch->target, rc);
-	stream->in_flight = true;
-	fetch->in_flight++;
+/*
+ * collect_completed
+ *		Collect every call that has completed, without waiting, each
+ *		followed by the calls its free slot allows: decoding the next reply
+ *		waits, the slot does not.
+ */
+static void
+collect_completed(RbFetch *fetch)
+{
+	RbStream   *stream;
+
+	while (fetch->in_flight > 0 &&
+		   (stream = completed_stream(fetch, 0)) != NULL)
+	{
+		collect(fetch, stream);
+		fill_window(fetch);
+	}
+}
+
+/*
+ * wait_for_work
+ *		No page is ready: wait until a call completes (and collect it) or a
+ *		backoff ends.  False when nothing is in flight or held back: the
+ *		scan has ended.
+ */
+static bool
+wait_for_work(RbFetch *fetch)
+{
+	TimestampTz retry_at = next_retry(fetch);
+	int			timeout_ms = -1;
+	RbStream   *stream;
+
+	if (retry_at != 0)
+		timeout_ms = (int) Max((retry_at - GetCurrentTimestamp() + 999) / 1000, 0);
+	if (fetch->in_flight == 0)
+	{
+		if (retry_at == 0)
+			return false;
+		rb_sleep_until(retry_at);
+		return true;
+	}
+	stream = completed_stream(fetch, timeout_ms);
+	if (stream != NULL)
+	{
+		collect(fetch, stream);
+		fill_window(fetch);
+	}
+	return true;
+}
+
+/*
+ * next_retry
+ *		When the earliest backoff of a stream not in flight ends, or 0.
+ */
+static TimestampTz
+next_retry(RbFetch *fetch)
+{
+	TimestampTz at = 0;
+	RbStream   *stream = fetch->cloud_stream;
+
+	if (stream == NULL)
+		stream = fetch->streams;
+	while (stream != NULL)
+	{
+		if (stream->retrying && stream->wants_call &&
+			(at == 0 || stream->retry_at < at))
+			at = stream->retry_at;
+		stream = (stream == fetch->cloud_stream) ? fetch->streams : stream->next;
+	}
+	return at;
 }
 
 /*
  * completed_stream
- *		A stream whose call has completed: one another scan's wait found
- *		completed on the shared channel, else the next to complete.
+ *		A stream whose call has completed, waiting at most timeout_ms for
+ *		one (negative: as long as it takes), or NULL: first one that another
+ *		scan's wait found completed on a shared channel.  While the cloud's
+ *		listing is in flight beside calls of the scan's own service, the two
+ *		channels are waited on in turns of RB_TURN_MS.
  */
-static RbStream *
-completed_stream(RbFetch *fetch)
-{
-	RbStream   *stream;
+#define RB_TURN_MS 2
 
+static RbStream *
+completed_stream(RbFetch *fetch, int timeout_ms)
+{
+	RbStream   *cloud = fetch->cloud_stream;
+	bool		cloud_in_flight = (cloud != NULL && cloud->in_flight);
+	int			own_in_flight = fetch->in_flight - (cloud_in_flight ? 1 : 0);
+	TimestampTz end;
+	RbStream   *stream;
+	RbRemoteCall *rc;
+
+	if (cloud_in_flight && cloud->rc.completed)
+		return cloud;
 	for (stream = fetch->streams; stream != NULL; stream = stream->next)
 	{
 		if (stream->in_flight && stream->rc.completed)
 			return stream;
 	}
-	return (RbStream *) rb_remote_wait_any(fetch->target, fetch)->owner;
+	if (!cloud_in_flight)
+		rc = rb_remote_wait_any(fetch->target, fetch, timeout_ms);
+	else if (own_in_flight == 0)
+		rc = rb_remote_wait_any(cloud->target, fetch, timeout_ms);
+	else
+	{
+		end = GetCurrentTimestamp() + (int64) timeout_ms * 1000;
+		for (;;)
+		{
+			int			turn_ms = RB_TURN_MS;
+
+			rc = rb_remote_wait_any(cloud->target, fetch, 0);
+			if (rc != NULL)
+				break;
+			if (timeout_ms >= 0)
+				turn_ms = (int) Min(turn_ms,
+									Max((end - GetCurrentTimestamp()) / 1000, 0));
+			rc = rb_remote_wait_any(fetch->target, fetch, turn_ms);
+			if (rc != NULL || (timeout_ms >= 0 && GetCurrentTimestamp() >= end))
+				break;
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	return rc != NULL ? (RbStream *) rc->owner : NULL;
 }
 
 /*
  * collect
- *		The stream's call has completed: queue its page for the executor
- *		(unless the call was started again), and end a stream that has no
- *		more pages.
+ *		The stream's call has completed: hand its outcome on (a page for the
+ *		executor, folders for the cloud), hold back a call to be tried again,
+ *		and end a stream that has no more pages.
  */
 static void
 collect(RbFetch *fetch, RbStream *stream)
 {
-	RbPage	   *page = stream->page;
 	ProtobufCMessage *reply;
-	RbListPage	list;
 	RbOutcome	outcome;
 
-	outcome = rb_remote_collect(fetch->target, &stream->rc, &page->allocator,
-								&reply);
-	if (outcome == RB_OUTCOME_RETRIED ||
-		renew_token(fetch, fetch->target, &stream->rc, outcome))
+	outcome = rb_remote_collect(stream->target, &stream->rc,
+								&stream->page->allocator, &reply);
+	if (renew_token(fetch, stream->target, &stream->rc, outcome))
 		return;
 	stream->in_flight = false;
 	fetch->in_flight--;
-	stream->page = NULL;
-	stream->pages++;
-
-	if (outcome == RB_OUTCOME_REPLY && !rb_method_is_listing(fetch->method))
+	if (outcome == RB_OUTCOME_RETRY)
 	{
-		page->single = reply;
-		page->items = &page->single;
-		page->nitems = 1;
+		retry_later(fetch, stream);
+		return;
 	}
-	else if (outcome == RB_OUTCOME_REPLY &&
-			 rb_list_reply_page(fetch->method, reply, &list))
+	stream->throttled = 0;
+	widen_window(fetch);
+	stream->pages++;
+	if (stream == fetch->cloud_stream)
+		collect_folders(fetch, stream, outcome, reply);
+	else
+		queue_page(fetch, stream, outcome);
+}
+
+/*
+ * retry_later
+ *		The stream's call was refused UNAVAILABLE or RESOURCE_EXHAUSTED:
+ *		hold it back for a backoff, narrowing the window for the latter, or
+ *		raise the error when its attempts are used up.  A throttled call
+ *		started with more than one call allowed in flight counts no
+ *		attempt.
+ */
+static void
+retry_later(RbFetch *fetch, RbStream *stream)
+{
+	RbRemoteCall *rc = &stream->rc;
+	int			backoff_step = rc->attempt;
+
+	put_page(fetch, stream->page);
+	stream->page = NULL;
+	if (rc->status.code == RB_RESOURCE_EXHAUSTED)
 	{
-		page->items = (ProtobufCMessage **) list.items;
-		page->nitems = list.n_items;
-		if (list.next_page_token[0] != '\0')
+		fetch->target->stats->throttled++;
+		narrow_window(fetch, stream);
+		backoff_step = ++stream->throttled;
+		if (stream->window_at_start > 1)
+			rc->attempt--;
+	}
+	if (rc->attempt >= stream->target->max_attempts)
+		rb_remote_give_up(stream->target, rc);
+
+	elog(DEBUG1, "redis_backup_fdw: %s: %s, retrying (attempt %d of %d, window %d)",
+		 rb_method_name(rc->method), rb_code_name(rc->status.code),
+		 rc->attempt + 1, stream->target->max_attempts, fetch->window);
+	stream->retrying = true;
+	stream->wants_call = true;
+	stream->retry_at = GetCurrentTimestamp() +
+		(TimestampTz) rb_backoff_ms(backoff_step) * 1000;
+}
+
+/*
+ * narrow_window, widen_window, open_window
+ *		The window halves on a refusal of a call started since it last
+ *		narrowed, grows by one per completed call, and opens to
+ *		max_concurrent_calls once the executor has used up the first page
+ *		of a scan that may stop early (unless throttling narrowed it
+ *		meanwhile).
+ */
+static void
+narrow_window(RbFetch *fetch, RbStream *stream)
+{
+	RbCallStats *stats = fetch->target->stats;
+
+	if (stream->epoch != fetch->epoch)
+		return;
+	fetch->epoch++;
+	fetch->window = Max(fetch->window / 2, 1);
+	if (stats->min_window == 0 || fetch->window < stats->min_window)
+		stats->min_window = fetch->window;
+}
+
+static void
+widen_window(RbFetch *fetch)
+{
+	if (fetch->opened && fetch->window < fetch->max_in_flight)
+		fetch->window++;
+}
+
+static void
+open_window(RbFetch *fetch)
+{
+	if (fetch->opened)
+		return;
+	fetch->opened = true;
+	if (fetch->epoch == 0)
+		fetch->window = fetch->max_in_flight;
+}
+
+/*
+ * queue_page
+ *		Queue the page of a key stream's completed call for the executor,
+ *		still undecoded: only a listing's next page token is read now, so
+ *		that its next call can start at once; the page is decoded when it is
+ *		handed out, its items then still in cache for the executor.  Also
+ *		say when the stream's next page may be asked for.
+ */
+static void
+queue_page(RbFetch *fetch, RbStream *stream, RbOutcome outcome)
+{
+	RbPage	   *page = stream->page;
+	const uint8_t *token;
+	size_t		token_len;
+
+	stream->page = NULL;
+	if (outcome == RB_OUTCOME_REPLY)
+	{
+		page->data = stream->rc.reply_data;
+		page->len = stream->rc.reply_len;
+		page->method = stream->method;
+		page->desc = MemoryContextStrdup(page->cxt, stream->rc.desc);
+		page->request_id = MemoryContextStrdup(page->cxt,
+											   stream->rc.status.request_id);
+		if (rb_method_is_listing(stream->method) &&
+			(!rb_reply_next_page_token(stream->method, page->data, page->len,
+									   &token, &token_len) ||
+			 memchr(token, '\0', token_len) != NULL))
 		{
-			check_page_token(&stream->seen_tokens, stream->cxt,
-							 list.next_page_token, RB_MAX_PAGE_TOKEN_LENGTH,
-							 fetch->target, stream->rc.desc);
-			stream->page_token = MemoryContextStrdup(stream->cxt,
-													 list.next_page_token);
+			/* not well-formed: the decoding says what is wrong */
+			(void) rb_remote_decode(fetch->target, stream->method, page->desc,
+									page->request_id, page->data, page->len,
+									&page->allocator);
+			elog(ERROR, "redis_backup_fdw: %s reply decoded without its next page token",
+				 rb_method_name(stream->method));
+		}
+		if (rb_method_is_listing(stream->method) && token_len > 0)
+		{
+			char	   *next = MemoryContextAlloc(stream->cxt, token_len + 1);
+
+			memcpy(next, token, token_len);
+			next[token_len] = '\0';
+			check_page_token(&stream->seen_tokens, stream->cxt, next,
+							 RB_MAX_PAGE_TOKEN_LENGTH, stream->target,
+							 stream->rc.desc);
+			stream->page_token = next;
 			stream->has_next = true;
+			stream->wants_call = !fetch->slow_start;
 		}
 	}
 	else if (outcome == RB_OUTCOME_DENIED)
@@ -560,12 +947,68 @@ collect(RbFetch *fetch, RbStream *stream)
 		fetch->ready_head = page;
 	fetch->ready_tail = page;
 	page->next = NULL;
+	fetch->nready++;
 
 	if (!stream->has_next)
-	{
-		page->stream = NULL;
 		end_stream(fetch, stream);
+}
+
+/*
+ * decode_page
+ *		Decode a page's reply into its items.
+ */
+static void
+decode_page(RbFetch *fetch, RbPage *page)
+{
+	ProtobufCMessage *reply;
+	RbListPage	list;
+
+	reply = rb_remote_decode(fetch->target, page->method, page->desc,
+							 page->request_id, page->data, page->len,
+							 &page->allocator);
+	page->data = NULL;
+	if (!rb_method_is_listing(page->method))
+	{
+		page->single = reply;
+		page->items = &page->single;
+		page->nitems = 1;
 	}
+	else if (rb_list_reply_page(page->method, reply, &list))
+	{
+		page->items = (ProtobufCMessage **) list.items;
+		page->nitems = list.n_items;
+	}
+}
+
+/*
+ * collect_folders
+ *		The cloud's listing has a page of folders: they become keys.  The
+ *		next page is asked for at once once the window is open, else when
+ *		the keys run out (next_key).
+ */
+static void
+collect_folders(RbFetch *fetch, RbStream *stream, RbOutcome outcome,
+				ProtobufCMessage *reply)
+{
+	RbCloud    *cloud = fetch->cloud;
+	MemoryContext oldcxt = MemoryContextSwitchTo(cloud->cxt);
+
+	/* NOT_FOUND: no such cloud, no folders. */
+	if (outcome == RB_OUTCOME_REPLY)
+		add_folders(cloud, reply, stream->rc.desc);
+	else
+		cloud->listed = true;
+	MemoryContextSwitchTo(oldcxt);
+	put_page(fetch, stream->page);
+	stream->page = NULL;
+
+	if (cloud->listed)
+	{
+		free_stream(fetch, stream);
+		return;
+	}
+	stream->page_token = MemoryContextStrdup(stream->cxt, cloud->page_token);
+	stream->wants_call = fetch->opened;
 }
 
 /*
@@ -605,31 +1048,60 @@ warn_denied(RbFetch *fetch, RbStream *stream)
 }
 
 /*
- * end_stream
- *		A stream that has no more pages to ask for goes.
+ * end_stream, free_stream
+ *		A key stream that has no more pages to ask for goes; free_stream
+ *		frees any stream (the cloud's too), and the pages it leaves
+ *		waiting or in use forget it.
  */
 static void
 end_stream(RbFetch *fetch, RbStream *stream)
 {
-	RbStream  **link;
+	free_stream(fetch, stream);
+}
 
-	for (link = &fetch->streams; *link != NULL; link = &(*link)->next)
+static void
+free_stream(RbFetch *fetch, RbStream *stream)
+{
+	RbPage	   *page;
+
+	if (stream == fetch->cloud_stream)
+		fetch->cloud_stream = NULL;
+	else
 	{
-		if (*link == stream)
+		RbStream  **link;
+		RbStream   *prev = NULL;
+
+		for (link = &fetch->streams; *link != NULL; link = &(*link)->next)
 		{
-			*link = stream->next;
-			break;
+			if (*link == stream)
+			{
+				*link = stream->next;
+				break;
+			}
+			prev = *link;
 		}
+		if (fetch->streams_tail == stream)
+			fetch->streams_tail = prev;
+		fetch->nstreams--;
 	}
-	fetch->nstreams--;
+	for (page = fetch->ready_head; page != NULL; page = page->next)
+	{
+		if (page->stream == stream)
+			page->stream = NULL;
+	}
+	if (fetch->current != NULL && fetch->current->stream == stream)
+		fetch->current->stream = NULL;
+	/* the page an abandoned call would have decoded into */
+	if (stream->page != NULL)
+		put_page(fetch, stream->page);
 	MemoryContextDelete(stream->cxt);
 	pfree(stream);
 }
 
 /*
  * hand_out
- *		The executor takes page: open the window; a stream read past its
- *		first page asks for its next page now.
+ *		The executor takes page; a stream read past its first page wants its
+ *		next page now.
  */
 static void
 hand_out(RbFetch *fetch, RbPage *page)
@@ -637,16 +1109,18 @@ hand_out(RbFetch *fetch, RbPage *page)
 	RbStream   *stream = page->stream;
 
 	fetch->current = page;
-	fetch->window = fetch->max_in_flight;
+	if (page->data != NULL)
+		decode_page(fetch, page);
 	if (stream != NULL && stream->prefetch && stream->has_next &&
 		!stream->in_flight)
-		ask_next_page(fetch, stream);
+		stream->wants_call = true;
 }
 
 /*
  * release_current
  *		The executor has used up the current page: it goes back to the pool,
- *		and a stream whose first page it was asks for its second.
+ *		the window opens, and a stream whose first page it was wants its
+ *		second.
  */
 static void
 release_current(RbFetch *fetch)
@@ -657,12 +1131,13 @@ release_current(RbFetch *fetch)
 	if (page == NULL)
 		return;
 	fetch->current = NULL;
+	open_window(fetch);
 	stream = page->stream;
 	put_page(fetch, page);
 	if (stream != NULL && stream->has_next && !stream->in_flight)
 	{
 		stream->prefetch = true;
-		ask_next_page(fetch, stream);
+		stream->wants_call = true;
 	}
 }
 
@@ -691,6 +1166,7 @@ get_page(RbFetch *fetch)
 	page->stream = NULL;
 	page->items = NULL;
 	page->nitems = 0;
+	page->data = NULL;
 	page->next = NULL;
 	return page;
 }
@@ -866,57 +1342,37 @@ check_page_token(HTAB **seen, MemoryContext cxt, const char *token,
 }
 
 /*
- * cloud_list_page
- *		Read the next page of the cloud's folders.  False when there was no
- *		page left to read.
+ * cloud_init
+ *		Ready the cloud's folder set for its first page, once.
  */
-static bool
-cloud_list_page(RbFetch *fetch)
+static void
+cloud_init(RbCloud *cloud)
 {
-	RbCloud    *cloud = fetch->cloud;
-	MemoryContext oldcxt;
-	MemoryContext reply_cxt;
-	ProtobufCAllocator allocator;
-	RbListRequest req;
+	HASHCTL		ctl;
+
+	if (cloud->folders != NULL)
+		return;
+	ctl.keysize = RB_MAX_ID_LENGTH * MAX_MULTIBYTE_CHAR_LEN + 1;
+	ctl.entrysize = ctl.keysize;
+	ctl.hcxt = cloud->cxt;
+	cloud->folders = hash_create("redis_backup_fdw cloud folders", 64, &ctl,
+								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	cloud->page_token = "";
+}
+
+/*
+ * add_folders
+ *		A page of the cloud's folders (a FolderService.List reply) read: its
+ *		new folders become keys, and its next page token the cloud's.
+ *		Allocates in the current memory context, which must be the cloud's.
+ */
+static void
+add_folders(RbCloud *cloud, ProtobufCMessage *reply, const char *call_desc)
+{
 	RbListPage	list;
-	RbRemoteCall rc;
-	ProtobufCMessage *reply;
-	char	   *desc;
 	size_t		i;
 
-	if (cloud->listed)
-		return false;
-
-	oldcxt = MemoryContextSwitchTo(cloud->cxt);
-	if (cloud->folders == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = RB_MAX_ID_LENGTH * MAX_MULTIBYTE_CHAR_LEN + 1;
-		ctl.entrysize = ctl.keysize;
-		ctl.hcxt = cloud->cxt;
-		cloud->folders = hash_create("redis_backup_fdw cloud folders", 64,
-									 &ctl,
-									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		cloud->page_token = "";
-	}
-
-	reply_cxt = AllocSetContextCreate(CurrentMemoryContext,
-									  "redis_backup_fdw folders",
-									  ALLOCSET_DEFAULT_SIZES);
-	rb_init_allocator(&allocator, reply_cxt);
-	desc = describe_call(RB_METHOD_FOLDER_LIST, cloud->cloud_id,
-						 cloud->page_size, cloud->page_token, NULL);
-	memset(&rc, 0, sizeof(rc));
-	rc.method = RB_METHOD_FOLDER_LIST;
-	rc.request = rb_list_request(&req, RB_METHOD_FOLDER_LIST,
-								 cloud->cloud_utf8, cloud->page_size,
-								 cloud->page_token);
-	rc.desc = desc;
-	reply = call_and_wait(fetch, cloud->target, &rc, &allocator);
-
-	/* NOT_FOUND: no such cloud, no folders. */
-	if (reply == NULL || !rb_list_reply_page(RB_METHOD_FOLDER_LIST, reply, &list))
+	if (!rb_list_reply_page(RB_METHOD_FOLDER_LIST, reply, &list))
 	{
 		list.n_items = 0;
 		list.next_page_token = "";
@@ -933,7 +1389,7 @@ cloud_list_page(RbFetch *fetch)
 					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 					 errmsg("%s sent an invalid folder id",
 							rb_service_name(cloud->target->service)),
-					 errcontext("remote call %s", desc)));
+					 errcontext("remote call %s", call_desc)));
 		(void) hash_search(cloud->folders, folder->id, HASH_ENTER, &found);
 		if (found)
 			continue;
@@ -955,9 +1411,52 @@ cloud_list_page(RbFetch *fetch)
 	{
 		check_page_token(&cloud->seen_tokens, cloud->cxt,
 						 list.next_page_token, RB_MAX_FOLDER_PAGE_TOKEN_LENGTH,
-						 cloud->target, desc);
+						 cloud->target, call_desc);
 		cloud->page_token = pstrdup(list.next_page_token);
 	}
+}
+
+/*
+ * cloud_list_page
+ *		Read the next page of the cloud's folders, waiting for it.  False
+ *		when there was no page left to read.
+ */
+static bool
+cloud_list_page(RbFetch *fetch)
+{
+	RbCloud    *cloud = fetch->cloud;
+	MemoryContext oldcxt;
+	MemoryContext reply_cxt;
+	ProtobufCAllocator allocator;
+	RbListRequest req;
+	RbRemoteCall rc;
+	ProtobufCMessage *reply;
+	char	   *desc;
+
+	if (cloud->listed)
+		return false;
+
+	oldcxt = MemoryContextSwitchTo(cloud->cxt);
+	cloud_init(cloud);
+	reply_cxt = AllocSetContextCreate(CurrentMemoryContext,
+									  "redis_backup_fdw folders",
+									  ALLOCSET_DEFAULT_SIZES);
+	rb_init_allocator(&allocator, reply_cxt);
+	desc = describe_call(RB_METHOD_FOLDER_LIST, cloud->cloud_id,
+						 cloud->page_size, cloud->page_token, NULL);
+	memset(&rc, 0, sizeof(rc));
+	rc.method = RB_METHOD_FOLDER_LIST;
+	rc.request = rb_list_request(&req, RB_METHOD_FOLDER_LIST,
+								 cloud->cloud_utf8, cloud->page_size,
+								 cloud->page_token);
+	rc.desc = desc;
+	reply = call_and_wait(fetch, cloud->target, &rc, &allocator);
+
+	/* NOT_FOUND: no such cloud, no folders. */
+	if (reply == NULL)
+		cloud->listed = true;
+	else
+		add_folders(cloud, reply, desc);
 	MemoryContextDelete(reply_cxt);
 	MemoryContextSwitchTo(oldcxt);
 	return true;

@@ -342,6 +342,9 @@ typedef struct RbCallStats
 	uint64		rows;			/* items decoded */
 	uint64		bytes;			/* serialized reply bytes received */
 	uint64		token_exchanges;	/* tokens obtained for the scan */
+	uint64		throttled;		/* calls refused RESOURCE_EXHAUSTED */
+	int			min_window;		/* smallest window throttling narrowed
+								 * calls in flight to (0: never) */
 } RbCallStats;
 
 /*
@@ -371,6 +374,10 @@ typedef struct RbRemoteCall
 	bool		denied_ok;		/* PERMISSION_DENIED is an outcome */
 	bool		refusal_ok;		/* any refusal by the service is one */
 	bool		token_renewable;	/* UNAUTHENTICATED is an outcome */
+	bool		defer_retry;	/* the caller retries (RB_OUTCOME_RETRY) */
+	bool		keep_bytes;		/* a reply is kept undecoded: */
+	uint8_t    *reply_data;		/* ... its bytes */
+	size_t		reply_len;
 	RbStatus	status;			/* the last failure */
 	RbCall	   *call;			/* the attempt in flight, or NULL */
 	int			attempt;		/* attempts started */
@@ -387,14 +394,16 @@ typedef enum RbOutcome
 	RB_OUTCOME_DENIED,			/* PERMISSION_DENIED, when denied_ok */
 	RB_OUTCOME_REFUSED,			/* a refusal, when refusal_ok: rc->status */
 	RB_OUTCOME_TOKEN_REFUSED,	/* UNAUTHENTICATED, when token_renewable */
-	RB_OUTCOME_RETRIED			/* started again; wait for it */
+	RB_OUTCOME_RETRIED,			/* started again; wait for it */
+	RB_OUTCOME_RETRY			/* UNAVAILABLE or RESOURCE_EXHAUSTED, when
+								 * defer_retry: rc->status */
 } RbOutcome;
 
 extern void rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc);
 extern void rb_remote_renew(RbCallTarget *target, RbRemoteCall *rc,
 							const char *token);
 extern RbRemoteCall *rb_remote_wait_any(RbCallTarget *target,
-										const void *scan);
+										const void *scan, int timeout_ms);
 extern RbOutcome rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 								   ProtobufCAllocator *allocator,
 								   ProtobufCMessage **reply);
@@ -404,7 +413,17 @@ extern RbOutcome rb_remote_finish(RbCallTarget *target, RbRemoteCall *rc,
 extern void rb_describe_call(StringInfo buf, RbMethod method,
 							 const char *key_text, int page_size,
 							 const char *page_token);
+pg_noreturn extern void rb_remote_give_up(RbCallTarget *target,
+										  RbRemoteCall *rc);
+extern ProtobufCMessage *rb_remote_decode(RbCallTarget *target,
+										  RbMethod method,
+										  const char *call_desc,
+										  const char *request_id,
+										  const uint8_t *data, size_t len,
+										  ProtobufCAllocator *allocator);
+extern long rb_backoff_ms(int attempt);
 extern void rb_backoff_sleep(int attempt);
+extern void rb_sleep_until(TimestampTz end);
 extern void rb_init_allocator(ProtobufCAllocator *allocator,
 							  MemoryContext cxt);
 

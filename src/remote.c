@@ -85,31 +85,46 @@ status_is_retryable(RbCode code)
 }
 
 /*
- * rb_backoff_sleep
- *		Sleep before retry number attempt (1 for the first retry):
- *		exponential backoff with full jitter over its upper half.
- *		Interruptible.
+ * rb_backoff_ms
+ *		How long to wait before retry number attempt (1 for the first
+ *		retry): exponential backoff from RB_BACKOFF_INITIAL_MS, at most
+ *		RB_BACKOFF_MAX_MS, with full jitter over its upper half.
  */
-void
-rb_backoff_sleep(int attempt)
+long
+rb_backoff_ms(int attempt)
 {
 	int64		cap = RB_BACKOFF_INITIAL_MS;
-	long		ms;
-	TimestampTz end;
 
 	while (attempt-- > 1 && cap < RB_BACKOFF_MAX_MS)
 		cap *= 2;
 	cap = Min(cap, RB_BACKOFF_MAX_MS);
-	ms = cap / 2 + (long) pg_prng_uint64_range(&pg_global_prng_state, 0,
-											   cap / 2);
-	end = GetCurrentTimestamp() + ms * 1000;
+	return cap / 2 + (long) pg_prng_uint64_range(&pg_global_prng_state, 0,
+												 cap / 2);
+}
 
+/*
+ * rb_backoff_sleep
+ *		Sleep before retry number attempt (rb_backoff_ms).
+ */
+void
+rb_backoff_sleep(int attempt)
+{
+	rb_sleep_until(GetCurrentTimestamp() + rb_backoff_ms(attempt) * 1000);
+}
+
+/*
+ * rb_sleep_until
+ *		Sleep until end, interruptibly: a cancel raises its error at once.
+ */
+void
+rb_sleep_until(TimestampTz end)
+{
 	for (;;)
 	{
 		long		left;
 
 		CHECK_FOR_INTERRUPTS();
-		left = (long) ((end - GetCurrentTimestamp()) / 1000);
+		left = (long) ((end - GetCurrentTimestamp() + 999) / 1000);
 		if (left <= 0)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -157,26 +172,34 @@ rb_remote_renew(RbCallTarget *target, RbRemoteCall *rc, const char *token)
 
 /*
  * rb_remote_wait_any
- *		Wait until a call of scan's on the target's channel has completed
- *		and return its RbRemoteCall, giving up when the query is cancelled.
- *		Scans of one user mapping share the channel (a join of two foreign
- *		tables has calls of both in flight): a completed call of another
- *		scan is marked completed for that scan to collect (its caller looks
- *		for such calls before waiting), and the wait goes on.  On giving up
- *		the calls stay in flight (the caller's cleanup abandons them) and
- *		CHECK_FOR_INTERRUPTS raises the usual error.
+ *		Wait at most timeout_ms (negative: no limit, 0: do not wait) until a
+ *		call of scan's on the target's channel has completed and return its
+ *		RbRemoteCall, or NULL when none completed in time.  Scans of one
+ *		user mapping share the channel (a join of two foreign tables has
+ *		calls of both in flight): a completed call of another scan is marked
+ *		completed for that scan to collect (its caller looks for such calls
+ *		before waiting), and the wait goes on.  Gives up when the query is
+ *		cancelled: the calls stay in flight (the caller's cleanup abandons
+ *		them) and CHECK_FOR_INTERRUPTS raises the usual error.
  */
 RbRemoteCall *
-rb_remote_wait_any(RbCallTarget *target, const void *scan)
+rb_remote_wait_any(RbCallTarget *target, const void *scan, int timeout_ms)
 {
+	TimestampTz end = GetCurrentTimestamp() + (int64) Max(timeout_ms, 0) * 1000;
 	RbStatus	status;
 	RbCall	   *call;
 	RbRemoteCall *rc;
 
 	for (;;)
 	{
-		call = rb_channel_wait_any(target->channel, interrupt_pending, NULL,
-								   &status);
+		int			wait_ms = timeout_ms;
+
+		if (timeout_ms > 0)
+			wait_ms = (int) Max((end - GetCurrentTimestamp()) / 1000, 0);
+		call = rb_channel_wait_any_for(target->channel, wait_ms,
+									   interrupt_pending, NULL, &status);
+		if (call == NULL && status.code == RB_LOCAL_TIMED_OUT)
+			return NULL;
 		if (call == NULL)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -196,9 +219,13 @@ rb_remote_wait_any(RbCallTarget *target, const void *scan)
 /*
  * rb_remote_collect
  *		The outcome of rc's completed call.  A reply is decoded through
- *		allocator into *reply.  A call worth another attempt (UNAVAILABLE or
- *		RESOURCE_EXHAUSTED with attempts left) is started again after a
- *		backoff: RB_OUTCOME_RETRIED.  PERMISSION_DENIED is returned when
+ *		allocator into *reply, or, when rc->keep_bytes, copied undecoded
+ *		into rc->reply_data (allocator's memory) for rb_remote_decode.  A call worth another attempt (UNAVAILABLE or
+ *		RESOURCE_EXHAUSTED) is, when rc->defer_retry, handed back as
+ *		RB_OUTCOME_RETRY, attempts left or not: the caller schedules the
+ *		retry (rb_remote_begin) or gives up (rb_remote_give_up).  Otherwise,
+ *		with attempts left, it is started again after a backoff:
+ *		RB_OUTCOME_RETRIED.  PERMISSION_DENIED is returned when
  *		rc->denied_ok, UNAUTHENTICATED when rc->token_renewable (the caller
  *		may renew the token: rb_remote_renew), any status the service sends
  *		(but those retried) when rc->refusal_ok; any other failure is
@@ -211,11 +238,22 @@ rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 	RbStatus	status;
 	size_t		nbytes = 0;
 
-	*reply = rb_call_finish(rc->call, allocator, &status, &nbytes);
+	*reply = NULL;
+	if (rc->keep_bytes)
+	{
+		if (rb_call_finish_bytes(rc->call, allocator, &rc->reply_data,
+								 &rc->reply_len, &status))
+		{
+			nbytes = rc->reply_len;
+			rc->status = status;	/* its request id, for rb_remote_decode */
+		}
+	}
+	else
+		*reply = rb_call_finish(rc->call, allocator, &status, &nbytes);
 	rc->call = NULL;
 	target->stats->bytes += nbytes;
 
-	if (*reply != NULL)
+	if (*reply != NULL || (rc->keep_bytes && status.code == RB_OK))
 	{
 		target->stats->pages++;
 		return RB_OUTCOME_REPLY;
@@ -230,6 +268,8 @@ rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 		return RB_OUTCOME_DENIED;
 	if (status.code == RB_UNAUTHENTICATED && rc->token_renewable)
 		return RB_OUTCOME_TOKEN_REFUSED;
+	if (status_is_retryable(status.code) && rc->defer_retry)
+		return RB_OUTCOME_RETRY;
 	if (!status_is_retryable(status.code) ||
 		rc->attempt >= target->max_attempts)
 		report_status(rc->method, &status, rc->token, rc->desc, target);
@@ -261,6 +301,39 @@ rb_remote_finish(RbCallTarget *target, RbRemoteCall *rc,
 		if (outcome != RB_OUTCOME_RETRIED)
 			return outcome;
 	}
+}
+
+/*
+ * rb_remote_give_up
+ *		Raise the error of rc's last failure (after RB_OUTCOME_RETRY, when
+ *		the caller will not try again).
+ */
+void
+rb_remote_give_up(RbCallTarget *target, RbRemoteCall *rc)
+{
+	report_status(rc->method, &rc->status, rc->token, rc->desc, target);
+}
+
+/*
+ * rb_remote_decode
+ *		Decode a reply of method kept undecoded (rc->keep_bytes) through
+ *		allocator; bytes that do not decode are the error of the call
+ *		call_desc made through target, whose reply had request_id.
+ */
+ProtobufCMessage *
+rb_remote_decode(RbCallTarget *target, RbMethod method, const char *call_desc,
+				 const char *request_id, const uint8_t *data, size_t len,
+				 ProtobufCAllocator *allocator)
+{
+	RbStatus	status;
+	ProtobufCMessage *reply;
+
+	memset(&status, 0, sizeof(status));
+	strlcpy(status.request_id, request_id, sizeof(status.request_id));
+	reply = rb_reply_decode(method, data, len, allocator, &status);
+	if (reply == NULL)
+		report_status(method, &status, NULL, call_desc, target);
+	return reply;
 }
 
 /*

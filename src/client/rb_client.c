@@ -412,6 +412,8 @@ rb_code_name(RbCode code)
 			return "CALL_FAILED";
 		case RB_LOCAL_REPLY_TOO_LARGE:
 			return "REPLY_TOO_LARGE";
+		case RB_LOCAL_TIMED_OUT:
+			return "TIMED_OUT";
 		default:
 			break;
 	}
@@ -1035,12 +1037,12 @@ rb_call_free(RbCall *call)
 
 /*
  * rb_channel_poll
- *		Wait at most RB_WAIT_SLICE_MS for one completion on the channel's
- *		queue and record it for its call.  An abandoned call is freed on the
- *		spot.  Returns the call whose tag came back, or NULL.
+ *		Wait at most slice_ms (0: do not wait) for one completion on the
+ *		channel's queue and record it for its call.  An abandoned call is
+ *		freed on the spot.  Returns the call whose tag came back, or NULL.
  */
 static RbCall *
-rb_channel_poll(RbChannel *channel)
+rb_channel_poll(RbChannel *channel, int slice_ms)
 {
 	grpc_event	ev;
 	gpr_timespec deadline;
@@ -1049,7 +1051,7 @@ rb_channel_poll(RbChannel *channel)
 
 	rb_block_signals(&old);
 	deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-							gpr_time_from_millis(RB_WAIT_SLICE_MS, GPR_TIMESPAN));
+							gpr_time_from_millis(slice_ms, GPR_TIMESPAN));
 	ev = grpc_completion_queue_next(channel->cq, deadline, NULL);
 	rb_restore_signals(&old);
 
@@ -1085,7 +1087,7 @@ rb_call_cancel_and_drain(RbCall *call)
 	grpc_call_cancel(call->call, NULL);
 	rb_restore_signals(&old);
 	while (!call->done)
-		(void) rb_channel_poll(call->channel);
+		(void) rb_channel_poll(call->channel, RB_WAIT_SLICE_MS);
 }
 
 /*
@@ -1117,7 +1119,7 @@ rb_channel_close(RbChannel *channel)
 	rb_restore_signals(&old);
 
 	while (channel->npending > 0)
-		(void) rb_channel_poll(channel);
+		(void) rb_channel_poll(channel, RB_WAIT_SLICE_MS);
 
 	for (call = channel->calls; call != NULL; call = next)
 	{
@@ -1482,7 +1484,7 @@ rb_call_wait(RbCall *call, RbGiveUpHook give_up, void *arg, RbStatus *status)
 
 	while (!call->done)
 	{
-		if (rb_channel_poll(call->channel) == call)
+		if (rb_channel_poll(call->channel, RB_WAIT_SLICE_MS) == call)
 			break;
 		if (!call->done && give_up != NULL && give_up(arg))
 		{
@@ -1535,9 +1537,22 @@ RbCall *
 rb_channel_wait_any(RbChannel *channel, RbGiveUpHook give_up, void *arg,
 					RbStatus *status)
 {
+	return rb_channel_wait_any_for(channel, -1, give_up, arg, status);
+}
+
+/*
+ * rb_channel_wait_any_for
+ *		rb_channel_wait_any, waiting at most timeout_ms (0: only collect what
+ *		has completed; negative: no limit).  See rb_client.h.
+ */
+RbCall *
+rb_channel_wait_any_for(RbChannel *channel, int timeout_ms,
+						RbGiveUpHook give_up, void *arg, RbStatus *status)
+{
 	RbStatus	dummy;
 	RbCall	   *call;
 	bool		in_flight;
+	gpr_timespec end = gpr_inf_future(GPR_CLOCK_MONOTONIC);
 
 	if (status == NULL)
 		status = &dummy;
@@ -1546,9 +1561,14 @@ rb_channel_wait_any(RbChannel *channel, RbGiveUpHook give_up, void *arg,
 		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no channel given");
 		return NULL;
 	}
+	if (timeout_ms >= 0)
+		end = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+						   gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
 
 	for (;;)
 	{
+		int			slice_ms = RB_WAIT_SLICE_MS;
+
 		call = rb_channel_ready_call(channel, &in_flight);
 		if (call != NULL)
 			break;
@@ -1558,9 +1578,23 @@ rb_channel_wait_any(RbChannel *channel, RbGiveUpHook give_up, void *arg,
 						  "no call in flight on the channel");
 			return NULL;
 		}
-		call = rb_channel_poll(channel);
+		if (timeout_ms >= 0)
+		{
+			gpr_timespec left = gpr_time_sub(end, gpr_now(GPR_CLOCK_MONOTONIC));
+			int64_t		left_ms = gpr_time_to_millis(left);
+
+			slice_ms = (int) (left_ms < 0 ? 0 : left_ms < slice_ms ? left_ms : slice_ms);
+		}
+		call = rb_channel_poll(channel, slice_ms);
 		if (call != NULL && !call->collected)
 			break;
+		if (call == NULL && timeout_ms >= 0 &&
+			gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), end) >= 0)
+		{
+			rb_status_set(status, RB_LOCAL_TIMED_OUT,
+						  "no call completed within %d ms", timeout_ms);
+			return NULL;
+		}
 		if (call == NULL && give_up != NULL && give_up(arg))
 		{
 			rb_status_set(status, RB_LOCAL_GAVE_UP,
@@ -1660,15 +1694,11 @@ static ProtobufCMessage *
 call_decode_reply(RbCall *call, ProtobufCAllocator *allocator,
 				  RbStatus *status, size_t *reply_bytes)
 {
-	const ProtobufCMessageDescriptor *desc;
 	ProtobufCMessage *reply = NULL;
 	grpc_byte_buffer_reader reader;
 	grpc_slice	data;
 	sigset_t	old;
-	char		why[128];
 
-	desc = rb_method_reply_descriptor(call->method);
-	why[0] = '\0';
 	rb_block_signals(&old);
 	if (grpc_byte_buffer_reader_init(&reader, call->recv_buffer))
 	{
@@ -1676,25 +1706,101 @@ call_decode_reply(RbCall *call, ProtobufCAllocator *allocator,
 		grpc_byte_buffer_reader_destroy(&reader);
 		if (reply_bytes != NULL)
 			*reply_bytes = GRPC_SLICE_LENGTH(data);
-		reply = rb_decode_reply(desc, GRPC_SLICE_START_PTR(data),
-								GRPC_SLICE_LENGTH(data), allocator,
-								why, sizeof(why));
+		reply = rb_reply_decode(call->method, GRPC_SLICE_START_PTR(data),
+								GRPC_SLICE_LENGTH(data), allocator, status);
 		grpc_slice_unref(data);
 	}
+	else
+		reply = rb_reply_decode(call->method, NULL, 0, NULL, status);
 	rb_restore_signals(&old);
+	return reply;
+}
+
+/*
+ * rb_reply_decode
+ *		Decode a reply of method.  See rb_client.h.
+ */
+ProtobufCMessage *
+rb_reply_decode(RbMethod method, const uint8_t *data, size_t len,
+				ProtobufCAllocator *allocator, RbStatus *status)
+{
+	const ProtobufCMessageDescriptor *desc = rb_method_reply_descriptor(method);
+	ProtobufCMessage *reply = NULL;
+	char		why[128];
+
+	why[0] = '\0';
+	if (desc != NULL && data != NULL)
+		reply = rb_decode_reply(desc, data, len, allocator, why, sizeof(why));
 	if (reply == NULL)
 	{
 		status->code = RB_LOCAL_BAD_REPLY;
 		if (why[0] != '\0')
 			snprintf(status->message, sizeof(status->message),
 					 "%s reply could not be decoded: %s",
-					 rb_method_name(call->method), why);
+					 rb_method_name(method), why);
 		else
 			snprintf(status->message, sizeof(status->message),
 					 "%s reply could not be decoded",
-					 rb_method_name(call->method));
+					 rb_method_name(method));
 	}
 	return reply;
+}
+
+/*
+ * rb_reply_next_page_token
+ *		A listing reply's next_page_token, read off its bytes.  See
+ *		rb_client.h.
+ */
+bool
+rb_reply_next_page_token(RbMethod method, const uint8_t *data, size_t len,
+						 const uint8_t **token, size_t *token_len)
+{
+	const ProtobufCMessageDescriptor *desc = rb_method_reply_descriptor(method);
+	const ProtobufCFieldDescriptor *fd;
+
+	if (!rb_method_is_listing(method) || desc == NULL)
+		return false;
+	fd = protobuf_c_message_descriptor_get_field_by_name(desc,
+														 "next_page_token");
+	if (fd == NULL)
+		return false;
+	return rb_wire_last_bytes_field(data, len, fd->id, token, token_len);
+}
+
+/*
+ * call_reply_bytes
+ *		Copy a completed call's serialized reply into memory of allocator.
+ */
+static bool
+call_reply_bytes(RbCall *call, ProtobufCAllocator *allocator,
+				 uint8_t **out, size_t *outlen, RbStatus *status)
+{
+	grpc_byte_buffer_reader reader;
+	grpc_slice	data;
+	sigset_t	old;
+	bool		ok = false;
+
+	rb_block_signals(&old);
+	if (grpc_byte_buffer_reader_init(&reader, call->recv_buffer))
+	{
+		data = grpc_byte_buffer_reader_readall(&reader);
+		grpc_byte_buffer_reader_destroy(&reader);
+		*outlen = GRPC_SLICE_LENGTH(data);
+		*out = allocator->alloc(allocator->allocator_data, *outlen + 1);
+		if (*out != NULL)
+		{
+			memcpy(*out, GRPC_SLICE_START_PTR(data), *outlen);
+			ok = true;
+		}
+		else
+			rb_status_set(status, RB_LOCAL_NO_MEMORY,
+						  "no memory for a reply of %zu bytes", *outlen);
+		grpc_slice_unref(data);
+	}
+	else
+		(void) rb_reply_decode(call->method, NULL, 0, NULL, status);
+	rb_restore_signals(&old);
+	return ok;
 }
 
 /*
@@ -1737,6 +1843,41 @@ rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
 		reply = call_decode_reply(call, allocator, status, reply_bytes);
 	rb_call_free(call);
 	return reply;
+}
+
+/*
+ * rb_call_finish_bytes
+ *		Report a completed call's outcome, copy its serialized reply and
+ *		free it.  See rb_client.h.
+ */
+bool
+rb_call_finish_bytes(RbCall *call, ProtobufCAllocator *allocator,
+					 uint8_t **data, size_t *len, RbStatus *status)
+{
+	bool		ok = false;
+
+	*data = NULL;
+	*len = 0;
+	if (call == NULL)
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no call given");
+		return false;
+	}
+	if (!call->done)
+	{
+		rb_call_cancel_and_drain(call);
+		call->gave_up = true;
+	}
+	rb_status_set_call(status, call, RB_OK, "%s", "");
+	if (!rb_find_request_id(&call->recv_initial_metadata,
+							status->request_id, sizeof(status->request_id)))
+		(void) rb_find_request_id(&call->recv_trailing_metadata,
+								  status->request_id,
+								  sizeof(status->request_id));
+	if (!call_status(call, status))
+		ok = call_reply_bytes(call, allocator, data, len, status);
+	rb_call_free(call);
+	return ok;
 }
 
 /*

@@ -81,7 +81,9 @@ typedef enum RbCode
 	RB_LOCAL_NO_MEMORY,			/* an allocation failed */
 	RB_LOCAL_BAD_OPTION,		/* bad target, CA text or other option */
 	RB_LOCAL_CALL_FAILED,		/* gRPC refused to start the call */
-	RB_LOCAL_REPLY_TOO_LARGE	/* reply over max_receive_bytes */
+	RB_LOCAL_REPLY_TOO_LARGE,	/* reply over max_receive_bytes */
+	RB_LOCAL_TIMED_OUT			/* rb_channel_wait_any_for: nothing completed
+								 * in time */
 } RbCode;
 
 /* Largest message and request id kept in a status (longer ones truncated). */
@@ -329,6 +331,17 @@ extern RbCall *rb_channel_wait_any(RbChannel *channel, RbGiveUpHook give_up,
 								   void *arg, RbStatus *status);
 
 /*
+ * rb_channel_wait_any, waiting at most timeout_ms: 0 only collects a call
+ * that has already completed (polling the queue without waiting), a
+ * negative timeout_ms waits as long as rb_channel_wait_any.  Nothing
+ * completed in time: NULL with status RB_LOCAL_TIMED_OUT.  A caller that
+ * waits on several channels, or also for a timer of its own, uses it.
+ */
+extern RbCall *rb_channel_wait_any_for(RbChannel *channel, int timeout_ms,
+									   RbGiveUpHook give_up, void *arg,
+									   RbStatus *status);
+
+/*
  * Collect a completed call (rb_call_wait must have returned true, or
  * rb_call_is_done be true).  On RB_OK returns the reply unpacked with
  * allocator (NULL: protobuf-c's default malloc allocator), to be freed with
@@ -341,6 +354,37 @@ extern ProtobufCMessage *rb_call_finish(RbCall *call,
 										ProtobufCAllocator *allocator,
 										RbStatus *status,
 										size_t *reply_bytes);
+
+/*
+ * rb_call_finish, without decoding: on RB_OK returns true with the
+ * serialized reply copied into (*data)[0..*len), allocated with
+ * allocator->alloc, for rb_reply_decode() later.  Otherwise returns false
+ * with *status set.  Always frees the call.  A caller that must start its
+ * next call at once (a listing's next page, by rb_reply_next_page_token)
+ * decodes later, when the reply is used and its bytes are still in cache.
+ */
+extern bool rb_call_finish_bytes(RbCall *call, ProtobufCAllocator *allocator,
+								 uint8_t **data, size_t *len,
+								 RbStatus *status);
+
+/*
+ * Decode the reply of method from data[0..len) as rb_call_finish does: the
+ * reply, or NULL with status RB_LOCAL_BAD_REPLY (and a message saying why).
+ */
+extern ProtobufCMessage *rb_reply_decode(RbMethod method, const uint8_t *data,
+										 size_t len,
+										 ProtobufCAllocator *allocator,
+										 RbStatus *status);
+
+/*
+ * The next_page_token of a listing's serialized reply, read without
+ * decoding the rest: true with (*token)[0..*token_len) pointing into data
+ * (no terminating NUL; length 0 when absent), false when the bytes are not
+ * a well-formed message at the top level or the method is no listing.
+ */
+extern bool rb_reply_next_page_token(RbMethod method, const uint8_t *data,
+									 size_t len, const uint8_t **token,
+									 size_t *token_len);
 
 /*
  * Give up a call without waiting: cancels it and returns at once.  The

@@ -26,6 +26,8 @@
 #define RB_WIRE_MAX_DEPTH 8
 
 static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *value);
+static bool next_field(const uint8_t **p, const uint8_t *end, uint64_t *key,
+					   uint64_t *len);
 static const ProtobufCFieldDescriptor *field_by_id(const ProtobufCMessageDescriptor *desc,
 												   uint64_t id);
 static bool may_hold_strings(const ProtobufCMessageDescriptor *desc, int depth);
@@ -61,6 +63,73 @@ read_varint(const uint8_t **p, const uint8_t *end, uint64_t *value)
 }
 
 /*
+ * next_field
+ *		Read the field at *p: its key into *key; a length-delimited field's
+ *		length into *len, leaving *p at its value; any other field is
+ *		skipped.  False when the bytes are not well-formed (groups, which
+ *		these messages never have, included).
+ */
+static bool
+next_field(const uint8_t **p, const uint8_t *end, uint64_t *key,
+		   uint64_t *len)
+{
+	if (!read_varint(p, end, key))
+		return false;
+	switch (*key & 7)
+	{
+		case 0:					/* varint */
+			return read_varint(p, end, len);
+		case 1:					/* fixed64 */
+			if ((size_t) (end - *p) < 8)
+				return false;
+			*p += 8;
+			return true;
+		case 5:					/* fixed32 */
+			if ((size_t) (end - *p) < 4)
+				return false;
+			*p += 4;
+			return true;
+		case 2:					/* length-delimited */
+			return read_varint(p, end, len) && *len <= (uint64_t) (end - *p);
+		default:				/* groups */
+			return false;
+	}
+}
+
+/*
+ * rb_wire_last_bytes_field
+ *		The last length-delimited field number id at the top level.  See
+ *		rb_wire.h.
+ */
+bool
+rb_wire_last_bytes_field(const uint8_t *data, size_t len, uint32_t id,
+						 const uint8_t **value, size_t *value_len)
+{
+	const uint8_t *p = data;
+	const uint8_t *end = data + len;
+
+	*value = data;
+	*value_len = 0;
+	while (p < end)
+	{
+		uint64_t	key;
+		uint64_t	flen;
+
+		if (!next_field(&p, end, &key, &flen))
+			return false;
+		if ((key & 7) != 2)
+			continue;
+		if ((key >> 3) == id)
+		{
+			*value = p;
+			*value_len = (size_t) flen;
+		}
+		p += flen;
+	}
+	return true;
+}
+
+/*
  * check_message
  *		Check one message's fields in p[0..end).
  */
@@ -80,32 +149,10 @@ check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 		uint64_t	len;
 		const ProtobufCFieldDescriptor *field;
 
-		if (!read_varint(&p, end, &key))
+		if (!next_field(&p, end, &key, &len))
 			goto malformed;
-
-		switch (key & 7)
-		{
-			case 0:				/* varint */
-				if (!read_varint(&p, end, &len))
-					goto malformed;
-				continue;
-			case 1:				/* fixed64 */
-				if ((size_t) (end - p) < 8)
-					goto malformed;
-				p += 8;
-				continue;
-			case 5:				/* fixed32 */
-				if ((size_t) (end - p) < 4)
-					goto malformed;
-				p += 4;
-				continue;
-			case 2:				/* length-delimited */
-				if (!read_varint(&p, end, &len) || len > (uint64_t) (end - p))
-					goto malformed;
-				break;
-			default:			/* groups: not in these messages */
-				goto malformed;
-		}
+		if ((key & 7) != 2)
+			continue;
 
 		field = field_by_id(desc, key >> 3);
 		if (field != NULL)

@@ -39,4 +39,15 @@ extern ProtobufCMessage *rb_decode_reply(const ProtobufCMessageDescriptor *desc,
 										 ProtobufCAllocator *allocator,
 										 char *why, size_t whylen);
 
+/*
+ * Find the last occurrence of length-delimited field number id at the top
+ * level of the message in data[0..len), skipping every other field
+ * without decoding it: true with (*value)[0..*value_len) pointing into
+ * data (length 0 when the field is absent), false when the top level is
+ * not well-formed wire format.
+ */
+extern bool rb_wire_last_bytes_field(const uint8_t *data, size_t len,
+									 uint32_t id, const uint8_t **value,
+									 size_t *value_len);
+
 #endif							/* RB_WIRE_H */

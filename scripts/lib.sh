@@ -238,6 +238,14 @@ start_regress_emulators() {
     start_emulator emulator-iam-ahead "${iam[@]}" --jwt-clock-offset 7200
     EMU_PIDS+=("$EMU_PID")
     export RBFDW_IAM_AHEAD_ADDR=127.0.0.1:$EMU_PORT
+    # A service that admits one call in flight per token (sql/56_throttle):
+    # twelve folders of two pages, each call 20 ms.
+    local quota=(--token 'regress-token=*' --quota-inflight 1 --fault latency=20) i
+    for ((i = 1; i <= 12; i++)); do quota+=(--generate "b1g-q$i=1500"); done
+    start_emulator emulator-quota "${quota[@]}"
+    EMU_PIDS+=("$EMU_PID")
+    export RBFDW_QUOTA_ADDR=127.0.0.1:$EMU_PORT
+    export RBFDW_QUOTA_LOG=$WORK/emulator-quota.log
     start_emulator emulator-tls "${args[@]}" \
         --tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server.key"
     EMU_PIDS+=("$EMU_PID")

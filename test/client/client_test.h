@@ -255,6 +255,10 @@ extern void test_abandon_and_close(void);
 extern void test_signals(void);
 extern void test_fork_after_init(void);
 
+/* test_deferred.c */
+extern void test_wait_any_for(void);
+extern void test_deferred_decoding(void);
+
 /* test_tls.c */
 extern void test_tls_ok(void);
 extern void test_tls_wrong_ca(void);

@@ -77,6 +77,10 @@ static const TestCase tests[] = {
 	{"wait_any on a channel with nothing in flight", test_wait_any_empty},
 	{"abandon and close do not hang", test_abandon_and_close},
 
+	/* test_deferred.c */
+	{"wait_any_for: a bounded wait, then the call", test_wait_any_for},
+	{"replies kept undecoded: token read off the bytes, decoded later", test_deferred_decoding},
+
 	/* test_faults.c */
 	{"local errors and unreachable server", test_local_errors},
 	{"a channel recovers within 1.5 s after an outage", test_reconnect_after_outage},

@@ -112,7 +112,6 @@ typedef struct RbStream
 	bool		wants_call;		/* its next call may start */
 	bool		retrying;		/* ... and it is rc again, at retry_at */
 	TimestampTz retry_at;
-	int			throttled;		/* RESOURCE_EXHAUSTED in a row */
 	uint64		epoch;			/* the window's epoch when rc started */
 	int			window_at_start;	/* the window when rc started */
 	RbPage	   *page;			/* the page the call decodes into */
@@ -170,6 +169,8 @@ struct RbFetch
 	int			in_flight;
 	int			window;
 	uint64		epoch;			/* bumped each time the window narrows */
+	int			ceiling;		/* below the window last refused */
+	int			probe_successes;	/* successes at or above the ceiling */
 	bool		slow_start;		/* the query may stop early */
 	bool		opened;			/* the window may be over one */
 
@@ -804,7 +805,6 @@ collect(RbFetch *fetch, RbStream *stream)
 		retry_later(fetch, stream);
 		return;
 	}
-	stream->throttled = 0;
 	widen_window(fetch);
 	stream->pages++;
 	if (stream == fetch->cloud_stream)
@@ -833,9 +833,16 @@ retry_later(RbFetch *fetch, RbStream *stream)
 	{
 		fetch->target->stats->throttled++;
 		narrow_window(fetch, stream);
-		backoff_step = ++stream->throttled;
 		if (stream->window_at_start > 1)
+		{
+			/*
+			 * The narrower window is the answer to the service's load; the
+			 * call waits the first backoff only, however often it was
+			 * refused, so that no stream is left far behind the others.
+			 */
 			rc->attempt--;
+			backoff_step = 1;
+		}
 	}
 	if (rc->attempt >= stream->target->max_attempts)
 		rb_remote_give_up(stream->target, rc);
@@ -852,10 +859,13 @@ retry_later(RbFetch *fetch, RbStream *stream)
 /*
  * narrow_window, widen_window, open_window
  *		The window halves on a refusal of a call started since it last
- *		narrowed, grows by one per completed call, and opens to
- *		max_concurrent_calls once the executor has used up the first page
- *		of a scan that may stop early (unless throttling narrowed it
- *		meanwhile).
+ *		narrowed.  It grows by one per completed call back up to just below
+ *		the window that was refused (the ceiling), and from there by one
+ *		per window's worth of completed calls: it probes for room the
+ *		service may have made without being refused every round.  It
+ *		opens to max_concurrent_calls once the executor has used up the
+ *		first page of a scan that may stop early (unless throttling
+ *		narrowed it meanwhile).
  */
 static void
 narrow_window(RbFetch *fetch, RbStream *stream)
@@ -865,7 +875,9 @@ narrow_window(RbFetch *fetch, RbStream *stream)
 	if (stream->epoch != fetch->epoch)
 		return;
 	fetch->epoch++;
+	fetch->ceiling = Max(stream->window_at_start - 1, 1);
 	fetch->window = Max(fetch->window / 2, 1);
+	fetch->probe_successes = 0;
 	if (stats->min_window == 0 || fetch->window < stats->min_window)
 		stats->min_window = fetch->window;
 }
@@ -873,8 +885,15 @@ narrow_window(RbFetch *fetch, RbStream *stream)
 static void
 widen_window(RbFetch *fetch)
 {
-	if (fetch->opened && fetch->window < fetch->max_in_flight)
+	if (!fetch->opened || fetch->window >= fetch->max_in_flight)
+		return;
+	if (fetch->epoch == 0 || fetch->window < fetch->ceiling)
 		fetch->window++;
+	else if (++fetch->probe_successes >= fetch->window)
+	{
+		fetch->window++;
+		fetch->probe_successes = 0;
+	}
 }
 
 static void

@@ -34,23 +34,26 @@
  * page.  Other scans ask for a stream's next page as soon as its page
  * arrives.
  *
- * Memory.  Replies are decoded when they are collected, each into a memory
- * context of its own taken from a small pool and reset when the page has
- * been used.  Calls in flight and pages waiting for the executor are at
- * most twice the window together, so memory is bounded by
- * max_concurrent_calls, however many pages or keys a scan reads.  A page
- * token a listing has seen before would list the same pages forever and
- * is an error.  Calls still in flight when the scan ends (LIMIT, error,
- * cancel) are abandoned: cancelled, not waited for.
+ * Memory.  A reply is kept undecoded, in a memory context of its own taken
+ * from a small pool and reset when the page has been used, and decoded into
+ * it when the executor takes the page: its items are then still in cache
+ * for the rows, and a listing's next call started as soon as its next page
+ * token had been read off the bytes (rb_reply_next_page_token).  Calls in
+ * flight and pages waiting for the executor are at most twice the window
+ * together, so memory is bounded by max_concurrent_calls, however many
+ * pages or keys a scan reads.  A page token a listing has seen before would
+ * list the same pages forever and is an error.  Calls still in flight when
+ * the scan ends (LIMIT, error, cancel) are abandoned: cancelled, not waited
+ * for.
  *
  * Throttling.  A call refused RESOURCE_EXHAUSTED narrows the window by
  * half (once per round of calls: a refusal of a call started before the
- * last narrowing does not narrow it again), and each later success widens
- * it by one, up to max_concurrent_calls (additive increase, multiplicative
- * decrease).  The refused call is tried again after a backoff that, as
- * long as it was started with more than one call allowed in flight, does
- * not count against max_attempts: a scan fails only when the service
- * refuses even one call at a time max_attempts times in a row.
+ * last narrowing does not narrow it again), and later successes widen it
+ * again (additive increase, multiplicative decrease; narrow_window).  The
+ * refused call is tried again after a backoff that, as long as it was
+ * started with more than one call allowed in flight, does not count against
+ * max_attempts: a scan fails only when the service refuses even one call at
+ * a time max_attempts times in a row.
  * UNAVAILABLE is retried after a backoff too, counting attempts.  Backoffs
  * are timers of the engine, not sleeps: other calls go on meanwhile.
  *

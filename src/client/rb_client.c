@@ -884,7 +884,7 @@ channel_options_are_valid(const RbChannelOptions *options, RbStatus *status)
 }
 
 /* The channel arguments we set (channel_args_fill). */
-#define RB_NUM_CHANNEL_ARGS 7
+#define RB_NUM_CHANNEL_ARGS 8
 
 /*
  * channel_args_fill
@@ -919,6 +919,9 @@ channel_args_fill(const RbChannelOptions *options, grpc_arg *args)
 	args[6].type = GRPC_ARG_INTEGER;
 	args[6].key = (char *) GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
 	args[6].value.integer = RB_CONNECT_MIN_TIMEOUT_MS;
+	args[7].type = GRPC_ARG_INTEGER;
+	args[7].key = (char *) GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES;
+	args[7].value.integer = args[0].value.integer;
 }
 
 /*
@@ -1049,9 +1052,17 @@ rb_channel_poll(RbChannel *channel, int slice_ms)
 	sigset_t	old;
 	RbCall	   *call;
 
+	/*
+	 * gRPC rounds a deadline up to whole milliseconds: "now" would wait up
+	 * to 1 ms for nothing.  A deadline in the past only does the work that
+	 * is ready (reading what has arrived) and returns.
+	 */
+	if (slice_ms <= 0)
+		deadline = gpr_inf_past(GPR_CLOCK_MONOTONIC);
+	else
+		deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+								gpr_time_from_millis(slice_ms, GPR_TIMESPAN));
 	rb_block_signals(&old);
-	deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-							gpr_time_from_millis(slice_ms, GPR_TIMESPAN));
 	ev = grpc_completion_queue_next(channel->cq, deadline, NULL);
 	rb_restore_signals(&old);
 

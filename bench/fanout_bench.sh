@@ -102,8 +102,13 @@ SELECT round((regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status
 SQL
 }
 
+# seconds_of QUERY: its row count and seconds, in a session whose channels
+# are already open (a Get of a missing backup, checked against the cloud's
+# folder list, first), as in a reporting tool's session: the first query of
+# a backend also pays for loading gRPC and connecting.
 seconds_of() {
     pg_psql -d bench -qtA <<SQL
+SELECT count(*) FROM fan_cloud WHERE id = 'warm-up' \g /dev/null
 CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
 CREATE TEMP TABLE r AS $1;
 SELECT (SELECT count FROM r) || ' ' ||

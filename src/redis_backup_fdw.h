@@ -368,6 +368,7 @@ typedef struct RbRemoteCall
 	const ProtobufCMessage *request;	/* kept by the caller until done */
 	const char *desc;			/* how errors name the call */
 	const char *token;			/* the token it carries (NULL: none) */
+	const char *idempotency_key;  /* mutating calls: sent as idempotency-key; NULL: none */
 	bool		denied_ok;		/* PERMISSION_DENIED is an outcome */
 	bool		refusal_ok;		/* any refusal by the service is one */
 	bool		token_renewable;	/* UNAUTHENTICATED is an outcome */

@@ -134,7 +134,8 @@ rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc)
 	target->stats->calls++;
 	rc->completed = false;
 	rc->call = rb_call_start(target->channel, rc->method, rc->request,
-							 rc->token, target->timeout_ms, &status);
+							 rc->token, rc->idempotency_key,
+							 target->timeout_ms, &status);
 	if (rc->call == NULL)
 		report_status(rc->method, &status, rc->token, rc->desc, target);
 	rb_call_set_tag(rc->call, rc);

@@ -212,6 +212,7 @@ extern void test_clusters_get(void);
 extern void test_names(void);
 extern void test_method_table(void);
 extern void test_validators(void);
+extern void test_idempotency_key_rules(void);
 extern void test_list_request(void);
 extern void test_list_reply_page(void);
 extern void test_new_reply_strings(void);

@@ -32,6 +32,7 @@ static const TestCase tests[] = {
 	{"code and method names", test_names},
 	{"method table complete and consistent", test_method_table},
 	{"exported target, token and CA validators", test_validators},
+	{"idempotency keys: uuids only, refused locally", test_idempotency_key_rules},
 	{"rb_list_request for every listing method", test_list_request},
 	{"rb_list_reply_page on decoded replies", test_list_reply_page},
 	{"NUL check covers Folder labels and Timestamp replies", test_new_reply_strings},

@@ -214,7 +214,7 @@ test_allocator(void)
 	CHECK(ch != NULL, "open: %s", st.message);
 	make_list(&req, "folder-a", 0, NULL);
 	r = (ListBackupsResponse *) rb_call_unary(ch, RB_METHOD_BACKUP_LIST,
-											  &req.base, TOKEN_ALL,
+											  &req.base, TOKEN_ALL, NULL,
 											  CALL_TIMEOUT_MS, NULL, NULL,
 											  &alloc, &st, &bytes);
 	CHECK_CODE(st, RB_OK);
@@ -588,7 +588,7 @@ page_all(RbChannel *ch, RbMethod method, const char *key, int64_t page_size,
 		msg = rb_list_request(&req, method, key, page_size, token);
 		if (msg == NULL)
 			return -1;
-		reply = rb_call_unary(ch, method, msg, TOKEN_ALL, CALL_TIMEOUT_MS,
+		reply = rb_call_unary(ch, method, msg, TOKEN_ALL, NULL, CALL_TIMEOUT_MS,
 							  NULL, NULL, NULL, st, NULL);
 		if (reply == NULL)
 			return -1;

@@ -46,6 +46,8 @@ OBJS = redis_backup_fdw.o \
        src/pushdown.o \
        src/convert.o \
        src/remote.o \
+       src/mutate.o \
+       src/modify.o \
        $(CLIENT_OBJS) \
        $(PROTO_OBJS)
 

@@ -30,7 +30,7 @@
  *
  * Each call carries the credentials' current token (credentials.c); a token
  * the service refuses is renewed once for that call when the credentials
- * can get a fresh one (begin_call, renew_token).
+ * can get a fresh one (rb_credentials_begin, rb_credentials_renew).
  *
  * A cloud: the keys may instead be the folders of a cloud, listed page by
  * page with FolderService.List on the Resource Manager channel as streams
@@ -155,13 +155,9 @@ static void hand_out(RbFetch *fetch, RbPage *page);
 static void release_current(RbFetch *fetch);
 static RbPage *get_page(RbFetch *fetch);
 static void put_page(RbFetch *fetch, RbPage *page);
-static const ProtobufCMessage *get_request(RbMethod method, const char *key);
 static bool keys_are_folder_ids(RbMethod method);
 static char *describe_call(RbMethod method, const char *key, int page_size,
 						   const char *page_token, const char *filter_text);
-static void begin_call(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc);
-static bool renew_token(RbFetch *fetch, RbCallTarget *target,
-						RbRemoteCall *rc, RbOutcome outcome);
 static ProtobufCMessage *call_and_wait(RbFetch *fetch, RbCallTarget *target,
 									   RbRemoteCall *rc,
 									   ProtobufCAllocator *allocator);
@@ -452,7 +448,7 @@ ask_next_page(RbFetch *fetch, RbStream *stream)
 	rc->scan = fetch;
 	if (!rb_method_is_listing(fetch->method))
 	{
-		rc->request = get_request(fetch->method, stream->key_utf8);
+		rc->request = rb_key_request(fetch->method, stream->key_utf8);
 		rc->desc = describe_call(fetch->method, fetch->keys[stream->key],
 								 fetch->page_size, NULL, NULL);
 	}
@@ -482,7 +478,7 @@ ask_next_page(RbFetch *fetch, RbStream *stream)
 	stream->has_next = false;
 	stream->page = get_page(fetch);
 	stream->page->stream = stream;
-	begin_call(fetch, fetch->target, rc);
+	rb_credentials_begin(fetch->creds, fetch->target, rc);
 	stream->in_flight = true;
 	fetch->in_flight++;
 }
@@ -522,7 +518,8 @@ collect(RbFetch *fetch, RbStream *stream)
 	outcome = rb_remote_collect(fetch->target, &stream->rc, &page->allocator,
 								&reply);
 	if (outcome == RB_OUTCOME_RETRIED ||
-		renew_token(fetch, fetch->target, &stream->rc, outcome))
+		rb_credentials_renew(fetch->creds, fetch->target, &stream->rc,
+							 outcome))
 		return;
 	stream->in_flight = false;
 	fetch->in_flight--;
@@ -705,29 +702,6 @@ put_page(RbFetch *fetch, RbPage *page)
 }
 
 /*
- * get_request
- *		The request of a method that gets one item (BackupService.Get,
- *		ClusterService.Get): key in its key field.  Allocated in the current
- *		memory context; key is borrowed.
- */
-static const ProtobufCMessage *
-get_request(RbMethod method, const char *key)
-{
-	const ProtobufCMessageDescriptor *desc = rb_method_request_descriptor(method);
-	const ProtobufCFieldDescriptor *fd;
-	ProtobufCMessage *req;
-
-	fd = protobuf_c_message_descriptor_get_field_by_name(desc,
-														 rb_method_key_field(method));
-	if (fd == NULL || fd->type != PROTOBUF_C_TYPE_STRING)
-		elog(ERROR, "%s has no key field", rb_method_name(method));
-	req = palloc(desc->sizeof_message);
-	protobuf_c_message_init(desc, req);
-	*(const char **) ((char *) req + fd->offset) = key;
-	return req;
-}
-
-/*
  * keys_are_folder_ids
  *		Does method list a folder's items, so that a table bound to a cloud
  *		drops folder keys outside it?
@@ -760,37 +734,6 @@ describe_call(RbMethod method, const char *key, int page_size,
 }
 
 /*
- * begin_call
- *		Start rc through target with the credentials' current token; a
- *		token the service refuses comes back as RB_OUTCOME_TOKEN_REFUSED
- *		when a fresh one can be tried.
- */
-static void
-begin_call(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc)
-{
-	rc->token = rb_credentials_token(fetch->creds);
-	rc->token_renewable = rb_credentials_renewable(fetch->creds);
-	rb_remote_begin(target, rc);
-}
-
-/*
- * renew_token
- *		After a collect: when the service refused rc's token, drop it and
- *		start rc again with a fresh one (true: wait for it again).  A fresh
- *		token refused too is raised by the call layer.
- */
-static bool
-renew_token(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc,
-			RbOutcome outcome)
-{
-	if (outcome != RB_OUTCOME_TOKEN_REFUSED)
-		return false;
-	rb_credentials_rejected(fetch->creds, rc->token);
-	rb_remote_renew(target, rc, rb_credentials_token(fetch->creds));
-	return true;
-}
-
-/*
  * call_and_wait
  *		Make rc's call through target and wait for it, renewing a refused
  *		token once: its reply, or NULL for NOT_FOUND.
@@ -801,12 +744,12 @@ call_and_wait(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc,
 {
 	ProtobufCMessage *reply;
 
-	begin_call(fetch, target, rc);
+	rb_credentials_begin(fetch->creds, target, rc);
 	for (;;)
 	{
 		RbOutcome	outcome = rb_remote_finish(target, rc, allocator, &reply);
 
-		if (!renew_token(fetch, target, rc, outcome))
+		if (!rb_credentials_renew(fetch->creds, target, rc, outcome))
 			return reply;
 	}
 }

@@ -230,6 +230,7 @@ extern void test_list_page_api(void);
 extern void test_validation(void);
 extern void test_auth(void);
 extern void test_request_ids(void);
+extern void test_idempotency_key_sent(void);
 
 /* test_faults.c */
 extern void test_fault_latency(void);

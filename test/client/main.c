@@ -52,6 +52,7 @@ static const TestCase tests[] = {
 	{"validation errors and NOT_FOUND", test_validation},
 	{"authentication and permission errors", test_auth},
 	{"x-request-id and x-client-request-id", test_request_ids},
+	{"idempotency-key sent; the same key, the same operation", test_idempotency_key_sent},
 
 	/* test_clusters.c */
 	{"ClusterService.List: paging and filter", test_clusters_list},

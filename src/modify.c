@@ -23,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -528,6 +529,7 @@ find_new_backup(RbModifyState *state, const char *cluster_id, int64 seconds,
 	ProtobufCMessage **items;
 	size_t		nitems;
 	char	   *keys[1];
+	MemoryContext oldcxt;
 
 	if (state->fetch == NULL)
 		state->fetch = rb_fetch_create(state->cxt, &state->target,
@@ -557,8 +559,10 @@ find_new_backup(RbModifyState *state, const char *cluster_id, int64 seconds,
 				continue;
 			best = b;
 			ExecClearTuple(slot);
+			oldcxt = MemoryContextSwitchTo(state->row_cxt);
 			rb_store_item(items[i], state->columns, state->ncolumns,
 						  &state->conversion, slot);
+			MemoryContextSwitchTo(oldcxt);
 		}
 	}
 	if (best == NULL)
@@ -604,7 +608,7 @@ rb_exec_foreign_delete(EState *estate, ResultRelInfo *rinfo,
 			ItemPointerSetInvalid(&tuple.t_self);
 			tuple.t_tableOid = RelationGetRelid(state->rel);
 			tuple.t_data = td;
-			ExecForceStoreHeapTuple(&tuple, slot, false);
+			ExecForceStoreHeapTuple(heap_copytuple(&tuple), slot, true);
 		}
 	}
 	return slot;

@@ -69,6 +69,7 @@ struct RbMutationRow
 	int			polls;
 	TimestampTz poll_at;
 	MemoryContext cxt;			/* the row's own */
+	MemoryContext call_cxt;		/* ... for the call in flight */
 	struct RbMutationRow *next; /* in the list of rows under way */
 };
 
@@ -97,6 +98,9 @@ static void step(RbMutation *m);
 static void start_row(RbMutation *m, RbMutationRow *row);
 static void start_due_polls(RbMutation *m, TimestampTz now,
 							TimestampTz *next_due);
+static void begin_row_call(RbMutation *m, RbMutationRow *row, RbMethod method,
+						   const char *key, const char *key_text,
+						   RbCallTarget *target);
 static RbMutationRow *completed_row(RbMutation *m);
 static void collect_row(RbMutation *m, RbMutationRow *row);
 static void read_operation(RbMutation *m, RbMutationRow *row,
@@ -160,6 +164,8 @@ rb_mutation_add(RbMutation *m, const char *key, bool keep)
 	row = MemoryContextAllocZero(m->cxt, sizeof(RbMutationRow));
 	row->cxt = AllocSetContextCreate(m->cxt, "redis_backup_fdw row",
 									 ALLOCSET_SMALL_SIZES);
+	row->call_cxt = AllocSetContextCreate(row->cxt, "redis_backup_fdw call",
+										  ALLOCSET_SMALL_SIZES);
 	oldcxt = MemoryContextSwitchTo(row->cxt);
 	row->key = pstrdup(key);
 	row->key_utf8 = rb_key_to_utf8(key);
@@ -245,24 +251,8 @@ rb_mutation_abandon(RbMutation *m)
 static void
 start_row(RbMutation *m, RbMutationRow *row)
 {
-	RbRemoteCall *rc = &row->rc;
-	MemoryContext oldcxt = MemoryContextSwitchTo(row->cxt);
-	StringInfoData desc;
-
-	initStringInfo(&desc);
-	rb_describe_call(&desc, m->method,
-					 psprintf("=%s", quote_literal_cstr(row->key)), 0, NULL);
-	memset(rc, 0, sizeof(RbRemoteCall));
-	rc->method = m->method;
-	rc->request = rb_key_request(m->method, row->key_utf8);
-	rc->desc = desc.data;
-	rc->idempotency_key = row->idempotency_key;
-	rc->owner = row;
-	rc->scan = m;
-	MemoryContextSwitchTo(oldcxt);
-
 	row->state = RB_ROW_CALLING;
-	rb_credentials_begin(m->creds, m->target, rc);
+	begin_row_call(m, row, m->method, row->key_utf8, row->key, m->target);
 	m->in_flight++;
 }
 
@@ -279,9 +269,6 @@ start_due_polls(RbMutation *m, TimestampTz now, TimestampTz *next_due)
 	*next_due = 0;
 	for (row = m->rows; row != NULL; row = row->next)
 	{
-		RbRemoteCall *rc = &row->rc;
-		MemoryContext oldcxt;
-
 		if (row->state != RB_ROW_SLEEPING)
 			continue;
 		if (row->poll_at > now ||
@@ -291,21 +278,43 @@ start_due_polls(RbMutation *m, TimestampTz now, TimestampTz *next_due)
 				*next_due = row->poll_at;
 			continue;
 		}
-		oldcxt = MemoryContextSwitchTo(row->cxt);
-		memset(rc, 0, sizeof(RbRemoteCall));
-		rc->method = RB_METHOD_OPERATION_GET;
-		rc->request = rb_key_request(RB_METHOD_OPERATION_GET,
-									 row->operation_id);
-		rc->desc = psprintf("%s operation_id=%s",
-							rb_method_name(RB_METHOD_OPERATION_GET),
-							quote_literal_cstr(row->operation_id));
-		rc->owner = row;
-		rc->scan = m;
-		MemoryContextSwitchTo(oldcxt);
 		row->state = RB_ROW_POLLING;
-		rb_credentials_begin(m->creds, m->op_target, rc);
+		begin_row_call(m, row, RB_METHOD_OPERATION_GET, row->operation_id,
+					   row->operation_id, m->op_target);
 		m->op_in_flight++;
 	}
+}
+
+/*
+ * begin_row_call
+ *		Start a call of a row's: method with key (as sent; key_text as
+ *		messages show it) through target, a mutating one with the row's
+ *		idempotency key.  Its request lives in the row's call context,
+ *		reset for each call.
+ */
+static void
+begin_row_call(RbMutation *m, RbMutationRow *row, RbMethod method,
+			   const char *key, const char *key_text, RbCallTarget *target)
+{
+	RbRemoteCall *rc = &row->rc;
+	MemoryContext oldcxt;
+	StringInfoData desc;
+
+	MemoryContextReset(row->call_cxt);
+	oldcxt = MemoryContextSwitchTo(row->call_cxt);
+	initStringInfo(&desc);
+	rb_describe_call(&desc, method,
+					 psprintf("=%s", quote_literal_cstr(key_text)), 0, NULL);
+	memset(rc, 0, sizeof(RbRemoteCall));
+	rc->method = method;
+	rc->request = rb_key_request(method, key);
+	rc->desc = desc.data;
+	if (rb_method_is_mutating(method))
+		rc->idempotency_key = row->idempotency_key;
+	rc->owner = row;
+	rc->scan = m;
+	MemoryContextSwitchTo(oldcxt);
+	rb_credentials_begin(m->creds, target, rc);
 }
 
 /*

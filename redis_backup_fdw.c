@@ -270,6 +270,8 @@ redis_backup_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ExecForeignInsert = rb_exec_foreign_insert;
 	routine->ExecForeignDelete = rb_exec_foreign_delete;
 	routine->EndForeignModify = rb_end_foreign_modify;
+	routine->BeginForeignInsert = rb_begin_foreign_insert;
+	routine->EndForeignInsert = rb_end_foreign_modify;
 	routine->ExplainForeignModify = rb_explain_foreign_modify;
 
 	PG_RETURN_POINTER(routine);

@@ -76,6 +76,19 @@ SELECT * FROM error_of($$INSERT INTO mutate_backups (source_cluster_id, type) SE
 EXPLAIN (COSTS OFF) INSERT INTO mutate_backups (source_cluster_id, type, id)
   SELECT 'c9q-x', NULLIF('a', 'a'), NULL FROM generate_series(1, 2);
 
+-- COPY (and a partitioned table's INSERT) reach the table unplanned: each
+-- row is checked as it comes, before its call.
+COPY mutate_backups (source_cluster_id, type) FROM PROGRAM 'printf "c9q-x\tMANUAL\n"';
+COPY mutate_backups (source_cluster_id) FROM PROGRAM 'printf "\\\\N\n"';
+CREATE TABLE mutate_parent (id text, folder_id text, created_at timestamptz,
+  source_cluster_id text, started_at timestamptz, source_shard_names text[],
+  type text) PARTITION BY LIST (source_cluster_id);
+ALTER TABLE mutate_parent ATTACH PARTITION mutate_backups
+  FOR VALUES IN ('c9q-x');
+SELECT * FROM error_of($$INSERT INTO mutate_parent (source_cluster_id, type) VALUES ('c9q-x', 'MANUAL')$$);
+ALTER TABLE mutate_parent DETACH PARTITION mutate_backups;
+DROP TABLE mutate_parent;
+
 -- A table without the id column cannot delete; without source_cluster_id,
 -- cannot insert.
 CREATE FOREIGN TABLE mutate_no_id (folder_id text, created_at timestamptz)

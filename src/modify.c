@@ -86,6 +86,9 @@ typedef struct RbModifyState
 	MemoryContextCallback cleanup;
 } RbModifyState;
 
+static void begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+						 CmdType operation, char *call_text, bool need_row,
+						 int eflags);
 static void read_modify_options(Relation rel, RbServerOptions *server_opts,
 								RbTableOptions *table_opts);
 static void check_updatable(Relation rel, CmdType operation);
@@ -322,6 +325,36 @@ void
 rb_begin_foreign_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 						List *fdw_private, int subplan_index, int eflags)
 {
+	begin_modify(mtstate, rinfo, mtstate->operation,
+				 strVal(list_nth(fdw_private, RbModifyPrivateCallText)),
+				 boolVal(list_nth(fdw_private, RbModifyPrivateNeedRow)),
+				 eflags);
+}
+
+/*
+ * rb_begin_foreign_insert
+ *		BeginForeignInsert: rows that COPY or a partitioned table's INSERT
+ *		routes to the table; nothing was planned for them, so each row's
+ *		columns are checked as it comes (rb_exec_foreign_insert).
+ */
+void
+rb_begin_foreign_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	check_updatable(rinfo->ri_RelationDesc, CMD_INSERT);
+	begin_modify(mtstate, rinfo, CMD_INSERT, NULL,
+				 rinfo->ri_returningList != NIL, 0);
+}
+
+/*
+ * begin_modify
+ *		The state of an INSERT or DELETE of rinfo's table (call_text: its
+ *		EXPLAIN, need_row: RETURNING reads the row); unless only explaining,
+ *		the credentials, channels and the engine of the calls.
+ */
+static void
+begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+			 CmdType operation, char *call_text, bool need_row, int eflags)
+{
 	EState	   *estate = mtstate->ps.state;
 	RbModifyState *state;
 	RbServerOptions server_opts;
@@ -330,10 +363,10 @@ rb_begin_foreign_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 
 	state = palloc0(sizeof(RbModifyState));
 	rinfo->ri_FdwState = state;
-	state->operation = mtstate->operation;
+	state->operation = operation;
 	state->rel = rinfo->ri_RelationDesc;
-	state->call_text = strVal(list_nth(fdw_private, RbModifyPrivateCallText));
-	state->need_row = boolVal(list_nth(fdw_private, RbModifyPrivateNeedRow));
+	state->call_text = call_text;
+	state->need_row = need_row;
 	read_modify_options(state->rel, &server_opts, &table_opts);
 	state->res = table_opts.res;
 	state->wait = table_opts.wait_for_operations;

@@ -501,6 +501,8 @@ extern List *rb_plan_foreign_modify(PlannerInfo *root, ModifyTable *plan,
 extern void rb_begin_foreign_modify(ModifyTableState *mtstate,
 									ResultRelInfo *rinfo, List *fdw_private,
 									int subplan_index, int eflags);
+extern void rb_begin_foreign_insert(ModifyTableState *mtstate,
+									ResultRelInfo *rinfo);
 extern TupleTableSlot *rb_exec_foreign_insert(EState *estate,
 											  ResultRelInfo *rinfo,
 											  TupleTableSlot *slot,

@@ -1182,9 +1182,10 @@ rb_channel_close(RbChannel *channel)
 
 /*
  * rb_uuid_generate
- *		Write a random (version 4) uuid, lowercase, into buf.  Randomness comes from getrandom(), /dev/urandom, or as a last resort
- *		from the clock and the process id: a request id needs to be unique,
- *		not secret.
+ *		Write a random (version 4) uuid, lowercase, into buf.  Randomness
+ *		comes from getrandom(), /dev/urandom, or as a last resort from the
+ *		clock and the process id: a request id or an idempotency key needs
+ *		to be unique, not secret.
  */
 void
 rb_uuid_generate(char buf[37])

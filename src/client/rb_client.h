@@ -100,8 +100,8 @@ typedef struct RbStatus
 
 /*
  * The remote methods.  Everything the library knows about each (name, path,
- * message types, key field, listing or not) is in one table in rb_client.c;
- * the functions below read it.
+ * message types, key field, listing or not, mutating or not) is in one
+ * table in rb_client.c; the functions below read it.
  */
 typedef enum RbMethod
 {

@@ -205,6 +205,7 @@ extern void test_lazy_init(void);
 /* test_clusters.c */
 extern void test_cluster_filter_request(void);
 extern void test_cluster_reply_strings(void);
+extern void test_operation_reply_strings(void);
 extern void test_clusters_list(void);
 extern void test_clusters_get(void);
 

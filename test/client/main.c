@@ -38,6 +38,7 @@ static const TestCase tests[] = {
 	{"NUL check covers Folder labels and Timestamp replies", test_new_reply_strings},
 	{"list request filter for ClusterService.List only", test_cluster_filter_request},
 	{"NUL check covers every string of a Cluster", test_cluster_reply_strings},
+	{"NUL check covers every string of an Operation", test_operation_reply_strings},
 
 	/* test_calls.c */
 	{"BackupService.Get decodes all fields", test_get},

@@ -777,3 +777,66 @@ test_new_reply_strings(void)
 		CHECK(ok, "CreateIamTokenResponse fields wrong");
 	}
 }
+
+/*
+ * The NUL check covers the Operation that the mutating methods and
+ * OperationService.Get answer: a NUL in any of its strings (id,
+ * description, created_by, the metadata's type URL, the error's message)
+ * refuses the reply, while a NUL in the metadata's value, bytes, does not;
+ * the clean reply decodes with its oneof.
+ */
+void
+test_operation_reply_strings(void)
+{
+	static const char *const fields[] = {
+		"id", "description", "created_by", "type_url", "message"
+	};
+	Yandex__Cloud__Operation__Operation op;
+	Google__Protobuf__Any meta;
+	Google__Rpc__Status error;
+	uint8_t		value[] = {0x0a, 0x02, 'b', 'x'};
+	ProtobufCMessage *r;
+	char		why[128];
+	size_t		i;
+
+	for (i = 0; i <= sizeof(fields) / sizeof(fields[0]); i++)
+	{
+		yandex__cloud__operation__operation__init(&op);
+		google__protobuf__any__init(&meta);
+		google__rpc__status__init(&error);
+		op.id = (char *) (i == 0 ? "mdb#" : "mdb1");
+		op.description = (char *) (i == 1 ? "Delete#" : "Delete");
+		op.created_by = (char *) (i == 2 ? "aje#" : "aje1");
+		meta.type_url = (char *) (i == 3 ? "type.googleapis.com/x#" :
+								  "type.googleapis.com/x");
+		/* last round: a '#' in the bytes only */
+		value[3] = i == sizeof(fields) / sizeof(fields[0]) ? '#' : 'x';
+		meta.value.data = value;
+		meta.value.len = sizeof(value);
+		op.metadata = &meta;
+		op.done = true;
+		error.code = RB_FAILED_PRECONDITION;
+		error.message = (char *) (i == 4 ? "failed#" : "failed");
+		op.result_case = YANDEX__CLOUD__OPERATION__OPERATION__RESULT_ERROR;
+		op.error = &error;
+		r = decode_with_nul(&op.base, RB_METHOD_OPERATION_GET, why, sizeof(why));
+		if (i < sizeof(fields) / sizeof(fields[0]))
+		{
+			free_msg(r);
+			CHECK(r == NULL, "NUL in an Operation's %s accepted", fields[i]);
+			CHECK(strstr(why, fields[i]) != NULL, "reason \"%s\"", why);
+		}
+		else
+		{
+			Yandex__Cloud__Operation__Operation *o =
+				(Yandex__Cloud__Operation__Operation *) r;
+
+			CHECK(r != NULL, "Operation with a NUL in bytes refused: %s", why);
+			CHECK(o->done && o->error != NULL && o->error->code == RB_FAILED_PRECONDITION &&
+				  o->metadata->value.len == sizeof(value) &&
+				  o->metadata->value.data[3] == '\0',
+				  "Operation decoded wrong");
+			free_msg(r);
+		}
+	}
+}

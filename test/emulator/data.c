@@ -1137,8 +1137,10 @@ emu_data_delete_backup(const char *id, char **folder_id, char **cluster_id)
 
 	if (n >= 0)
 	{
+		int			cluster = hash_lookup(&cluster_index, backups[n].cluster_id);
+
 		intlist_remove(&folders[get_folder(backups[n].folder_id)].backups, n);
-		intlist_remove(&clusters[hash_lookup(&cluster_index, backups[n].cluster_id)].backups, n);
+		intlist_remove(&clusters[cluster].backups, n);
 		hash_insert(&deleted_index, backups[n].id, n);
 		*folder_id = emu_strdup(backups[n].folder_id.data);
 		*cluster_id = emu_strdup(backups[n].cluster_id.data);

@@ -5,10 +5,11 @@
  *
  * The emulator is a single-threaded gRPC C core server (see emulator.c).
  * The other files know nothing about gRPC calls: data.c holds the backups
- * (loaded from data files or generated on demand), service.c decides the
- * reply to one request, faults.c holds the injected faults, quota.c the
- * request quotas, log.c writes the JSON call log and util.c has small
- * helpers (arena, buffers, hashes).
+ * (loaded from data files or generated on demand, and their changes),
+ * service.c decides the reply to one request, operations.c keeps the
+ * operations of the calls that change things, faults.c holds the injected
+ * faults, quota.c the request quotas, log.c writes the JSON call log and
+ * util.c has small helpers (arena, buffers, hashes).
  *
  * Plain C, no PostgreSQL headers.
  *
@@ -412,6 +413,17 @@ typedef struct EmuOperation
 	const char *made_backup_id; /* a finished Backup's new backup */
 } EmuOperation;
 
+/* What the emulator knows of each kind (emu_op_kind). */
+typedef struct EmuOpKindInfo
+{
+	const char *method;			/* "BackupService.Delete", ... */
+	const char *description;	/* the Operation's description */
+	const char *target;			/* "backup", "cluster" */
+	const char *target_title;	/* "Backup", "Cluster" */
+	const char *target_field;	/* "backup_id", "cluster_id" */
+} EmuOpKindInfo;
+
+extern const EmuOpKindInfo *emu_op_kind(EmuOpKind kind);
 extern void emu_operations_set_duration(const char *arg);
 extern const EmuOperation *emu_operation_start(EmuOpKind kind,
 											   const char *target,
@@ -424,7 +436,6 @@ extern const EmuOperation *emu_operation_find_key(const char *account,
 												  EmuBytes idempotency_key);
 extern const EmuOperation *emu_operation_running(EmuOpKind kind,
 												 const char *target);
-extern const char *emu_operation_method(EmuOpKind kind);
 extern void emu_operations_finish_due(void);
 extern int64_t emu_operations_next_due_us(void);
 

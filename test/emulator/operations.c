@@ -56,15 +56,26 @@ emu_operations_set_duration(const char *arg)
 	operation_ms = v;
 }
 
+/* The kinds of operation, indexed by EmuOpKind. */
+static const EmuOpKindInfo op_kinds[] = {
+	[EMU_OP_DELETE_BACKUP] = {
+		"BackupService.Delete", "Delete the Redis backup",
+		"backup", "Backup", "backup_id"
+	},
+	[EMU_OP_BACKUP_CLUSTER] = {
+		"ClusterService.Backup", "Create a backup for the Redis cluster",
+		"cluster", "Cluster", "cluster_id"
+	},
+};
+
 /*
- * emu_operation_method
- *		Short name of the method that starts operations of kind.
+ * emu_op_kind
+ *		What the emulator knows of operations of kind.
  */
-const char *
-emu_operation_method(EmuOpKind kind)
+const EmuOpKindInfo *
+emu_op_kind(EmuOpKind kind)
 {
-	return kind == EMU_OP_DELETE_BACKUP ? "BackupService.Delete" :
-		"ClusterService.Backup";
+	return &op_kinds[kind];
 }
 
 /*
@@ -96,9 +107,8 @@ log_done(const EmuOperation *op)
 		return;
 	emu_json_field_str(&body, "event", "operation_done");
 	emu_json_field_str(&body, "operation_id", op->id);
-	emu_json_field_str(&body, "operation", emu_operation_method(op->kind));
-	emu_json_field_str(&body, op->kind == EMU_OP_DELETE_BACKUP ?
-					   "backup_id" : "cluster_id", op->target);
+	emu_json_field_str(&body, "operation", emu_op_kind(op->kind)->method);
+	emu_json_field_str(&body, emu_op_kind(op->kind)->target_field, op->target);
 	emu_buf_printf(&body, ",\"ok\":%s",
 				   op->error_code == GRPC_STATUS_OK ? "true" : "false");
 	emu_json_field_str(&body, "status", emu_status_name(op->error_code));
@@ -143,8 +153,9 @@ make_change(EmuOperation *op)
 	}
 	op->error_code = GRPC_STATUS_NOT_FOUND;
 	free(op->error_message);
-	op->error_message = emu_strdup(op->kind == EMU_OP_DELETE_BACKUP ?
-								   "Backup not found" : "Cluster not found");
+	op->error_message = emu_malloc(strlen(op->target) + 32);
+	sprintf(op->error_message, "%s %s not found",
+			emu_op_kind(op->kind)->target_title, op->target);
 }
 
 /*

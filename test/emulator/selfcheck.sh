@@ -2,7 +2,8 @@
 #
 # selfcheck.sh
 #	Check the emulator's IAM, metadata, Resource Manager, ClusterService
-#	List and Get, latency, call-log and pre-encoding behaviour on its own, with no other part of
+#	List and Get, latency, call-log and pre-encoding behaviour, and the
+#	calls that change things (Delete, Backup, operations), on its own, with no other part of
 #	the project: a tiny gRPC client (test/emulator/selfcheck/client), the
 #	openssl command to make keys and sign JWTs, curl for the metadata
 #	service, python3 (standard library) to read the JSON log.

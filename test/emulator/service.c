@@ -18,6 +18,10 @@
  * A successful reply may then be altered by the garbage, token_loop,
  * unknown_fields and oversize faults; latency delays any reply.
  *
+ * BackupService.Delete and ClusterService.Backup start an operation
+ * (operations.c) after checks of their own (idempotency key, NOT_FOUND,
+ * the right to change, a conflicting operation); they and
+ * OperationService.Get answer an Operation (answer_operation).
  * FolderService.List (cloud_id instead of folder_id, PERMISSION_DENIED for
  * an unknown or ungranted cloud, page tokens up to 2000 characters bound to
  * cloud and filter) and IamTokenService.Create (no authorization; the JWT
@@ -1720,8 +1724,7 @@ answer_operation(CallContext *ctx, const EmuOperation *op)
 	PbStatus	error = GOOGLE__RPC__STATUS__INIT;
 
 	m.id = (char *) op->id;
-	m.description = op->kind == EMU_OP_DELETE_BACKUP ?
-		"Delete the Redis backup" : "Create a backup for the Redis cluster";
+	m.description = (char *) emu_op_kind(op->kind)->description;
 	m.created_at = build_timestamp(&ctx->arena, &op->created_at);
 	m.created_by = op->account;
 	m.modified_at = build_timestamp(&ctx->arena, &op->modified_at);
@@ -1785,7 +1788,7 @@ reuse_operation(CallContext *ctx, EmuOpKind kind, const char *target)
 	if (op->kind != kind || strcmp(op->target, target) != 0)
 		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
 				  "Idempotency key was already used for another request (%s of %s)",
-				  emu_operation_method(op->kind), op->target);
+				  emu_op_kind(op->kind)->method, op->target);
 	else
 		answer_operation(ctx, op);
 	return true;
@@ -1837,53 +1840,69 @@ start_operation(CallContext *ctx, EmuOpKind kind, const char *target)
 }
 
 /*
+ * target_folder
+ *		The folder of what an operation of kind would change: the backup's
+ *		(as Get finds it) or the live cluster's.  False, with NOT_FOUND set,
+ *		when there is none.
+ */
+static bool
+target_folder(CallContext *ctx, EmuOpKind kind, const char *id,
+			  EmuBytes *folder)
+{
+	EmuBackup	b;
+	EmuClusterInfo c;
+
+	if (kind == EMU_OP_DELETE_BACKUP && emu_data_find_backup(id, &ctx->arena, &b))
+		*folder = b.folder_id;
+	else if (kind == EMU_OP_BACKUP_CLUSTER && emu_data_find_cluster(id, &ctx->arena, &c))
+		*folder = c.folder_id;
+	else
+	{
+		set_error(ctx, GRPC_STATUS_NOT_FOUND, "%s %s not found",
+				  emu_op_kind(kind)->target_title, id);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * handle_change
+ *		BackupService.Delete (checked as Get) and ClusterService.Backup (of
+ *		a live cluster): the caller must be allowed to change the folder of
+ *		the backup or cluster id; then the operation starts.
+ */
+static void
+handle_change(CallContext *ctx, EmuOpKind kind, const char *id)
+{
+	EmuBytes	folder;
+
+	if (check_id(ctx, emu_op_kind(kind)->target_field, id) &&
+		check_idempotency_key(ctx) && !reuse_operation(ctx, kind, id) &&
+		target_folder(ctx, kind, id, &folder) &&
+		check_may_change(ctx, emu_op_kind(kind)->target, id, folder))
+		start_operation(ctx, kind, id);
+}
+
+/*
  * handle_backup_delete
- *		BackupService.Delete: checked as Get, then the caller must be
- *		allowed to change the backup's folder.
+ *		BackupService.Delete.
  */
 static void
 handle_backup_delete(CallContext *ctx, const ProtobufCMessage *request)
 {
-	const PbDeleteRequest *rq = (const PbDeleteRequest *) request;
-	EmuBackup	b;
-
-	if (!check_id(ctx, "backup_id", rq->backup_id) ||
-		!check_idempotency_key(ctx) ||
-		reuse_operation(ctx, EMU_OP_DELETE_BACKUP, rq->backup_id))
-		return;
-	if (!emu_data_find_backup(rq->backup_id, &ctx->arena, &b))
-	{
-		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Backup %s not found", rq->backup_id);
-		return;
-	}
-	if (!check_may_change(ctx, "backup", rq->backup_id, b.folder_id))
-		return;
-	start_operation(ctx, EMU_OP_DELETE_BACKUP, rq->backup_id);
+	handle_change(ctx, EMU_OP_DELETE_BACKUP,
+				  ((const PbDeleteRequest *) request)->backup_id);
 }
 
 /*
  * handle_cluster_backup
- *		ClusterService.Backup: a live cluster, which the caller must be
- *		allowed to change.
+ *		ClusterService.Backup.
  */
 static void
 handle_cluster_backup(CallContext *ctx, const ProtobufCMessage *request)
 {
-	const PbBackupClusterRequest *rq = (const PbBackupClusterRequest *) request;
-	EmuClusterInfo c;
-
-	if (!check_id(ctx, "cluster_id", rq->cluster_id) ||
-		!check_idempotency_key(ctx) ||
-		reuse_operation(ctx, EMU_OP_BACKUP_CLUSTER, rq->cluster_id))
-		return;
-	if (!emu_data_find_cluster(rq->cluster_id, &ctx->arena, &c))
-	{
-		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Cluster %s not found", rq->cluster_id);
-		return;
-	}
-	if (!check_may_change(ctx, "cluster", rq->cluster_id, c.folder_id))
-		return;
-	start_operation(ctx, EMU_OP_BACKUP_CLUSTER, rq->cluster_id);
+	handle_change(ctx, EMU_OP_BACKUP_CLUSTER,
+				  ((const PbBackupClusterRequest *) request)->cluster_id);
 }
 
 /*

@@ -21,9 +21,13 @@ PROTOS = yandex/cloud/mdb/redis/v1/backup.proto \
          google/type/timeofday.proto \
          yandex/cloud/iam/v1/iam_token_service.proto \
          yandex/cloud/resourcemanager/v1/folder.proto \
-         yandex/cloud/resourcemanager/v1/folder_service.proto
+         yandex/cloud/resourcemanager/v1/folder_service.proto \
+         yandex/cloud/operation/operation.proto \
+         yandex/cloud/operation/operation_service.proto \
+         google/rpc/status.proto
 # Well-known types generated from protobuf's own copies (PROTO_INCLUDE).
-SYSTEM_PROTOS = google/protobuf/timestamp.proto google/protobuf/wrappers.proto
+SYSTEM_PROTOS = google/protobuf/timestamp.proto google/protobuf/wrappers.proto \
+                google/protobuf/any.proto google/protobuf/empty.proto
 PROTO_C = $(addprefix $(GEN)/,$(PROTOS:.proto=.pb-c.c) $(SYSTEM_PROTOS:.proto=.pb-c.c))
 PROTO_OBJS = $(PROTO_C:.c=.o)
 PROTO_INCLUDE = $(shell pkg-config --variable=includedir protobuf 2>/dev/null || echo /usr/include)
@@ -42,6 +46,8 @@ OBJS = redis_backup_fdw.o \
        src/pushdown.o \
        src/convert.o \
        src/remote.o \
+       src/mutate.o \
+       src/modify.o \
        $(CLIENT_OBJS) \
        $(PROTO_OBJS)
 

@@ -262,6 +262,18 @@ redis_backup_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ExplainForeignScan = redisExplainForeignScan;
 	routine->ImportForeignSchema = redisImportForeignSchema;
 
+	/* INSERT and DELETE: src/modify.c */
+	routine->IsForeignRelUpdatable = rb_is_foreign_rel_updatable;
+	routine->AddForeignUpdateTargets = rb_add_foreign_update_targets;
+	routine->PlanForeignModify = rb_plan_foreign_modify;
+	routine->BeginForeignModify = rb_begin_foreign_modify;
+	routine->ExecForeignInsert = rb_exec_foreign_insert;
+	routine->ExecForeignDelete = rb_exec_foreign_delete;
+	routine->EndForeignModify = rb_end_foreign_modify;
+	routine->BeginForeignInsert = rb_begin_foreign_insert;
+	routine->EndForeignInsert = rb_end_foreign_modify;
+	routine->ExplainForeignModify = rb_explain_foreign_modify;
+
 	PG_RETURN_POINTER(routine);
 }
 
@@ -887,13 +899,7 @@ map_columns(RbFdwScanState *state, ForeignScanState *node, List *attrs)
 		if (state->fields[attidx] == RB_FIELD_NONE)
 			continue;
 		col = &state->columns[state->ncolumns++];
-		col->attidx = attidx;
-		col->resource = state->res;
-		col->field = &state->res->fields[state->fields[attidx]];
-		col->fd = rb_field_descriptor(state->res, state->fields[attidx],
-									  &col->parent);
-		col->typid = att->atttypid;
-		col->typmod = att->atttypmod;
+		rb_init_column(col, att, attidx, state->res, state->fields[attidx]);
 	}
 	state->conversion.rel = rel;
 	state->conversion.id_offset = rb_item_string_offset(state->res,
@@ -935,20 +941,10 @@ static void
 set_call_target(RbFdwScanState *state, UserMapping *user,
 				ForeignServer *server, const RbServerOptions *server_opts)
 {
-	RbCallTarget *target = &state->target;
-
 	state->creds = rb_get_credentials(user, server_opts, state->scan_cxt,
 									  &state->stats);
-	target->service = RB_SERVICE_MDB;
-	target->server_name = MemoryContextStrdup(state->scan_cxt,
-											  server->servername);
-	target->endpoint =
-		MemoryContextStrdup(state->scan_cxt,
-							rb_service_endpoint(server_opts, RB_SERVICE_MDB));
-	target->token_hint = rb_credentials_hint(state->creds, server->servername);
-	target->timeout_ms = server_opts->timeout_ms;
-	target->max_attempts = server_opts->max_attempts;
-	target->stats = &state->stats;
+	rb_set_call_target(&state->target, RB_SERVICE_MDB, server, server_opts,
+					   state->creds, &state->stats, state->scan_cxt);
 }
 
 /*

@@ -54,6 +54,7 @@ main(int argc, char **argv)
 		msg = rb_list_request(&req, RB_METHOD_BACKUP_LIST, argv[3],
 							  atoi(argv[4]), token);
 		reply = rb_call_unary(channel, RB_METHOD_BACKUP_LIST, msg, argv[2],
+							  NULL,
 							  30000, NULL, NULL, NULL, &status, &n);
 		calls++;
 		bytes += n;

@@ -9,7 +9,8 @@ DROP SERVER IF EXISTS yc CASCADE;
 -- speaks plaintext on loopback.
 CREATE SERVER yc FOREIGN DATA WRAPPER redis_backup_fdw
   OPTIONS (endpoint :'endpoint', resource_manager_endpoint :'endpoint',
-           iam_endpoint :'endpoint', tls 'false');
+           iam_endpoint :'endpoint', operation_endpoint :'endpoint',
+           tls 'false');
 
 -- Credentials that keep working: the service account's key.  IAM tokens are
 -- obtained from it (a signed JWT exchanged with IamTokenService.Create) and
@@ -116,6 +117,28 @@ SELECT c.name, c.labels->>'team' AS team, max(b.created_at) AS last_backup
 HAVING max(b.created_at) IS NULL
     OR max(b.created_at) < timestamptz '2026-12-01 00:00:00+00' - interval '26 hours'
  ORDER BY c.name;
+
+-- Retention of manual backups: the service never removes them.  DELETE
+-- needs the option updatable; each row is a BackupService.Delete, whose
+-- operation is waited for.  Nothing is transactional remotely: a ROLLBACK
+-- would not bring the backups back.  (Older than 7 days before the sample's
+-- 2026-12-01, which stands for now().)
+ALTER FOREIGN TABLE redis_backups OPTIONS (ADD updatable 'true');
+EXPLAIN (COSTS OFF)
+DELETE FROM redis_backups
+ WHERE folder_id = 'b1gq0fh8ga5u6gkp3tmn' AND type = 'MANUAL'
+   AND created_at < timestamptz '2026-12-01 00:00:00+00' - interval '7 days';
+DELETE FROM redis_backups
+ WHERE folder_id = 'b1gq0fh8ga5u6gkp3tmn' AND type = 'MANUAL'
+   AND created_at < timestamptz '2026-12-01 00:00:00+00' - interval '7 days'
+RETURNING id, source_cluster_id, created_at;
+
+-- A backup of each production cluster before maintenance
+-- (ClusterService.Backup); RETURNING gives the new backups once taken.
+INSERT INTO redis_backups (source_cluster_id)
+SELECT id FROM redis_clusters
+ WHERE folder_id = 'b1gq0fh8ga5u6gkp3tmn' AND environment = 'PRODUCTION'
+RETURNING id, source_cluster_id, type, started_at;
 
 -- A query that names no folder, cluster or id cannot run: it says so.
 \set ON_ERROR_STOP 0

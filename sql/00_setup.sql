@@ -89,6 +89,24 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- The lines of EXPLAIN (ANALYZE when asked) that match pattern: those this
+-- extension writes, which no PostgreSQL version words differently (a plan
+-- node's "(actual ...)" cut off).
+CREATE FUNCTION explain_lines(q text, pattern text,
+                              with_analyze bool DEFAULT false)
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+BEGIN
+  FOR line IN EXECUTE format('EXPLAIN (ANALYZE %s, COSTS OFF, TIMING OFF, SUMMARY OFF) %s',
+                             CASE WHEN with_analyze THEN 'on' ELSE 'off' END, q) LOOP
+    IF line ~ pattern THEN
+      RETURN NEXT regexp_replace(line, ' \(actual .*\)$', '');
+    END IF;
+  END LOOP;
+END
+$$;
+
 -- A first query, proved by the log to have called List once.
 CALL emulator_mark();
 SELECT id, source_cluster_id FROM redis_backups

@@ -22,17 +22,9 @@ $$;
 -- The lines of EXPLAIN (ANALYZE when asked) that this extension writes,
 -- which no PostgreSQL version words differently.
 CREATE FUNCTION clusters_explain(q text, with_analyze bool DEFAULT false)
-RETURNS SETOF text LANGUAGE plpgsql AS $$
-DECLARE
-  line text;
-BEGIN
-  FOR line IN EXECUTE format('EXPLAIN (ANALYZE %s, COSTS OFF, TIMING OFF, SUMMARY OFF) %s',
-                             CASE WHEN with_analyze THEN 'on' ELSE 'off' END, q) LOOP
-    IF line ~ '^ *(Remote|Retries|Pages|Rows Decoded|Bytes|Folder Filter)' THEN
-      RETURN NEXT line;
-    END IF;
-  END LOOP;
-END
+RETURNS SETOF text LANGUAGE sql AS $$
+  SELECT explain_lines(q, '^ *(Remote|Retries|Pages|Rows Decoded|Bytes|Folder Filter)',
+                       with_analyze)
 $$;
 
 -- IMPORT FOREIGN SCHEMA makes redis_clusters beside redis_backups; LIMIT TO

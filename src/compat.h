@@ -9,7 +9,8 @@
  * its own.  Include it after postgres.h.
  *
  *   16  RangeTblEntry.checkAsUser moved to RTEPermissionInfo; the executor
- *       reads the user to check as from ForeignScan.checkAsUser.
+ *       reads the user to check as from ForeignScan.checkAsUser, and that
+ *       of a result relation with ExecGetResultRelCheckAsUser().
  *       JSON semantic actions return a JsonParseErrorType.
  *   17  create_foreignscan_path() takes fdw_restrictinfo;
  *       makeJsonLexContextCstringLen() takes the context to fill (NULL: a
@@ -106,6 +107,25 @@ rb_scan_user(ForeignScan *fsplan, EState *estate)
 #endif
 
 	return OidIsValid(checkas) ? checkas : GetUserId();
+}
+
+/*
+ * rb_modify_user
+ *		The role whose user mapping an INSERT or DELETE on a foreign table
+ *		uses, as postgres_fdw chooses it: the result relation's checkAsUser
+ *		(a view's owner, ...), else the current user.
+ */
+static inline Oid
+rb_modify_user(ResultRelInfo *rinfo, EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	return ExecGetResultRelCheckAsUser(rinfo, estate);
+#else
+	Oid			checkas = exec_rt_fetch(rinfo->ri_RangeTableIndex,
+										estate)->checkAsUser;
+
+	return OidIsValid(checkas) ? checkas : GetUserId();
+#endif
 }
 
 /*

@@ -5,8 +5,8 @@
  *		  channel per service, and the IAM token credentials.c obtained.
  *
  * One cache, keyed by the user mapping's OID, holds per service (Managed
- * Redis, IAM, Resource Manager: each its endpoint) the channel new scans
- * get, and the user mapping's cached token (RbCachedToken, filled in by
+ * Redis, IAM, Resource Manager, Operation: each its endpoint) the channel
+ * new scans get, and the user mapping's cached token (RbCachedToken, filled in by
  * credentials.c, which asks for it here).
  * When ALTER SERVER or ALTER USER MAPPING changes what a channel was made
  * from, or DROP removes its user mapping (syscache invalidation, as
@@ -59,6 +59,10 @@ static const RbServiceInfo services[] = {
 	[RB_SERVICE_RESOURCE_MANAGER] = {
 		"the Resource Manager API", "resource_manager_endpoint",
 		offsetof(RbServerOptions, resource_manager_endpoint)
+	},
+	[RB_SERVICE_OPERATION] = {
+		"the Operation API", "operation_endpoint",
+		offsetof(RbServerOptions, operation_endpoint)
 	},
 };
 

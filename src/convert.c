@@ -418,6 +418,23 @@ rb_int64_value_datum(const ProtobufCMessage *item, const RbColumn *col,
 }
 
 /*
+ * rb_init_column
+ *		Describe attribute att (index attidx) of a table of res, mapped to
+ *		field, as a column to fill.
+ */
+void
+rb_init_column(RbColumn *col, Form_pg_attribute att, int attidx,
+			   const RbResource *res, RbField field)
+{
+	col->attidx = attidx;
+	col->resource = res;
+	col->field = &res->fields[field];
+	col->fd = rb_field_descriptor(res, field, &col->parent);
+	col->typid = att->atttypid;
+	col->typmod = att->atttypmod;
+}
+
+/*
  * rb_store_item
  *		Fill slot with the columns of item that the plan needs; the others
  *		are NULL.  Conversion errors name the column, the table and the

@@ -172,6 +172,63 @@ rb_credentials_rejected(RbCredentials *creds, const char *token)
 }
 
 /*
+ * rb_credentials_begin
+ *		Start rc through target with the credentials' current token; a
+ *		token the service refuses comes back as RB_OUTCOME_TOKEN_REFUSED
+ *		when a fresh one can be tried.
+ */
+void
+rb_credentials_begin(RbCredentials *creds, RbCallTarget *target,
+					 RbRemoteCall *rc)
+{
+	rc->token = rb_credentials_token(creds);
+	rc->token_renewable = rb_credentials_renewable(creds);
+	rb_remote_begin(target, rc);
+}
+
+/*
+ * rb_credentials_renew
+ *		After a collect: when the service refused rc's token, drop it and
+ *		start rc again with a fresh one (true: wait for it again).  A fresh
+ *		token refused too is raised by the call layer.
+ */
+bool
+rb_credentials_renew(RbCredentials *creds, RbCallTarget *target,
+					 RbRemoteCall *rc, RbOutcome outcome)
+{
+	if (outcome != RB_OUTCOME_TOKEN_REFUSED)
+		return false;
+	rb_credentials_rejected(creds, rc->token);
+	rb_remote_renew(target, rc, rb_credentials_token(creds));
+	return true;
+}
+
+/*
+ * rb_set_call_target
+ *		What each call to service needs besides its channel (the caller
+ *		acquires the connection): names for messages, the hint for a
+ *		refused token, the server's limits, and where to count the calls.
+ *		Strings are copied into cxt.
+ */
+void
+rb_set_call_target(RbCallTarget *target, RbService service,
+				   ForeignServer *server, const RbServerOptions *opts,
+				   RbCredentials *creds, RbCallStats *stats, MemoryContext cxt)
+{
+	memset(target, 0, sizeof(RbCallTarget));
+	target->service = service;
+	target->server_name = MemoryContextStrdup(cxt, server->servername);
+	target->endpoint = MemoryContextStrdup(cxt,
+										   rb_service_endpoint(opts, service));
+	target->token_hint = MemoryContextStrdup(cxt,
+											 rb_credentials_hint(creds,
+																 server->servername));
+	target->timeout_ms = opts->timeout_ms;
+	target->max_attempts = opts->max_attempts;
+	target->stats = stats;
+}
+
+/*
  * rb_credentials_hint
  *		What to check when the service refuses the token.
  */

@@ -59,7 +59,7 @@
  *
  * Each call carries the credentials' current token (credentials.c); a token
  * the service refuses is renewed once for that call when the credentials
- * can get a fresh one (begin_call, renew_token).
+ * can get a fresh one (rb_credentials_begin, rb_credentials_renew).
  *
  * A cloud: the keys may instead be the folders of a cloud, listed page by
  * page with FolderService.List on the Resource Manager channel: a stream
@@ -222,13 +222,9 @@ static void hand_out(RbFetch *fetch, RbPage *page);
 static void release_current(RbFetch *fetch);
 static RbPage *get_page(RbFetch *fetch);
 static void put_page(RbFetch *fetch, RbPage *page);
-static const ProtobufCMessage *get_request(RbMethod method, const char *key);
 static bool keys_are_folder_ids(RbMethod method);
 static char *describe_call(RbMethod method, const char *key, int page_size,
 						   const char *page_token, const char *filter_text);
-static void begin_call(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc);
-static bool renew_token(RbFetch *fetch, RbCallTarget *target,
-						RbRemoteCall *rc, RbOutcome outcome);
 static ProtobufCMessage *call_and_wait(RbFetch *fetch, RbCallTarget *target,
 									   RbRemoteCall *rc,
 									   ProtobufCAllocator *allocator);
@@ -605,7 +601,7 @@ start_call(RbFetch *fetch, RbStream *stream)
 	stream->page->stream = stream;
 	stream->epoch = fetch->epoch;
 	stream->window_at_start = fetch->window;
-	begin_call(fetch, stream->target, &stream->rc);
+	rb_credentials_begin(fetch->creds, stream->target, &stream->rc);
 	stream->in_flight = true;
 	fetch->in_flight++;
 }
@@ -631,7 +627,7 @@ prepare_request(RbFetch *fetch, RbStream *stream)
 	rc->keep_bytes = (stream->key >= 0);
 	if (!rb_method_is_listing(stream->method))
 	{
-		rc->request = get_request(stream->method, stream->key_utf8);
+		rc->request = rb_key_request(stream->method, stream->key_utf8);
 		rc->desc = describe_call(stream->method, key, fetch->page_size,
 								 NULL, NULL);
 	}
@@ -736,19 +732,15 @@ next_retry(RbFetch *fetch)
  * completed_stream
  *		A stream whose call has completed, waiting at most timeout_ms for
  *		one (negative: as long as it takes), or NULL: first one that another
- *		scan's wait found completed on a shared channel.  While the cloud's
- *		listing is in flight beside calls of the scan's own service, the two
- *		channels are waited on in turns of RB_TURN_MS.
+ *		scan's wait found completed on a shared channel.  The cloud's
+ *		listing is on the Resource Manager channel, beside calls of the
+ *		scan's own service (rb_remote_wait_either).
  */
-#define RB_TURN_MS 2
-
 static RbStream *
 completed_stream(RbFetch *fetch, int timeout_ms)
 {
 	RbStream   *cloud = fetch->cloud_stream;
 	bool		cloud_in_flight = (cloud != NULL && cloud->in_flight);
-	int			own_in_flight = fetch->in_flight - (cloud_in_flight ? 1 : 0);
-	TimestampTz end;
 	RbStream   *stream;
 	RbRemoteCall *rc;
 
@@ -759,29 +751,10 @@ completed_stream(RbFetch *fetch, int timeout_ms)
 		if (stream->in_flight && stream->rc.completed)
 			return stream;
 	}
-	if (!cloud_in_flight)
-		rc = rb_remote_wait_any(fetch->target, fetch, timeout_ms);
-	else if (own_in_flight == 0)
-		rc = rb_remote_wait_any(cloud->target, fetch, timeout_ms);
-	else
-	{
-		end = GetCurrentTimestamp() + (int64) timeout_ms * 1000;
-		for (;;)
-		{
-			int			turn_ms = RB_TURN_MS;
-
-			rc = rb_remote_wait_any(cloud->target, fetch, 0);
-			if (rc != NULL)
-				break;
-			if (timeout_ms >= 0)
-				turn_ms = (int) Min(turn_ms,
-									Max((end - GetCurrentTimestamp()) / 1000, 0));
-			rc = rb_remote_wait_any(fetch->target, fetch, turn_ms);
-			if (rc != NULL || (timeout_ms >= 0 && GetCurrentTimestamp() >= end))
-				break;
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
+	rc = rb_remote_wait_either(fetch->target,
+							   fetch->in_flight > (cloud_in_flight ? 1 : 0),
+							   cloud_in_flight ? cloud->target : NULL,
+							   cloud_in_flight, fetch, timeout_ms);
 	return rc != NULL ? (RbStream *) rc->owner : NULL;
 }
 
@@ -799,7 +772,8 @@ collect(RbFetch *fetch, RbStream *stream)
 
 	outcome = rb_remote_collect(stream->target, &stream->rc,
 								&stream->page->allocator, &reply);
-	if (renew_token(fetch, stream->target, &stream->rc, outcome))
+	if (rb_credentials_renew(fetch->creds, stream->target, &stream->rc,
+							 outcome))
 		return;
 	stream->in_flight = false;
 	fetch->in_flight--;
@@ -1203,29 +1177,6 @@ put_page(RbFetch *fetch, RbPage *page)
 }
 
 /*
- * get_request
- *		The request of a method that gets one item (BackupService.Get,
- *		ClusterService.Get): key in its key field.  Allocated in the current
- *		memory context; key is borrowed.
- */
-static const ProtobufCMessage *
-get_request(RbMethod method, const char *key)
-{
-	const ProtobufCMessageDescriptor *desc = rb_method_request_descriptor(method);
-	const ProtobufCFieldDescriptor *fd;
-	ProtobufCMessage *req;
-
-	fd = protobuf_c_message_descriptor_get_field_by_name(desc,
-														 rb_method_key_field(method));
-	if (fd == NULL || fd->type != PROTOBUF_C_TYPE_STRING)
-		elog(ERROR, "%s has no key field", rb_method_name(method));
-	req = palloc(desc->sizeof_message);
-	protobuf_c_message_init(desc, req);
-	*(const char **) ((char *) req + fd->offset) = key;
-	return req;
-}
-
-/*
  * keys_are_folder_ids
  *		Does method list a folder's items, so that a table bound to a cloud
  *		drops folder keys outside it?
@@ -1258,37 +1209,6 @@ describe_call(RbMethod method, const char *key, int page_size,
 }
 
 /*
- * begin_call
- *		Start rc through target with the credentials' current token; a
- *		token the service refuses comes back as RB_OUTCOME_TOKEN_REFUSED
- *		when a fresh one can be tried.
- */
-static void
-begin_call(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc)
-{
-	rc->token = rb_credentials_token(fetch->creds);
-	rc->token_renewable = rb_credentials_renewable(fetch->creds);
-	rb_remote_begin(target, rc);
-}
-
-/*
- * renew_token
- *		After a collect: when the service refused rc's token, drop it and
- *		start rc again with a fresh one (true: wait for it again).  A fresh
- *		token refused too is raised by the call layer.
- */
-static bool
-renew_token(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc,
-			RbOutcome outcome)
-{
-	if (outcome != RB_OUTCOME_TOKEN_REFUSED)
-		return false;
-	rb_credentials_rejected(fetch->creds, rc->token);
-	rb_remote_renew(target, rc, rb_credentials_token(fetch->creds));
-	return true;
-}
-
-/*
  * call_and_wait
  *		Make rc's call through target and wait for it, renewing a refused
  *		token once: its reply, or NULL for NOT_FOUND.
@@ -1299,12 +1219,12 @@ call_and_wait(RbFetch *fetch, RbCallTarget *target, RbRemoteCall *rc,
 {
 	ProtobufCMessage *reply;
 
-	begin_call(fetch, target, rc);
+	rb_credentials_begin(fetch->creds, target, rc);
 	for (;;)
 	{
 		RbOutcome	outcome = rb_remote_finish(target, rc, allocator, &reply);
 
-		if (!renew_token(fetch, target, rc, outcome))
+		if (!rb_credentials_renew(fetch->creds, target, rc, outcome))
 			return reply;
 	}
 }

@@ -156,6 +156,10 @@ const RbResource rb_resources[] = {
 		.key_columns = "folder_id, source_cluster_id or id",
 		.lists_by = "backups only by folder, by cluster or by id",
 		.key_examples = "folder_id = '...', source_cluster_id = '...' or id = '...'",
+		.updatable = true,
+		.delete_method = RB_METHOD_BACKUP_DELETE,
+		.insert_method = RB_METHOD_CLUSTER_BACKUP,
+		.insert_field = RB_BACKUP_SOURCE_CLUSTER_ID,
 	},
 	{
 		.name = "clusters",

@@ -92,6 +92,8 @@ static const RbOption valid_options[] = {
 	.default_value = "iam.api.cloud.yandex.net:443"},
 	{SERVER_OPTION(resource_manager_endpoint), .type = RB_OPT_ENDPOINT,
 	.default_value = "resource-manager.api.cloud.yandex.net:443"},
+	{SERVER_OPTION(operation_endpoint), .type = RB_OPT_ENDPOINT,
+	.default_value = "operation.api.cloud.yandex.net:443"},
 	{SERVER_OPTION(metadata_address), .type = RB_OPT_ENDPOINT,
 	.default_value = "169.254.169.254:80"},
 	{SERVER_OPTION(tls), .type = RB_OPT_BOOL, .default_value = "true"},
@@ -105,6 +107,9 @@ static const RbOption valid_options[] = {
 	.default_value = "4"},
 	{SERVER_OPTION(max_concurrent_calls), .type = RB_OPT_INT, .min = 1,
 	.max = 64, .default_value = "8"},
+	{SERVER_OPTION(updatable), .type = RB_OPT_BOOL, .default_value = "false"},
+	{SERVER_OPTION(wait_for_operations), .type = RB_OPT_BOOL,
+	.default_value = "true"},
 	{MAPPING_OPTION("iam_token"), .type = RB_OPT_TOKEN,
 	.credential = RB_CRED_IAM_TOKEN},
 	{MAPPING_OPTION("service_account_key"), .type = RB_OPT_KEY,
@@ -125,6 +130,9 @@ static const RbOption valid_options[] = {
 	/* No default of its own: without it a table takes the server's. */
 	{TABLE_OPTION(page_size), .type = RB_OPT_INT, .min = 1,
 	.max = RB_MAX_PAGE_SIZE, .import = true},
+	/* No defaults of their own: without them a table takes the server's. */
+	{TABLE_OPTION(updatable), .type = RB_OPT_BOOL},
+	{TABLE_OPTION(wait_for_operations), .type = RB_OPT_BOOL},
 	/* No default here: without it a table shows the first resource. */
 	{TABLE_OPTION(resource), .type = RB_OPT_RESOURCE},
 	{.name = "field", .context = AttributeRelationId, .type = RB_OPT_FIELD,
@@ -600,8 +608,9 @@ rb_get_server_options(ForeignServer *server, RbServerOptions *opts)
 
 /*
  * rb_get_table_options
- *		A foreign table's options; page_size falls back to the server's,
- *		resource to the first (backups).
+ *		A foreign table's options; page_size, updatable and
+ *		wait_for_operations fall back to the server's, resource to the
+ *		first (backups).
  */
 void
 rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
@@ -609,6 +618,8 @@ rb_get_table_options(Oid relid, const RbServerOptions *server_opts,
 {
 	memset(opts, 0, sizeof(RbTableOptions));
 	opts->page_size = server_opts->page_size;
+	opts->updatable = server_opts->updatable;
+	opts->wait_for_operations = server_opts->wait_for_operations;
 	read_options(GetForeignTable(relid)->options, ForeignTableRelationId,
 				 opts);
 	opts->res = opts->resource ? rb_resource_by_name(opts->resource)

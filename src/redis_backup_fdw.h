@@ -87,6 +87,11 @@ typedef struct RbResource
 	const char *lists_by;		/* "backups only by folder, by cluster or
 								 * by id" */
 	const char *key_examples;	/* "folder_id = '...', ..." */
+	/* INSERT and DELETE (table option updatable); false: read-only */
+	bool		updatable;
+	RbMethod	delete_method;	/* DELETE: this call of each row's id */
+	RbMethod	insert_method;	/* INSERT: this call of insert_field */
+	RbField		insert_field;	/* the one field an INSERT gives */
 } RbResource;
 
 extern const RbResource rb_resources[];
@@ -111,6 +116,7 @@ typedef struct RbServerOptions
 	char	   *endpoint;		/* host:port of the Managed Redis API */
 	char	   *iam_endpoint;	/* host:port of IAM */
 	char	   *resource_manager_endpoint;	/* host:port of Resource Manager */
+	char	   *operation_endpoint; /* host:port of the Operation service */
 	char	   *metadata_address;	/* host:port of the VM metadata service */
 	bool		tls;			/* false: plaintext (all gRPC endpoints) */
 	char	   *ca_file;		/* PEM file of CAs to trust, or NULL */
@@ -118,6 +124,8 @@ typedef struct RbServerOptions
 	int			page_size;		/* 1..1000 */
 	int			max_attempts;	/* attempts of a retryable call */
 	int			max_concurrent_calls;	/* calls of a scan in flight */
+	bool		updatable;		/* INSERT and DELETE allowed */
+	bool		wait_for_operations;	/* until each operation is done */
 } RbServerOptions;
 
 /* Options of a foreign table, merged with its server's. */
@@ -129,6 +137,8 @@ typedef struct RbTableOptions
 	char	   *cloud_id;		/* ... or this cloud's */
 	bool		skip_denied_folders;	/* cloud scans skip denied folders */
 	int			page_size;		/* table's, else server's */
+	bool		updatable;		/* table's, else server's */
+	bool		wait_for_operations;	/* table's, else server's */
 } RbTableOptions;
 
 extern void rb_get_server_options(ForeignServer *server, RbServerOptions *opts);
@@ -213,6 +223,7 @@ typedef enum RbService
 	RB_SERVICE_MDB,				/* Managed Redis: endpoint */
 	RB_SERVICE_IAM,				/* IAM: iam_endpoint */
 	RB_SERVICE_RESOURCE_MANAGER, /* Resource Manager: resource_manager_endpoint */
+	RB_SERVICE_OPERATION,		/* Operation service: operation_endpoint */
 	RB_NUM_SERVICES
 } RbService;
 
@@ -323,6 +334,8 @@ extern Datum rb_time_of_day_datum(const ProtobufCMessage *item,
 								  const RbColumn *col, bool *isnull);
 extern Datum rb_int64_value_datum(const ProtobufCMessage *item,
 								  const RbColumn *col, bool *isnull);
+extern void rb_init_column(RbColumn *col, Form_pg_attribute att, int attidx,
+						   const RbResource *res, RbField field);
 extern void rb_store_item(const ProtobufCMessage *item, const RbColumn *columns,
 						  int ncolumns, RbConversionContext *cxt,
 						  TupleTableSlot *slot);
@@ -345,6 +358,9 @@ typedef struct RbCallStats
 	uint64		throttled;		/* calls refused RESOURCE_EXHAUSTED */
 	int			min_window;		/* smallest window throttling narrowed
 								 * calls in flight to (0: never) */
+	uint64		operations_started; /* accepted mutating calls */
+	uint64		operations_finished;	/* ... whose operations are done */
+	uint64		operations_failed;	/* ... that ended in error */
 } RbCallStats;
 
 /*
@@ -371,6 +387,7 @@ typedef struct RbRemoteCall
 	const ProtobufCMessage *request;	/* kept by the caller until done */
 	const char *desc;			/* how errors name the call */
 	const char *token;			/* the token it carries (NULL: none) */
+	const char *idempotency_key;  /* mutating calls: sent as idempotency-key; NULL: none */
 	bool		denied_ok;		/* PERMISSION_DENIED is an outcome */
 	bool		refusal_ok;		/* any refusal by the service is one */
 	bool		token_renewable;	/* UNAUTHENTICATED is an outcome */
@@ -404,6 +421,9 @@ extern void rb_remote_renew(RbCallTarget *target, RbRemoteCall *rc,
 							const char *token);
 extern RbRemoteCall *rb_remote_wait_any(RbCallTarget *target,
 										const void *scan, int timeout_ms);
+extern RbRemoteCall *rb_remote_wait_either(RbCallTarget *a, bool a_busy,
+										   RbCallTarget *b, bool b_busy,
+										   const void *scan, int timeout_ms);
 extern RbOutcome rb_remote_collect(RbCallTarget *target, RbRemoteCall *rc,
 								   ProtobufCAllocator *allocator,
 								   ProtobufCMessage **reply);
@@ -424,8 +444,26 @@ extern ProtobufCMessage *rb_remote_decode(RbCallTarget *target,
 extern long rb_backoff_ms(int attempt);
 extern void rb_backoff_sleep(int attempt);
 extern void rb_sleep_until(TimestampTz end);
+extern char *rb_redact(const char *text, const char *secret);
 extern void rb_init_allocator(ProtobufCAllocator *allocator,
 							  MemoryContext cxt);
+extern int	rb_code_sqlstate(RbCode code);
+extern const ProtobufCMessage *rb_key_request(RbMethod method,
+											  const char *key);
+
+/* ------------------------------------------------------------------------
+ * in credentials.c, over remote.c: calls made with the credentials' token
+ * ------------------------------------------------------------------------
+ */
+extern void rb_credentials_begin(RbCredentials *creds, RbCallTarget *target,
+								 RbRemoteCall *rc);
+extern bool rb_credentials_renew(RbCredentials *creds, RbCallTarget *target,
+								 RbRemoteCall *rc, RbOutcome outcome);
+extern void rb_set_call_target(RbCallTarget *target, RbService service,
+							   ForeignServer *server,
+							   const RbServerOptions *opts,
+							   RbCredentials *creds, RbCallStats *stats,
+							   MemoryContext cxt);
 
 /* ------------------------------------------------------------------------
  * in fetch.c: the calls of one scan, page by page
@@ -447,5 +485,53 @@ extern bool rb_fetch_next_page(RbFetch *fetch, ProtobufCMessage ***items,
 							   size_t *nitems);
 extern bool rb_fetch_folder_in_cloud(RbFetch *fetch, const char *folder_utf8);
 extern void rb_fetch_abandon(RbFetch *fetch);
+
+/* ------------------------------------------------------------------------
+ * in mutate.c: the calls of a statement that change things, and their
+ * operations
+ * ------------------------------------------------------------------------
+ */
+typedef struct RbMutation RbMutation;
+typedef struct RbMutationRow RbMutationRow;
+
+extern RbMutation *rb_mutation_create(MemoryContext cxt, RbCredentials *creds,
+									  RbCallTarget *target,
+									  RbCallTarget *op_target,
+									  RbMethod method,
+									  int max_concurrent_calls, bool wait);
+extern RbMutationRow *rb_mutation_add(RbMutation *m, const char *key,
+									  bool keep);
+extern void rb_mutation_wait_row(RbMutation *m, RbMutationRow *row,
+								 int64 *seconds, int32 *nanos);
+extern void rb_mutation_finish(RbMutation *m);
+extern void rb_mutation_abandon(RbMutation *m);
+
+/* ------------------------------------------------------------------------
+ * in modify.c: the FdwRoutine callbacks of INSERT and DELETE
+ * ------------------------------------------------------------------------
+ */
+extern int	rb_is_foreign_rel_updatable(Relation rel);
+extern void rb_add_foreign_update_targets(PlannerInfo *root, Index rtindex,
+										  RangeTblEntry *target_rte,
+										  Relation rel);
+extern List *rb_plan_foreign_modify(PlannerInfo *root, ModifyTable *plan,
+									Index resultRelation, int subplan_index);
+extern void rb_begin_foreign_modify(ModifyTableState *mtstate,
+									ResultRelInfo *rinfo, List *fdw_private,
+									int subplan_index, int eflags);
+extern void rb_begin_foreign_insert(ModifyTableState *mtstate,
+									ResultRelInfo *rinfo);
+extern TupleTableSlot *rb_exec_foreign_insert(EState *estate,
+											  ResultRelInfo *rinfo,
+											  TupleTableSlot *slot,
+											  TupleTableSlot *planSlot);
+extern TupleTableSlot *rb_exec_foreign_delete(EState *estate,
+											  ResultRelInfo *rinfo,
+											  TupleTableSlot *slot,
+											  TupleTableSlot *planSlot);
+extern void rb_end_foreign_modify(EState *estate, ResultRelInfo *rinfo);
+extern void rb_explain_foreign_modify(ModifyTableState *mtstate,
+									  ResultRelInfo *rinfo, List *fdw_private,
+									  int subplan_index, ExplainState *es);
 
 #endif							/* REDIS_BACKUP_FDW_H */

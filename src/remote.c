@@ -37,7 +37,6 @@ pg_noreturn static void report_status(RbMethod method, const RbStatus *status,
 									  const RbCallTarget *target);
 static const char *denied_hint(RbMethod method, RbService service);
 static char *status_detail(const RbStatus *status, const char *token);
-static char *redact(const char *text, const char *secret);
 static bool is_word_char(char c);
 static void *context_alloc(void *data, size_t size);
 static void context_free(void *data, void *pointer);
@@ -149,7 +148,8 @@ rb_remote_begin(RbCallTarget *target, RbRemoteCall *rc)
 	target->stats->calls++;
 	rc->completed = false;
 	rc->call = rb_call_start(target->channel, rc->method, rc->request,
-							 rc->token, target->timeout_ms, &status);
+							 rc->token, rc->idempotency_key,
+							 target->timeout_ms, &status);
 	if (rc->call == NULL)
 		report_status(rc->method, &status, rc->token, rc->desc, target);
 	rb_call_set_tag(rc->call, rc);
@@ -213,6 +213,44 @@ rb_remote_wait_any(RbCallTarget *target, const void *scan, int timeout_ms)
 		if (rc->scan == scan)
 			return rc;
 		rc->completed = true;
+	}
+}
+
+/*
+ * rb_remote_wait_either
+ *		rb_remote_wait_any over two targets' channels, each waited on only
+ *		when it has calls of scan's in flight (a_busy, b_busy; at least one
+ *		must).  With both busy, the channels are waited on in turns of
+ *		RB_TURN_MS, each polled before the other is waited on, so a
+ *		completion on either is seen within that time.  NULL when nothing
+ *		completed within timeout_ms (negative: no limit).
+ */
+#define RB_TURN_MS 2
+
+RbRemoteCall *
+rb_remote_wait_either(RbCallTarget *a, bool a_busy, RbCallTarget *b,
+					  bool b_busy, const void *scan, int timeout_ms)
+{
+	TimestampTz end = GetCurrentTimestamp() + (int64) Max(timeout_ms, 0) * 1000;
+	RbRemoteCall *rc;
+
+	if (!b_busy)
+		return rb_remote_wait_any(a, scan, timeout_ms);
+	if (!a_busy)
+		return rb_remote_wait_any(b, scan, timeout_ms);
+	for (;;)
+	{
+		int			turn_ms = RB_TURN_MS;
+
+		rc = rb_remote_wait_any(b, scan, 0);
+		if (rc != NULL)
+			return rc;
+		if (timeout_ms >= 0)
+			turn_ms = (int) Min(turn_ms,
+								Max((end - GetCurrentTimestamp()) / 1000, 0));
+		rc = rb_remote_wait_any(a, scan, turn_ms);
+		if (rc != NULL || (timeout_ms >= 0 && GetCurrentTimestamp() >= end))
+			return rc;
 	}
 }
 
@@ -337,6 +375,30 @@ rb_remote_decode(RbCallTarget *target, RbMethod method, const char *call_desc,
 }
 
 /*
+ * rb_key_request
+ *		The request of a method whose request is its key field alone
+ *		(BackupService.Get and .Delete, ClusterService.Get and .Backup,
+ *		OperationService.Get): key in that field.  Allocated in the current
+ *		memory context; key is borrowed.
+ */
+const ProtobufCMessage *
+rb_key_request(RbMethod method, const char *key)
+{
+	const ProtobufCMessageDescriptor *desc = rb_method_request_descriptor(method);
+	const ProtobufCFieldDescriptor *fd;
+	ProtobufCMessage *req;
+
+	fd = protobuf_c_message_descriptor_get_field_by_name(desc,
+														 rb_method_key_field(method));
+	if (fd == NULL || fd->type != PROTOBUF_C_TYPE_STRING)
+		elog(ERROR, "%s has no key field", rb_method_name(method));
+	req = palloc(desc->sizeof_message);
+	protobuf_c_message_init(desc, req);
+	*(const char **) ((char *) req + fd->offset) = key;
+	return req;
+}
+
+/*
  * rb_describe_call
  *		How EXPLAIN and error messages show a call: the method, its key
  *		field with key_text (already rendered: "='x'", " IN (...)", ...),
@@ -354,6 +416,45 @@ rb_describe_call(StringInfo buf, RbMethod method, const char *key_text,
 		if (page_token != NULL)
 			appendStringInfo(buf, " page_token=%s",
 							 quote_literal_cstr(page_token));
+	}
+}
+
+/*
+ * rb_code_sqlstate
+ *		The SQLSTATE of a failure with this code: of a failed call, or of an
+ *		operation that ended in error (its google.rpc.Status code, numbered
+ *		as gRPC's).
+ */
+int
+rb_code_sqlstate(RbCode code)
+{
+	switch (code)
+	{
+		case RB_UNAUTHENTICATED:
+			return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+		case RB_PERMISSION_DENIED:
+			return ERRCODE_INSUFFICIENT_PRIVILEGE;
+		case RB_INVALID_ARGUMENT:
+		case RB_OUT_OF_RANGE:
+			return ERRCODE_INVALID_PARAMETER_VALUE;
+		case RB_FAILED_PRECONDITION:
+			return ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+		case RB_UNAVAILABLE:
+		case RB_RESOURCE_EXHAUSTED:
+			return ERRCODE_CONNECTION_FAILURE;
+		case RB_DEADLINE_EXCEEDED:
+		case RB_CANCELLED:
+		case RB_LOCAL_GAVE_UP:
+			return ERRCODE_QUERY_CANCELED;
+		case RB_LOCAL_BAD_REPLY:
+		case RB_LOCAL_REPLY_TOO_LARGE:
+			return ERRCODE_FDW_UNABLE_TO_CREATE_REPLY;
+		case RB_LOCAL_NO_MEMORY:
+			return ERRCODE_OUT_OF_MEMORY;
+		case RB_LOCAL_BAD_OPTION:
+			return ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
+		default:
+			return ERRCODE_FDW_ERROR;
 	}
 }
 
@@ -384,17 +485,16 @@ report_status(RbMethod method, const RbStatus *status, const char *token,
 	if (status->code == RB_UNAVAILABLE && target->conn != NULL)
 		rb_connection_failed(target->conn);
 
-#define RB_CALL_ERROR(sqlstate, ...) \
+#define RB_CALL_ERROR(...) \
 	ereport(ERROR, \
-			(errcode(sqlstate), __VA_ARGS__, \
+			(errcode(rb_code_sqlstate(status->code)), __VA_ARGS__, \
 			 errdetail_internal("%s", detail), \
 			 errcontext("remote call %s%s", call_desc, request_id)))
 
 	switch (status->code)
 	{
 		case RB_UNAUTHENTICATED:
-			RB_CALL_ERROR(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-						  errmsg("%s rejected the IAM token", service),
+			RB_CALL_ERROR(errmsg("%s rejected the IAM token", service),
 						  target->token_hint
 						  ? errhint("%s", target->token_hint) : 0);
 			break;
@@ -402,20 +502,17 @@ report_status(RbMethod method, const RbStatus *status, const char *token,
 			{
 				const char *hint = denied_hint(method, target->service);
 
-				RB_CALL_ERROR(ERRCODE_INSUFFICIENT_PRIVILEGE,
-							  errmsg("permission denied by %s", service),
+				RB_CALL_ERROR(errmsg("permission denied by %s", service),
 							  hint ? errhint("%s", hint) : 0);
 			}
 			break;
 		case RB_INVALID_ARGUMENT:
 		case RB_OUT_OF_RANGE:
-			RB_CALL_ERROR(ERRCODE_INVALID_PARAMETER_VALUE,
-						  errmsg("%s rejected the request as invalid",
+			RB_CALL_ERROR(errmsg("%s rejected the request as invalid",
 								 service));
 			break;
 		case RB_UNAVAILABLE:
-			RB_CALL_ERROR(ERRCODE_CONNECTION_FAILURE,
-						  errmsg_plural("could not reach %s at \"%s\" (%d attempt)",
+			RB_CALL_ERROR(errmsg_plural("could not reach %s at \"%s\" (%d attempt)",
 										"could not reach %s at \"%s\" (%d attempts)",
 										target->max_attempts, service,
 										target->endpoint, target->max_attempts),
@@ -423,45 +520,37 @@ report_status(RbMethod method, const RbStatus *status, const char *token,
 								  rb_service_endpoint_option(target->service)));
 			break;
 		case RB_RESOURCE_EXHAUSTED:
-			RB_CALL_ERROR(ERRCODE_CONNECTION_FAILURE,
-						  errmsg_plural("%s refused the call as over quota (%d attempt)",
+			RB_CALL_ERROR(errmsg_plural("%s refused the call as over quota (%d attempt)",
 										"%s refused the call as over quota (%d attempts)",
 										target->max_attempts, service,
 										target->max_attempts),
 						  errhint("Try again later, or raise the server option max_attempts."));
 			break;
 		case RB_DEADLINE_EXCEEDED:
-			RB_CALL_ERROR(ERRCODE_QUERY_CANCELED,
-						  errmsg("remote call timed out after %d ms",
+			RB_CALL_ERROR(errmsg("remote call timed out after %d ms",
 								 target->timeout_ms),
 						  errhint("Raise the server option timeout_ms."));
 			break;
 		case RB_CANCELLED:
 		case RB_LOCAL_GAVE_UP:
-			RB_CALL_ERROR(ERRCODE_QUERY_CANCELED,
-						  errmsg("remote call was cancelled"));
+			RB_CALL_ERROR(errmsg("remote call was cancelled"));
 			break;
 		case RB_LOCAL_BAD_REPLY:
-			RB_CALL_ERROR(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY,
-						  errmsg("could not decode the reply of %s", service));
+			RB_CALL_ERROR(errmsg("could not decode the reply of %s", service));
 			break;
 		case RB_LOCAL_REPLY_TOO_LARGE:
-			RB_CALL_ERROR(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY,
-						  errmsg("the reply of %s is larger than the receive limit",
+			RB_CALL_ERROR(errmsg("the reply of %s is larger than the receive limit",
 								 service),
 						  errhint("Lower the page_size option of the server or table."));
 			break;
 		case RB_LOCAL_NO_MEMORY:
-			RB_CALL_ERROR(ERRCODE_OUT_OF_MEMORY,
-						  errmsg("out of memory"));
+			RB_CALL_ERROR(errmsg("out of memory"));
 			break;
 		case RB_LOCAL_BAD_OPTION:
-			RB_CALL_ERROR(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
-						  errmsg("could not start a remote call"));
+			RB_CALL_ERROR(errmsg("could not start a remote call"));
 			break;
 		default:
-			RB_CALL_ERROR(ERRCODE_FDW_ERROR,
-						  errmsg("remote call to %s failed", service));
+			RB_CALL_ERROR(errmsg("remote call to %s failed", service));
 			break;
 	}
 #undef RB_CALL_ERROR
@@ -476,6 +565,9 @@ report_status(RbMethod method, const RbStatus *status, const char *token,
 static const char *
 denied_hint(RbMethod method, RbService service)
 {
+	if (method == RB_METHOD_BACKUP_DELETE || method == RB_METHOD_CLUSTER_BACKUP ||
+		service == RB_SERVICE_OPERATION)
+		return _("Grant the token's account a role that can manage Managed Redis backups in the folder, such as managed-redis.editor.");
 	if (service == RB_SERVICE_RESOURCE_MANAGER)
 		return _("Grant the token's account the role resource-manager.viewer (or viewer) on the cloud.");
 	if (method == RB_METHOD_CLUSTER_LIST || method == RB_METHOD_CLUSTER_GET)
@@ -495,11 +587,11 @@ status_detail(const RbStatus *status, const char *token)
 {
 	return psprintf("%s: %s", rb_code_name(status->code),
 					status->message[0]
-					? redact(status->message, token) : "(no message)");
+					? rb_redact(status->message, token) : "(no message)");
 }
 
 /*
- * redact
+ * rb_redact
  *		text with every whole occurrence of secret replaced: a server that
  *		echoes the token in its error message must not put it in ours.  An
  *		occurrence is whole when it is not part of a longer word: where the
@@ -509,8 +601,8 @@ status_detail(const RbStatus *status, const char *token)
  *		alone; anything else next to it (quotes, spaces, '=', '-', '.')
  *		still has it cut out.
  */
-static char *
-redact(const char *text, const char *secret)
+char *
+rb_redact(const char *text, const char *secret)
 {
 	StringInfoData buf;
 	const char *from = text;
@@ -540,7 +632,7 @@ redact(const char *text, const char *secret)
 /*
  * is_word_char
  *		An ASCII letter or digit (locale-independent): what a word is made
- *		of for redact().
+ *		of for rb_redact().
  */
 static bool
 is_word_char(char c)

@@ -85,8 +85,14 @@
 /* Longest wait on the completion queue before asking the give-up hook. */
 #define RB_WAIT_SLICE_MS 100
 
-/* Metadata we send: authorization (optional) and x-client-request-id. */
-#define RB_MAX_SEND_METADATA 2
+/*
+ * Metadata we send: authorization (optional), idempotency-key (optional) and
+ * x-client-request-id.
+ */
+#define RB_MAX_SEND_METADATA 3
+
+/* Length of a uuid's text, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx". */
+#define RB_UUID_LEN 36
 
 /* Number of operations in a call's batch. */
 #define RB_CALL_OPS 6
@@ -432,6 +438,7 @@ typedef struct RbMethodInfo
 	const char *key_field;		/* request field holding the key, or NULL */
 	const char *items_field;	/* listing: the reply's repeated field of
 								 * items; NULL: not a listing */
+	bool		mutating;		/* changes things: answers an Operation */
 } RbMethodInfo;
 
 /*
@@ -455,49 +462,70 @@ static const RbMethodInfo rb_methods[RB_NUM_METHODS] = {
 		"/yandex.cloud.mdb.redis.v1.BackupService/Get",
 		&yandex__cloud__mdb__redis__v1__get_backup_request__descriptor,
 		&yandex__cloud__mdb__redis__v1__backup__descriptor,
-		"backup_id", NULL
+		"backup_id", NULL, false
 	},
 	[RB_METHOD_BACKUP_LIST] = {
 		"BackupService.List",
 		"/yandex.cloud.mdb.redis.v1.BackupService/List",
 		&yandex__cloud__mdb__redis__v1__list_backups_request__descriptor,
 		&yandex__cloud__mdb__redis__v1__list_backups_response__descriptor,
-		"folder_id", "backups"
+		"folder_id", "backups", false
 	},
 	[RB_METHOD_CLUSTER_LIST_BACKUPS] = {
 		"ClusterService.ListBackups",
 		"/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups",
 		&yandex__cloud__mdb__redis__v1__list_cluster_backups_request__descriptor,
 		&yandex__cloud__mdb__redis__v1__list_cluster_backups_response__descriptor,
-		"cluster_id", "backups"
+		"cluster_id", "backups", false
 	},
 	[RB_METHOD_FOLDER_LIST] = {
 		"FolderService.List",
 		"/yandex.cloud.resourcemanager.v1.FolderService/List",
 		&yandex__cloud__resourcemanager__v1__list_folders_request__descriptor,
 		&yandex__cloud__resourcemanager__v1__list_folders_response__descriptor,
-		"cloud_id", "folders"
+		"cloud_id", "folders", false
 	},
 	[RB_METHOD_IAM_TOKEN_CREATE] = {
 		"IamTokenService.Create",
 		"/yandex.cloud.iam.v1.IamTokenService/Create",
 		&yandex__cloud__iam__v1__create_iam_token_request__descriptor,
 		&yandex__cloud__iam__v1__create_iam_token_response__descriptor,
-		NULL, NULL
+		NULL, NULL, false
 	},
 	[RB_METHOD_CLUSTER_LIST] = {
 		"ClusterService.List",
 		"/yandex.cloud.mdb.redis.v1.ClusterService/List",
 		&yandex__cloud__mdb__redis__v1__list_clusters_request__descriptor,
 		&yandex__cloud__mdb__redis__v1__list_clusters_response__descriptor,
-		"folder_id", "clusters"
+		"folder_id", "clusters", false
 	},
 	[RB_METHOD_CLUSTER_GET] = {
 		"ClusterService.Get",
 		"/yandex.cloud.mdb.redis.v1.ClusterService/Get",
 		&yandex__cloud__mdb__redis__v1__get_cluster_request__descriptor,
 		&yandex__cloud__mdb__redis__v1__cluster__descriptor,
-		"cluster_id", NULL
+		"cluster_id", NULL, false
+	},
+	[RB_METHOD_BACKUP_DELETE] = {
+		"BackupService.Delete",
+		"/yandex.cloud.mdb.redis.v1.BackupService/Delete",
+		&yandex__cloud__mdb__redis__v1__delete_backup_request__descriptor,
+		&yandex__cloud__operation__operation__descriptor,
+		"backup_id", NULL, true
+	},
+	[RB_METHOD_CLUSTER_BACKUP] = {
+		"ClusterService.Backup",
+		"/yandex.cloud.mdb.redis.v1.ClusterService/Backup",
+		&yandex__cloud__mdb__redis__v1__backup_cluster_request__descriptor,
+		&yandex__cloud__operation__operation__descriptor,
+		"cluster_id", NULL, true
+	},
+	[RB_METHOD_OPERATION_GET] = {
+		"OperationService.Get",
+		"/yandex.cloud.operation.OperationService/Get",
+		&yandex__cloud__operation__get_operation_request__descriptor,
+		&yandex__cloud__operation__operation__descriptor,
+		"operation_id", NULL, false
 	},
 };
 
@@ -559,6 +587,18 @@ rb_method_is_listing(RbMethod method)
 	const RbMethodInfo *info = rb_method_info(method);
 
 	return info != NULL && info->items_field != NULL;
+}
+
+/*
+ * rb_method_is_mutating
+ *		Does the method change things (and answer an Operation)?
+ */
+bool
+rb_method_is_mutating(RbMethod method)
+{
+	const RbMethodInfo *info = rb_method_info(method);
+
+	return info != NULL && info->mutating;
 }
 
 /*
@@ -1154,14 +1194,14 @@ rb_channel_close(RbChannel *channel)
 }
 
 /*
- * rb_make_uuid
- *		Write a random (version 4) uuid into buf, which must hold 37 bytes.
- *		Randomness comes from getrandom(), /dev/urandom, or as a last resort
- *		from the clock and the process id: a request id needs to be unique,
- *		not secret.
+ * rb_uuid_generate
+ *		Write a random (version 4) uuid, lowercase, into buf.  Randomness
+ *		comes from getrandom(), /dev/urandom, or as a last resort from the
+ *		clock and the process id: a request id or an idempotency key needs
+ *		to be unique, not secret.
  */
-static void
-rb_make_uuid(char *buf)
+void
+rb_uuid_generate(char buf[37])
 {
 	unsigned char b[16];
 	size_t		got = 0;
@@ -1221,10 +1261,37 @@ rb_make_uuid(char *buf)
 
 	b[6] = (b[6] & 0x0F) | 0x40;	/* version 4 */
 	b[8] = (b[8] & 0x3F) | 0x80;	/* variant 10 */
-	snprintf(buf, 37,
+	snprintf(buf, RB_UUID_LEN + 1,
 			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 			 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
 			 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/*
+ * rb_uuid_is_valid
+ *		Is text a uuid as rb_uuid_generate writes them: 36 characters,
+ *		lowercase hex digits with dashes at 8, 13, 18 and 23?  What the
+ *		client sends as an idempotency key, so that the key is a plain
+ *		metadata value and the same request always carries the same text.
+ */
+static bool
+rb_uuid_is_valid(const char *text)
+{
+	int			i;
+
+	for (i = 0; i < RB_UUID_LEN; i++)
+	{
+		char		c = text[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (c != '-')
+				return false;
+		}
+		else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return text[RB_UUID_LEN] == '\0';
 }
 
 /*
@@ -1247,7 +1314,7 @@ rb_call_new(RbChannel *channel, RbMethod method)
 	call->status_details = grpc_empty_slice();
 	grpc_metadata_array_init(&call->recv_initial_metadata);
 	grpc_metadata_array_init(&call->recv_trailing_metadata);
-	rb_make_uuid(call->client_request_id);
+	rb_uuid_generate(call->client_request_id);
 	return call;
 }
 
@@ -1256,10 +1323,12 @@ rb_call_new(RbChannel *channel, RbMethod method)
  *		Fill the call's initial metadata: "authorization: Bearer <token>"
  *		when token is not NULL or "" (sent by hand: gRPC's access-token
  *		credentials refuse plaintext channels, docs/grpc-in-postgres.md),
- *		and x-client-request-id.  Signals must be blocked.
+ *		"idempotency-key: <key>" when idempotency_key is not NULL, and
+ *		x-client-request-id.  Signals must be blocked.
  */
 static void
-rb_call_add_metadata(RbCall *call, const char *token)
+rb_call_add_metadata(RbCall *call, const char *token,
+					 const char *idempotency_key)
 {
 	if (token != NULL && token[0] != '\0')
 	{
@@ -1271,6 +1340,14 @@ rb_call_add_metadata(RbCall *call, const char *token)
 		call->send_metadata[call->nsend_metadata].key =
 			grpc_slice_from_static_string("authorization");
 		call->send_metadata[call->nsend_metadata].value = value;
+		call->nsend_metadata++;
+	}
+	if (idempotency_key != NULL)
+	{
+		call->send_metadata[call->nsend_metadata].key =
+			grpc_slice_from_static_string("idempotency-key");
+		call->send_metadata[call->nsend_metadata].value =
+			grpc_slice_from_copied_string(idempotency_key);
 		call->nsend_metadata++;
 	}
 	call->send_metadata[call->nsend_metadata].key =
@@ -1365,8 +1442,8 @@ rb_call_start_batch(RbCall *call)
 RbCall *
 rb_call_start(RbChannel *channel, RbMethod method,
 			  const ProtobufCMessage *request,
-			  const char *token, int timeout_ms,
-			  RbStatus *status)
+			  const char *token, const char *idempotency_key,
+			  int timeout_ms, RbStatus *status)
 {
 	RbStatus	dummy;
 	const ProtobufCMessageDescriptor *request_desc;
@@ -1407,6 +1484,12 @@ rb_call_start(RbChannel *channel, RbMethod method,
 					  "token holds characters not allowed in gRPC metadata");
 		return NULL;
 	}
+	if (idempotency_key != NULL && !rb_uuid_is_valid(idempotency_key))
+	{
+		rb_status_set(status, RB_LOCAL_BAD_OPTION,
+					  "idempotency key is not a lowercase uuid");
+		return NULL;
+	}
 
 	call = rb_call_new(channel, method);
 	if (call == NULL)
@@ -1417,7 +1500,7 @@ rb_call_start(RbChannel *channel, RbMethod method,
 
 	/* build and start it, with signals blocked throughout */
 	rb_block_signals(&old);
-	rb_call_add_metadata(call, token);
+	rb_call_add_metadata(call, token, idempotency_key);
 	if (!rb_call_serialize(call, request))
 		failure = "request could not be serialized";
 	else if (!rb_call_create(call, path, timeout_ms))
@@ -1921,8 +2004,8 @@ rb_call_abandon(RbCall *call)
 ProtobufCMessage *
 rb_call_unary(RbChannel *channel, RbMethod method,
 			  const ProtobufCMessage *request,
-			  const char *token, int timeout_ms,
-			  RbGiveUpHook give_up, void *arg,
+			  const char *token, const char *idempotency_key,
+			  int timeout_ms, RbGiveUpHook give_up, void *arg,
 			  ProtobufCAllocator *allocator,
 			  RbStatus *status,
 			  size_t *reply_bytes)
@@ -1935,7 +2018,8 @@ rb_call_unary(RbChannel *channel, RbMethod method,
 	if (reply_bytes != NULL)
 		*reply_bytes = 0;
 
-	call = rb_call_start(channel, method, request, token, timeout_ms, status);
+	call = rb_call_start(channel, method, request, token, idempotency_key,
+						 timeout_ms, status);
 	if (call == NULL)
 		return NULL;
 	(void) rb_call_wait(call, give_up, arg, status);

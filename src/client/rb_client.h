@@ -41,6 +41,8 @@
 #include "yandex/cloud/iam/v1/iam_token_service.pb-c.h"
 #include "yandex/cloud/resourcemanager/v1/folder.pb-c.h"
 #include "yandex/cloud/resourcemanager/v1/folder_service.pb-c.h"
+#include "yandex/cloud/operation/operation.pb-c.h"
+#include "yandex/cloud/operation/operation_service.pb-c.h"
 
 #ifndef RB_VERSION
 #error "RB_VERSION (the extension version) must be defined by the build"
@@ -100,8 +102,8 @@ typedef struct RbStatus
 
 /*
  * The remote methods.  Everything the library knows about each (name, path,
- * message types, key field, listing or not) is in one table in rb_client.c;
- * the functions below read it.
+ * message types, key field, listing or not, mutating or not) is in one
+ * table in rb_client.c; the functions below read it.
  */
 typedef enum RbMethod
 {
@@ -121,6 +123,13 @@ typedef enum RbMethod
 								 * -> ListClustersResponse */
 	RB_METHOD_CLUSTER_GET,		/* ClusterService.Get: GetClusterRequest ->
 								 * Cluster */
+	RB_METHOD_BACKUP_DELETE,	/* BackupService.Delete: DeleteBackupRequest
+								 * -> Operation; mutating */
+	RB_METHOD_CLUSTER_BACKUP,	/* ClusterService.Backup:
+								 * BackupClusterRequest -> Operation;
+								 * mutating */
+	RB_METHOD_OPERATION_GET,	/* OperationService.Get: GetOperationRequest
+								 * -> Operation */
 	RB_NUM_METHODS
 } RbMethod;
 
@@ -150,7 +159,8 @@ extern const char *rb_code_name(RbCode code);
 /*
  * "BackupService.Get", "BackupService.List", "ClusterService.ListBackups",
  * "FolderService.List", "IamTokenService.Create", "ClusterService.List",
- * "ClusterService.Get"; "unknown method" for a value that is no RbMethod.
+ * "ClusterService.Get", "BackupService.Delete", "ClusterService.Backup",
+ * "OperationService.Get"; "unknown method" for a value that is no RbMethod.
  */
 extern const char *rb_method_name(RbMethod method);
 
@@ -161,10 +171,12 @@ extern const char *rb_method_name(RbMethod method);
 extern const char *rb_method_path(RbMethod method);
 
 /*
- * Name of the request field that holds the method's key: "backup_id",
- * "folder_id" (BackupService.List, ClusterService.List), "cluster_id"
- * (ClusterService.ListBackups, ClusterService.Get), "cloud_id"; NULL for
- * IamTokenService.Create (and for a value that is no RbMethod).
+ * Name of the request field that holds the method's key: "backup_id"
+ * (BackupService.Get, BackupService.Delete), "folder_id"
+ * (BackupService.List, ClusterService.List), "cluster_id"
+ * (ClusterService.ListBackups, ClusterService.Get, ClusterService.Backup),
+ * "cloud_id", "operation_id"; NULL for IamTokenService.Create (and for a
+ * value that is no RbMethod).
  */
 extern const char *rb_method_key_field(RbMethod method);
 
@@ -174,6 +186,13 @@ extern const char *rb_method_key_field(RbMethod method);
  * page_token; its reply a repeated field of items and next_page_token.
  */
 extern bool rb_method_is_listing(RbMethod method);
+
+/*
+ * Does the method change things (BACKUP_DELETE, CLUSTER_BACKUP)?  Such a
+ * method answers a yandex.cloud.operation.Operation, to be followed with
+ * OperationService.Get, and should be sent with an idempotency key.
+ */
+extern bool rb_method_is_mutating(RbMethod method);
 
 /* Descriptors of the method's request and reply messages, or NULL. */
 extern const ProtobufCMessageDescriptor *rb_method_request_descriptor(RbMethod method);
@@ -279,15 +298,20 @@ extern void rb_channel_close(RbChannel *channel);
 /*
  * Start a call.  request is of the method's request type
  * (rb_method_request_descriptor).  token, when not NULL or "", is sent as
- * "authorization: Bearer <token>" (and must pass rb_token_is_valid).  A
- * fresh uuid is sent as x-client-request-id; *status carries it on return.
+ * "authorization: Bearer <token>" (and must pass rb_token_is_valid).
+ * idempotency_key, when not NULL, is sent as "idempotency-key: <key>": the
+ * service treats calls with the same key as one request, so a mutating
+ * call retried with its key changes things once.  It must be a uuid as
+ * rb_uuid_generate writes them (36 characters, lowercase hex digits and
+ * dashes), else the call is refused with RB_LOCAL_BAD_OPTION.  A fresh uuid
+ * is sent as x-client-request-id; *status carries it on return.
  * timeout_ms > 0 is the call's deadline.  Returns NULL and fills *status
  * when the call could not be started.
  */
 extern RbCall *rb_call_start(RbChannel *channel, RbMethod method,
 							 const ProtobufCMessage *request,
-							 const char *token, int timeout_ms,
-							 RbStatus *status);
+							 const char *token, const char *idempotency_key,
+							 int timeout_ms, RbStatus *status);
 
 /* Has the call's completion arrived?  Never blocks. */
 extern bool rb_call_is_done(const RbCall *call);
@@ -399,10 +423,18 @@ extern void rb_call_abandon(RbCall *call);
  */
 extern ProtobufCMessage *rb_call_unary(RbChannel *channel, RbMethod method,
 									   const ProtobufCMessage *request,
-									   const char *token, int timeout_ms,
+									   const char *token,
+									   const char *idempotency_key,
+									   int timeout_ms,
 									   RbGiveUpHook give_up, void *arg,
 									   ProtobufCAllocator *allocator,
 									   RbStatus *status,
 									   size_t *reply_bytes);
+
+/*
+ * Write a fresh random (version 4) uuid, lowercase, and its NUL into out:
+ * the client request ids' source, also for idempotency keys.
+ */
+extern void rb_uuid_generate(char out[37]);
 
 #endif							/* RB_CLIENT_H */

@@ -205,6 +205,7 @@ extern void test_lazy_init(void);
 /* test_clusters.c */
 extern void test_cluster_filter_request(void);
 extern void test_cluster_reply_strings(void);
+extern void test_operation_reply_strings(void);
 extern void test_clusters_list(void);
 extern void test_clusters_get(void);
 
@@ -212,6 +213,7 @@ extern void test_clusters_get(void);
 extern void test_names(void);
 extern void test_method_table(void);
 extern void test_validators(void);
+extern void test_idempotency_key_rules(void);
 extern void test_list_request(void);
 extern void test_list_reply_page(void);
 extern void test_new_reply_strings(void);
@@ -229,6 +231,7 @@ extern void test_list_page_api(void);
 extern void test_validation(void);
 extern void test_auth(void);
 extern void test_request_ids(void);
+extern void test_idempotency_key_sent(void);
 
 /* test_faults.c */
 extern void test_fault_latency(void);

@@ -354,7 +354,7 @@ do_get(RbChannel *ch, const char *token, const char *id, RbStatus *st)
 
 	make_get(&req, id);
 	return (Backup *) rb_call_unary(ch, RB_METHOD_BACKUP_GET, &req.base,
-									token, CALL_TIMEOUT_MS, NULL, NULL, NULL,
+									token, NULL, CALL_TIMEOUT_MS, NULL, NULL, NULL,
 									st, NULL);
 }
 
@@ -367,7 +367,7 @@ do_list(RbChannel *ch, const char *token, const char *folder,
 
 	make_list(&req, folder, page_size, page_token);
 	return (ListBackupsResponse *) rb_call_unary(ch, RB_METHOD_BACKUP_LIST,
-												 &req.base, token,
+												 &req.base, token, NULL,
 												 CALL_TIMEOUT_MS, NULL, NULL,
 												 NULL, st, bytes);
 }
@@ -380,7 +380,7 @@ do_cluster_list(RbChannel *ch, const char *token, const char *cluster,
 
 	make_cluster_list(&req, cluster, page_size, page_token);
 	return (ListClusterBackupsResponse *)
-		rb_call_unary(ch, RB_METHOD_CLUSTER_LIST_BACKUPS, &req.base, token,
+		rb_call_unary(ch, RB_METHOD_CLUSTER_LIST_BACKUPS, &req.base, token, NULL,
 					  CALL_TIMEOUT_MS, NULL, NULL, NULL, st, NULL);
 }
 

@@ -32,11 +32,13 @@ static const TestCase tests[] = {
 	{"code and method names", test_names},
 	{"method table complete and consistent", test_method_table},
 	{"exported target, token and CA validators", test_validators},
+	{"idempotency keys: uuids only, refused locally", test_idempotency_key_rules},
 	{"rb_list_request for every listing method", test_list_request},
 	{"rb_list_reply_page on decoded replies", test_list_reply_page},
 	{"NUL check covers Folder labels and Timestamp replies", test_new_reply_strings},
 	{"list request filter for ClusterService.List only", test_cluster_filter_request},
 	{"NUL check covers every string of a Cluster", test_cluster_reply_strings},
+	{"NUL check covers every string of an Operation", test_operation_reply_strings},
 
 	/* test_calls.c */
 	{"BackupService.Get decodes all fields", test_get},
@@ -51,6 +53,7 @@ static const TestCase tests[] = {
 	{"validation errors and NOT_FOUND", test_validation},
 	{"authentication and permission errors", test_auth},
 	{"x-request-id and x-client-request-id", test_request_ids},
+	{"idempotency-key sent; the same key, the same operation", test_idempotency_key_sent},
 
 	/* test_clusters.c */
 	{"ClusterService.List: paging and filter", test_clusters_list},

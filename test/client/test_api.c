@@ -82,14 +82,18 @@ static const struct
 	RbMethod	method;
 	const char *key_field;
 	bool		listing;
+	bool		mutating;
 }			expected_methods[] = {
-	{RB_METHOD_BACKUP_GET, "backup_id", false},
-	{RB_METHOD_BACKUP_LIST, "folder_id", true},
-	{RB_METHOD_CLUSTER_LIST_BACKUPS, "cluster_id", true},
-	{RB_METHOD_FOLDER_LIST, "cloud_id", true},
-	{RB_METHOD_IAM_TOKEN_CREATE, NULL, false},
-	{RB_METHOD_CLUSTER_LIST, "folder_id", true},
-	{RB_METHOD_CLUSTER_GET, "cluster_id", false},
+	{RB_METHOD_BACKUP_GET, "backup_id", false, false},
+	{RB_METHOD_BACKUP_LIST, "folder_id", true, false},
+	{RB_METHOD_CLUSTER_LIST_BACKUPS, "cluster_id", true, false},
+	{RB_METHOD_FOLDER_LIST, "cloud_id", true, false},
+	{RB_METHOD_IAM_TOKEN_CREATE, NULL, false, false},
+	{RB_METHOD_CLUSTER_LIST, "folder_id", true, false},
+	{RB_METHOD_CLUSTER_GET, "cluster_id", false, false},
+	{RB_METHOD_BACKUP_DELETE, "backup_id", false, true},
+	{RB_METHOD_CLUSTER_BACKUP, "cluster_id", false, true},
+	{RB_METHOD_OPERATION_GET, "operation_id", false, false},
 };
 
 #define N_EXPECTED_METHODS (sizeof(expected_methods) / sizeof(expected_methods[0]))
@@ -156,11 +160,21 @@ test_method_table(void)
 		CHECK(slash != NULL && strlen(path) > strlen(want_tail) &&
 			  strcmp(path + strlen(path) - strlen(want_tail), want_tail) == 0,
 			  "%s: path \"%s\" does not end in \"%s\"", name, path, want_tail);
-		/* the messages are of the service's package */
+		/*
+		 * the messages are of the service's package, but for the Operation
+		 * that a mutating method answers
+		 */
 		CHECK(strncmp(req->package_name, path + 1, strlen(req->package_name)) == 0 &&
-			  strncmp(rep->package_name, path + 1, strlen(rep->package_name)) == 0,
+			  (strncmp(rep->package_name, path + 1, strlen(rep->package_name)) == 0 ||
+			   rep == &yandex__cloud__operation__operation__descriptor),
 			  "%s: messages of package %s/%s for path %s", name,
 			  req->package_name, rep->package_name, path);
+		CHECK(rb_method_is_mutating((RbMethod) m) == expected_methods[m].mutating,
+			  "%s: is_mutating %d", name, rb_method_is_mutating((RbMethod) m));
+		if (expected_methods[m].mutating)
+			CHECK(rep == &yandex__cloud__operation__operation__descriptor,
+				  "%s: a mutating method answers %s, not an Operation", name,
+				  rep->name);
 
 		/* key field and listing as documented */
 		if (expected_methods[m].key_field == NULL)
@@ -204,7 +218,9 @@ test_method_table(void)
 	CHECK(rb_method_key_field(RB_NUM_METHODS) == NULL &&
 		  rb_method_request_descriptor(RB_NUM_METHODS) == NULL &&
 		  rb_method_reply_descriptor(RB_NUM_METHODS) == NULL &&
-		  !rb_method_is_listing(RB_NUM_METHODS),
+		  !rb_method_is_listing(RB_NUM_METHODS) &&
+		  !rb_method_is_mutating(RB_NUM_METHODS) &&
+		  !rb_method_is_mutating((RbMethod) -1),
 		  "facts about an unknown method");
 }
 
@@ -285,7 +301,7 @@ test_validators(void)
 	for (i = 1; i < sizeof(bad_tokens) / sizeof(bad_tokens[0]); i++)
 	{
 		call = rb_call_start(ch, RB_METHOD_BACKUP_GET, &req.base,
-							 bad_tokens[i], 1000, &st);
+							 bad_tokens[i], NULL, 1000, &st);
 		if (call != NULL)
 			rb_call_abandon(call);
 		if (call != NULL || st.code != RB_LOCAL_BAD_OPTION)
@@ -295,6 +311,64 @@ test_validators(void)
 			break;
 		}
 	}
+	rb_channel_close(ch);
+}
+
+/*
+ * rb_uuid_generate writes fresh lowercase v4 uuids that rb_call_start takes
+ * as idempotency keys; rb_call_start refuses any key that is not such a
+ * uuid with RB_LOCAL_BAD_OPTION, before anything is sent.
+ */
+void
+test_idempotency_key_rules(void)
+{
+	static const char *const bad_keys[] = {
+		"",
+		"not-a-uuid",
+		"0b6c1f2e-3d4a-4b5c-8d6e-7f8091a2b3c",	/* 35 characters */
+		"0b6c1f2e-3d4a-4b5c-8d6e-7f8091a2b3c4d",	/* 37 characters */
+		"0B6C1F2E-3D4A-4B5C-8D6E-7F8091A2B3C4",	/* uppercase */
+		"0b6c1f2e3d4a-4b5c-8d6e-7f8091a2b3c4-",	/* dashes misplaced */
+		"0b6c1f2e-3d4a-4b5c-8d6e-7f8091a2b3g4",	/* not hex */
+		"0b6c1f2e-3d4a-4b5c-8d6e-7f8091a2b3c\n",	/* a newline */
+		"{0b6c1f2e-3d4a-4b5c-8d6e-7f8091a2b3}",
+	};
+	char		key[37];
+	char		other[37];
+	RbChannelOptions opts;
+	RbChannel  *ch;
+	RbCall	   *call;
+	RbStatus	st;
+	GetBackupRequest req;
+	size_t		i;
+
+	rb_uuid_generate(key);
+	rb_uuid_generate(other);
+	CHECK(strlen(key) == 36 && key[14] == '4' && strchr("89ab", key[19]) &&
+		  strspn(key, "0123456789abcdef-") == 36,
+		  "rb_uuid_generate wrote \"%s\"", key);
+	CHECK(strcmp(key, other) != 0, "two uuids alike: %s", key);
+
+	memset(&opts, 0, sizeof(opts));
+	opts.target = "127.0.0.1:1";	/* nothing is sent: no server needed */
+	opts.plaintext = true;
+	ch = rb_channel_open(&opts, &st);
+	CHECK(ch != NULL, "open: %s", st.message);
+	make_get(&req, "b-a1");
+	for (i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++)
+	{
+		call = rb_call_start(ch, RB_METHOD_BACKUP_GET, &req.base, "tok-all",
+							 bad_keys[i], 1000, &st);
+		if (call != NULL)
+			rb_call_abandon(call);
+		CHECK(call == NULL && st.code == RB_LOCAL_BAD_OPTION,
+			  "rb_call_start took idempotency key \"%s\": %s", bad_keys[i],
+			  rb_code_name(st.code));
+	}
+	call = rb_call_start(ch, RB_METHOD_BACKUP_GET, &req.base, "tok-all", key,
+						 1000, &st);
+	CHECK(call != NULL, "rb_call_start refused key %s: %s", key, st.message);
+	rb_call_abandon(call);
 	rb_channel_close(ch);
 }
 
@@ -701,5 +775,68 @@ test_new_reply_strings(void)
 
 		free_msg(r);
 		CHECK(ok, "CreateIamTokenResponse fields wrong");
+	}
+}
+
+/*
+ * The NUL check covers the Operation that the mutating methods and
+ * OperationService.Get answer: a NUL in any of its strings (id,
+ * description, created_by, the metadata's type URL, the error's message)
+ * refuses the reply, while a NUL in the metadata's value, bytes, does not;
+ * the clean reply decodes with its oneof.
+ */
+void
+test_operation_reply_strings(void)
+{
+	static const char *const fields[] = {
+		"id", "description", "created_by", "type_url", "message"
+	};
+	Yandex__Cloud__Operation__Operation op;
+	Google__Protobuf__Any meta;
+	Google__Rpc__Status error;
+	uint8_t		value[] = {0x0a, 0x02, 'b', 'x'};
+	ProtobufCMessage *r;
+	char		why[128];
+	size_t		i;
+
+	for (i = 0; i <= sizeof(fields) / sizeof(fields[0]); i++)
+	{
+		yandex__cloud__operation__operation__init(&op);
+		google__protobuf__any__init(&meta);
+		google__rpc__status__init(&error);
+		op.id = (char *) (i == 0 ? "mdb#" : "mdb1");
+		op.description = (char *) (i == 1 ? "Delete#" : "Delete");
+		op.created_by = (char *) (i == 2 ? "aje#" : "aje1");
+		meta.type_url = (char *) (i == 3 ? "type.googleapis.com/x#" :
+								  "type.googleapis.com/x");
+		/* last round: a '#' in the bytes only */
+		value[3] = i == sizeof(fields) / sizeof(fields[0]) ? '#' : 'x';
+		meta.value.data = value;
+		meta.value.len = sizeof(value);
+		op.metadata = &meta;
+		op.done = true;
+		error.code = RB_FAILED_PRECONDITION;
+		error.message = (char *) (i == 4 ? "failed#" : "failed");
+		op.result_case = YANDEX__CLOUD__OPERATION__OPERATION__RESULT_ERROR;
+		op.error = &error;
+		r = decode_with_nul(&op.base, RB_METHOD_OPERATION_GET, why, sizeof(why));
+		if (i < sizeof(fields) / sizeof(fields[0]))
+		{
+			free_msg(r);
+			CHECK(r == NULL, "NUL in an Operation's %s accepted", fields[i]);
+			CHECK(strstr(why, fields[i]) != NULL, "reason \"%s\"", why);
+		}
+		else
+		{
+			Yandex__Cloud__Operation__Operation *o =
+				(Yandex__Cloud__Operation__Operation *) r;
+
+			CHECK(r != NULL, "Operation with a NUL in bytes refused: %s", why);
+			CHECK(o->done && o->error != NULL && o->error->code == RB_FAILED_PRECONDITION &&
+				  o->metadata->value.len == sizeof(value) &&
+				  o->metadata->value.data[3] == '\0',
+				  "Operation decoded wrong");
+			free_msg(r);
+		}
 	}
 }

@@ -214,7 +214,7 @@ test_allocator(void)
 	CHECK(ch != NULL, "open: %s", st.message);
 	make_list(&req, "folder-a", 0, NULL);
 	r = (ListBackupsResponse *) rb_call_unary(ch, RB_METHOD_BACKUP_LIST,
-											  &req.base, TOKEN_ALL,
+											  &req.base, TOKEN_ALL, NULL,
 											  CALL_TIMEOUT_MS, NULL, NULL,
 											  &alloc, &st, &bytes);
 	CHECK_CODE(st, RB_OK);
@@ -588,7 +588,7 @@ page_all(RbChannel *ch, RbMethod method, const char *key, int64_t page_size,
 		msg = rb_list_request(&req, method, key, page_size, token);
 		if (msg == NULL)
 			return -1;
-		reply = rb_call_unary(ch, method, msg, TOKEN_ALL, CALL_TIMEOUT_MS,
+		reply = rb_call_unary(ch, method, msg, TOKEN_ALL, NULL, CALL_TIMEOUT_MS,
 							  NULL, NULL, NULL, st, NULL);
 		if (reply == NULL)
 			return -1;
@@ -646,5 +646,95 @@ test_list_page_api(void)
 	free(ids[0]);
 	free(ids[1]);
 	free(ids);
+	rb_channel_close(ch);
+}
+
+/*
+ * operation_call
+ *		One call of a method that answers an Operation, sent with key as its
+ *		idempotency key (NULL: none); the reply, or NULL with *st set.
+ */
+static Yandex__Cloud__Operation__Operation *
+operation_call(RbChannel *ch, RbMethod method, const char *id, const char *key,
+			   RbStatus *st)
+{
+	Yandex__Cloud__Mdb__Redis__V1__DeleteBackupRequest del =
+		YANDEX__CLOUD__MDB__REDIS__V1__DELETE_BACKUP_REQUEST__INIT;
+	Yandex__Cloud__Operation__GetOperationRequest get =
+		YANDEX__CLOUD__OPERATION__GET_OPERATION_REQUEST__INIT;
+
+	del.backup_id = get.operation_id = (char *) id;
+	return (Yandex__Cloud__Operation__Operation *)
+		rb_call_unary(ch, method,
+					  method == RB_METHOD_BACKUP_DELETE ? &del.base : &get.base,
+					  TOKEN_ALL, key, CALL_TIMEOUT_MS, NULL, NULL, NULL, st, NULL);
+}
+
+/*
+ * BackupService.Delete with an idempotency key: the emulator logs the key it
+ * received, the same key answers the same operation, OperationService.Get
+ * follows it until done, and then the backup is gone.
+ */
+void
+test_idempotency_key_sent(void)
+{
+	RbStatus	st;
+	RbChannel  *ch = open_plain(0, &st);
+	Yandex__Cloud__Operation__Operation *op;
+	Yandex__Cloud__Operation__Operation *again;
+	char		key[37];
+	char		want[64];
+	char		op_id[32];
+	int			polls = 0;
+	char	   *line;
+	bool		ok;
+
+	CHECK(ch != NULL, "open: %s", st.message);
+	rb_uuid_generate(key);
+	op = operation_call(ch, RB_METHOD_BACKUP_DELETE, "b-mut1", key, &st);
+	CHECK_CODE(st, RB_OK);
+	snprintf(want, sizeof(want), "\"%s\"", key);
+	if (!check_logged(&st, "idempotency_key", want))
+		return;
+	CHECK(!op->done && op->metadata != NULL &&
+		  strcmp(op->metadata->type_url,
+				 "type.googleapis.com/yandex.cloud.mdb.redis.v1.DeleteBackupMetadata") == 0,
+		  "operation %s: done %d, metadata %s", op->id, op->done,
+		  op->metadata ? op->metadata->type_url : "none");
+	snprintf(op_id, sizeof(op_id), "%s", op->id);
+	free_msg(op);
+
+	again = operation_call(ch, RB_METHOD_BACKUP_DELETE, "b-mut1", key, &st);
+	CHECK_CODE(st, RB_OK);
+	CHECK(strcmp(again->id, op_id) == 0, "the same key answered %s, not %s",
+		  again->id, op_id);
+	free_msg(again);
+
+	/* a call without a key sends none */
+	op = operation_call(ch, RB_METHOD_OPERATION_GET, op_id, NULL, &st);
+	CHECK_CODE(st, RB_OK);
+	free_msg(op);
+	line = log_line(st.client_request_id);
+	ok = line != NULL && strstr(line, "idempotency_key") == NULL;
+	free(line);
+	CHECK(ok, "the call without a key is not logged, or logged with one");
+
+	do
+	{
+		usleep(50 * 1000);
+		op = operation_call(ch, RB_METHOD_OPERATION_GET, op_id, NULL, &st);
+		CHECK_CODE(st, RB_OK);
+		if (op->done)
+			break;
+		free_msg(op);
+	} while (++polls < 100);
+	CHECK(op->done &&
+		  op->result_case == YANDEX__CLOUD__OPERATION__OPERATION__RESULT_RESPONSE &&
+		  strcmp(op->response->type_url,
+				 "type.googleapis.com/google.protobuf.Empty") == 0,
+		  "operation %s did not end with a response", op_id);
+	free_msg(op);
+	free_msg(do_get(ch, TOKEN_ALL, "b-mut1", &st));
+	CHECK_CODE(st, RB_NOT_FOUND);
 	rb_channel_close(ch);
 }

@@ -201,7 +201,7 @@ list_clusters_page(RbChannel *ch, const char *folder, int64_t page_size,
 						  page_token);
 	if (msg == NULL || !rb_list_request_set_filter(&req, RB_METHOD_CLUSTER_LIST, filter))
 		return NULL;
-	return rb_call_unary(ch, RB_METHOD_CLUSTER_LIST, msg, TOKEN_ALL,
+	return rb_call_unary(ch, RB_METHOD_CLUSTER_LIST, msg, TOKEN_ALL, NULL,
 						 CALL_TIMEOUT_MS, NULL, NULL, NULL, st, NULL);
 }
 
@@ -265,7 +265,7 @@ get_cluster(RbChannel *ch, const char *id, RbStatus *st)
 
 	req.cluster_id = (char *) id;
 	return (Cluster *) rb_call_unary(ch, RB_METHOD_CLUSTER_GET, &req.base,
-									 TOKEN_ALL, CALL_TIMEOUT_MS, NULL, NULL,
+									 TOKEN_ALL, NULL, CALL_TIMEOUT_MS, NULL, NULL,
 									 NULL, st, NULL);
 }
 

@@ -74,7 +74,7 @@ test_give_up(void)
 
 	CHECK(ch != NULL, "open: %s", st.message);
 	make_list(&req, "f-hang", 0, NULL);
-	call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req.base, TOKEN_ALL, 0,
+	call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req.base, TOKEN_ALL, NULL, 0,
 						 &st);
 	CHECK(call != NULL, "start: %s", st.message);
 	CHECK_CODE(st, RB_OK);
@@ -102,7 +102,7 @@ test_give_up(void)
 	memset(&g, 0, sizeof(g));
 	g.start = now_ms();
 	g.after_ms = 150;
-	r = rb_call_unary(ch, RB_METHOD_BACKUP_LIST, &req.base, TOKEN_ALL, 0,
+	r = rb_call_unary(ch, RB_METHOD_BACKUP_LIST, &req.base, TOKEN_ALL, NULL, 0,
 					  give_up_after, &g, NULL, &st, NULL);
 	returned_at = now_ms();
 	CHECK(r == NULL, "reply from a cancelled call");
@@ -152,13 +152,13 @@ test_concurrent(void)
 	make_list(&req_fast, "folder-a", 0, NULL);
 	t0 = now_ms();
 	slow_call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req_slow.base,
-							  TOKEN_ALL, CALL_TIMEOUT_MS, &st);
+							  TOKEN_ALL, NULL, CALL_TIMEOUT_MS, &st);
 	CHECK(slow_call != NULL, "start: %s", st.message);
 	mid_call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req_mid.base,
-							 TOKEN_ALL, CALL_TIMEOUT_MS, &st);
+							 TOKEN_ALL, NULL, CALL_TIMEOUT_MS, &st);
 	CHECK(mid_call != NULL, "start: %s", st.message);
 	fast_call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req_fast.base,
-							  TOKEN_ALL, CALL_TIMEOUT_MS, &st);
+							  TOKEN_ALL, NULL, CALL_TIMEOUT_MS, &st);
 	CHECK(fast_call != NULL, "start: %s", st.message);
 
 	CHECK(rb_call_wait(fast_call, NULL, NULL, &st), "wait fast: %s",
@@ -194,10 +194,10 @@ test_concurrent(void)
 	/* a completion that arrives while waiting for another call is kept */
 	make_get(&req_get, "b-a1");
 	mid_call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req_mid.base,
-							 TOKEN_ALL, CALL_TIMEOUT_MS, &st);
+							 TOKEN_ALL, NULL, CALL_TIMEOUT_MS, &st);
 	CHECK(mid_call != NULL, "start: %s", st.message);
 	get_call = rb_call_start(ch, RB_METHOD_BACKUP_GET, &req_get.base,
-							 TOKEN_ALL, CALL_TIMEOUT_MS, &st);
+							 TOKEN_ALL, NULL, CALL_TIMEOUT_MS, &st);
 	CHECK(get_call != NULL, "start: %s", st.message);
 	CHECK(rb_call_wait(mid_call, NULL, NULL, &st), "wait: %s", st.message);
 	CHECK(rb_call_is_done(get_call), "Get's completion was not recorded");
@@ -232,7 +232,7 @@ test_abandon_and_close(void)
 	make_get(&get_req, "b-a1");
 
 	/* abandon a hanging call; the channel goes on working */
-	call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang_req.base, TOKEN_ALL,
+	call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang_req.base, TOKEN_ALL, NULL,
 						 0, &st);
 	CHECK(call != NULL, "start: %s", st.message);
 	t0 = now_ms();
@@ -242,14 +242,14 @@ test_abandon_and_close(void)
 	CHECK_CODE(st, RB_OK);
 
 	/* abandon a completed call */
-	call = rb_call_start(ch, RB_METHOD_BACKUP_GET, &get_req.base, TOKEN_ALL,
+	call = rb_call_start(ch, RB_METHOD_BACKUP_GET, &get_req.base, TOKEN_ALL, NULL,
 						 CALL_TIMEOUT_MS, &st);
 	CHECK(call != NULL, "start: %s", st.message);
 	CHECK(rb_call_wait(call, NULL, NULL, &st), "wait: %s", st.message);
 	rb_call_abandon(call);
 
 	/* abandon a hanging call and close at once */
-	call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang_req.base, TOKEN_ALL,
+	call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang_req.base, TOKEN_ALL, NULL,
 						 0, &st);
 	CHECK(call != NULL, "start: %s", st.message);
 	rb_call_abandon(call);
@@ -263,10 +263,10 @@ test_abandon_and_close(void)
 	ch = open_plain(0, &st);
 	CHECK(ch != NULL, "open: %s", st.message);
 	done_call = rb_call_start(ch, RB_METHOD_BACKUP_GET, &get_req.base,
-							  TOKEN_ALL, CALL_TIMEOUT_MS, &st);
+							  TOKEN_ALL, NULL, CALL_TIMEOUT_MS, &st);
 	CHECK(done_call != NULL, "start: %s", st.message);
 	CHECK(rb_call_wait(done_call, NULL, NULL, &st), "wait: %s", st.message);
-	call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang_req.base, TOKEN_ALL,
+	call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang_req.base, TOKEN_ALL, NULL,
 						 0, &st);
 	CHECK(call != NULL, "start: %s", st.message);
 	t0 = now_ms();
@@ -408,10 +408,10 @@ test_signals(void)
 	CHECK(ch != NULL, "open: %s", st.message);
 	make_list(&req_mid, "f-latency", 0, NULL);
 	make_list(&req_slow, "f-slow", 0, NULL);
-	c1 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req_mid.base, TOKEN_ALL,
+	c1 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req_mid.base, TOKEN_ALL, NULL,
 					   CALL_TIMEOUT_MS, &st);
 	CHECK(c1 != NULL, "start: %s", st.message);
-	c2 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req_slow.base, TOKEN_ALL,
+	c2 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req_slow.base, TOKEN_ALL, NULL,
 					   CALL_TIMEOUT_MS, &st);
 	CHECK(c2 != NULL, "start: %s", st.message);
 
@@ -531,13 +531,13 @@ start_any_calls(RbChannel *ch, AnyCall *calls, int ncalls)
 		if (calls[i].method == RB_METHOD_BACKUP_GET)
 		{
 			make_get(&get, calls[i].key);
-			call = rb_call_start(ch, calls[i].method, &get.base, TOKEN_ALL,
+			call = rb_call_start(ch, calls[i].method, &get.base, TOKEN_ALL, NULL,
 								 calls[i].timeout_ms, &st);
 		}
 		else
 		{
 			make_list(&list, calls[i].key, 0, NULL);
-			call = rb_call_start(ch, calls[i].method, &list.base, TOKEN_ALL,
+			call = rb_call_start(ch, calls[i].method, &list.base, TOKEN_ALL, NULL,
 								 calls[i].timeout_ms, &st);
 		}
 		CHECK(call != NULL, "start %d: %s", i, st.message);
@@ -702,17 +702,19 @@ test_wait_any_abandoned(void)
 	make_get(&get, "b-a1");
 	make_get(&get2, "b-a2");
 
-	hang1 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang.base, TOKEN_ALL, 0, &st);
+	hang1 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang.base, TOKEN_ALL, NULL,
+						   0, &st);
 	CHECK(hang1 != NULL, "start: %s", st.message);
-	hang2 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang.base, TOKEN_ALL, 0, &st);
+	hang2 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang.base, TOKEN_ALL, NULL,
+						   0, &st);
 	CHECK(hang2 != NULL, "start: %s", st.message);
 	done_abandoned = rb_call_start(ch, RB_METHOD_BACKUP_GET, &get2.base,
-								   TOKEN_ALL, CALL_TIMEOUT_MS, &st);
+								   TOKEN_ALL, NULL, CALL_TIMEOUT_MS, &st);
 	CHECK(done_abandoned != NULL, "start: %s", st.message);
-	mid_call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &mid.base, TOKEN_ALL,
+	mid_call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &mid.base, TOKEN_ALL, NULL,
 							 CALL_TIMEOUT_MS, &st);
 	CHECK(mid_call != NULL, "start: %s", st.message);
-	get_call = rb_call_start(ch, RB_METHOD_BACKUP_GET, &get.base, TOKEN_ALL,
+	get_call = rb_call_start(ch, RB_METHOD_BACKUP_GET, &get.base, TOKEN_ALL, NULL,
 							 CALL_TIMEOUT_MS, &st);
 	CHECK(get_call != NULL, "start: %s", st.message);
 	rb_call_abandon(hang1);
@@ -773,9 +775,11 @@ test_wait_any_give_up(void)
 	CHECK(ch != NULL, "open: %s", st.message);
 	make_list(&hang, "f-hang", 0, NULL);
 	make_get(&get, "b-a1");
-	h1 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang.base, TOKEN_ALL, 0, &st);
+	h1 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang.base, TOKEN_ALL, NULL,
+						   0, &st);
 	CHECK(h1 != NULL, "start: %s", st.message);
-	h2 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang.base, TOKEN_ALL, 0, &st);
+	h2 = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &hang.base, TOKEN_ALL, NULL,
+						   0, &st);
 	CHECK(h2 != NULL, "start: %s", st.message);
 
 	memset(&gu, 0, sizeof(gu));
@@ -805,7 +809,7 @@ test_wait_any_give_up(void)
 	CHECK_CODE(st, RB_LOCAL_GAVE_UP);
 
 	/* a new call comes back while they hang */
-	g = rb_call_start(ch, RB_METHOD_BACKUP_GET, &get.base, TOKEN_ALL,
+	g = rb_call_start(ch, RB_METHOD_BACKUP_GET, &get.base, TOKEN_ALL, NULL,
 					  CALL_TIMEOUT_MS, &st);
 	CHECK(g != NULL, "start: %s", st.message);
 	call = rb_channel_wait_any(ch, NULL, NULL, &st);

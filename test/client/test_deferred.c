@@ -22,7 +22,7 @@ start_slow_list(RbChannel *ch, ListBackupsRequest *req, RbStatus *st)
 {
 	make_list(req, "f-latency", 0, NULL);
 	return rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req->base, TOKEN_ALL,
-						 CALL_TIMEOUT_MS, st);
+						 NULL, CALL_TIMEOUT_MS, st);
 }
 
 /*
@@ -120,7 +120,7 @@ test_deferred_decoding(void)
 
 		make_list(&req, "gen", 1000, token);
 		call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &req.base, TOKEN_ALL,
-							 CALL_TIMEOUT_MS, &st);
+							 NULL, CALL_TIMEOUT_MS, &st);
 		CHECK(call != NULL, "start: %s", st.message);
 		CHECK(rb_call_wait(call, NULL, NULL, &st), "wait: %s", st.message);
 		allocated = 0;

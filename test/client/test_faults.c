@@ -58,7 +58,7 @@ test_fault_latency(void)
 
 		make_list(&req, "f-latency", 0, NULL);
 		r = (ListBackupsResponse *) rb_call_unary(ch, RB_METHOD_BACKUP_LIST,
-												  &req.base, TOKEN_ALL, 100,
+												  &req.base, TOKEN_ALL, NULL, 100,
 												  NULL, NULL, NULL, &st, NULL);
 		CHECK(r == NULL, "reply despite the deadline");
 		CHECK_CODE(st, RB_DEADLINE_EXCEEDED);
@@ -322,7 +322,7 @@ test_deadline(void)
 	CHECK(ch != NULL, "open: %s", st.message);
 	make_list(&req, "f-hang", 0, NULL);
 	t0 = now_ms();
-	r = rb_call_unary(ch, RB_METHOD_BACKUP_LIST, &req.base, TOKEN_ALL, 300,
+	r = rb_call_unary(ch, RB_METHOD_BACKUP_LIST, &req.base, TOKEN_ALL, NULL, 300,
 					  NULL, NULL, NULL, &st, NULL);
 	elapsed = now_ms() - t0;
 	CHECK(r == NULL, "reply from a hanging call");
@@ -351,15 +351,15 @@ test_local_errors(void)
 
 	CHECK(ch != NULL, "open: %s", st.message);
 	make_get(&get_req, "b-a1");
-	call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &get_req.base, TOKEN_ALL,
+	call = rb_call_start(ch, RB_METHOD_BACKUP_LIST, &get_req.base, TOKEN_ALL, NULL,
 						 1000, &st);
 	CHECK(call == NULL, "List started with a GetBackupRequest");
 	CHECK_CODE(st, RB_LOCAL_BAD_OPTION);
-	call = rb_call_start(ch, RB_METHOD_BACKUP_GET, NULL, TOKEN_ALL, 1000, &st);
+	call = rb_call_start(ch, RB_METHOD_BACKUP_GET, NULL, TOKEN_ALL, NULL, 1000, &st);
 	CHECK(call == NULL, "started without a request");
 	CHECK_CODE(st, RB_LOCAL_BAD_OPTION);
 	call = rb_call_start(ch, RB_METHOD_BACKUP_GET, &get_req.base,
-						 "secret\r\nx-evil: 1", 1000, &st);
+						 "secret\r\nx-evil: 1", NULL, 1000, &st);
 	CHECK(call == NULL, "token with CR LF accepted");
 	CHECK_CODE(st, RB_LOCAL_BAD_OPTION);
 	CHECK(strstr(st.message, "secret") == NULL, "message quotes the token");
@@ -391,7 +391,7 @@ test_local_errors(void)
 		close(sock);
 	CHECK(ch != NULL, "open: %s", st.message);
 	t0 = now_ms();
-	r = rb_call_unary(ch, RB_METHOD_BACKUP_GET, &get_req.base, TOKEN_ALL,
+	r = rb_call_unary(ch, RB_METHOD_BACKUP_GET, &get_req.base, TOKEN_ALL, NULL,
 					  5000, NULL, NULL, NULL, &st, NULL);
 	elapsed = now_ms() - t0;
 	rb_channel_close(ch);
@@ -554,7 +554,7 @@ call_through_outage(RbChannel *ch)
 		RbStatus	st;
 
 		make_get(&req, "b-a1");
-		r = rb_call_unary(ch, RB_METHOD_BACKUP_GET, &req.base, TOKEN_ALL,
+		r = rb_call_unary(ch, RB_METHOD_BACKUP_GET, &req.base, TOKEN_ALL, NULL,
 						  1000, NULL, NULL, NULL, &st, NULL);
 		free_msg(r);
 		if (r != NULL ||
@@ -586,7 +586,7 @@ first_success_at(RbChannel *ch, RbStatus *st)
 		ProtobufCMessage *r;
 
 		make_get(&req, "b-a1");
-		r = rb_call_unary(ch, RB_METHOD_BACKUP_GET, &req.base, TOKEN_ALL,
+		r = rb_call_unary(ch, RB_METHOD_BACKUP_GET, &req.base, TOKEN_ALL, NULL,
 						  500, NULL, NULL, NULL, st, NULL);
 		free_msg(r);
 		if (r != NULL)

@@ -40,6 +40,14 @@
  * NULL) and counts as deleted.  Generated folders' clusters F-c0 .. F-c9
  * are materialised by clusters.c.
  *
+ * Changes (BackupService.Delete and ClusterService.Backup, when their
+ * operation finishes; operations.c): a new backup is stored like a data
+ * file's, appended to its folder's and cluster's data backups; a deleted
+ * data backup leaves those lists and its id goes to deleted_index; a
+ * deleted generated backup's index goes to its folder's sorted gen_deleted
+ * list, which the generated part of a listing skips.  Nothing else of a
+ * generated folder is stored, so its memory stays small.
+ *
  *-------------------------------------------------------------------------
  */
 #include <ctype.h>
@@ -68,6 +76,8 @@ typedef struct EmuFolder
 	int			cloud;			/* index into clouds, -1: none */
 	EmuBytes	name;			/* name in its cloud */
 	EmuIntList	clusters;		/* declared clusters in line order */
+	EmuIntList	gen_deleted;	/* deleted generated indexes, ascending */
+	int64_t		next_made;		/* number of the next backup made here */
 } EmuFolder;
 
 typedef struct EmuCloud
@@ -127,6 +137,7 @@ static int	nclouds;
 static int	clouds_cap;
 
 static HashTable backup_index;
+static HashTable deleted_index;	/* ids of deleted data backups */
 static HashTable folder_index;
 static HashTable cluster_index;
 static HashTable cloud_index;
@@ -556,6 +567,36 @@ parse_shards(const LineContext *ctx, const char *field, EmuBackup *b)
 }
 
 /*
+ * store_backup
+ *		Keep b (its strings long-lived) as a data backup: listed last among
+ *		its folder's and cluster's data backups.
+ */
+static void
+store_backup(const EmuBackup *b)
+{
+	int			folder;
+	int			cluster;
+	int			n;
+	bool		existing;
+
+	if (nbackups == backups_cap)
+	{
+		backups_cap = backups_cap ? backups_cap * 2 : 64;
+		backups = emu_realloc(backups, backups_cap * sizeof(EmuBackup));
+	}
+	n = nbackups++;
+	backups[n] = *b;
+
+	/* duplicates are allowed (hostile data); Get finds the first one */
+	if (hash_lookup(&backup_index, b->id) < 0)
+		hash_insert(&backup_index, backups[n].id, n);
+	folder = get_folder(b->folder_id);
+	emu_intlist_append(&folders[folder].backups, n);
+	cluster = get_cluster(b->cluster_id, b->folder_id, &existing);
+	emu_intlist_append(&clusters[cluster].backups, n);
+}
+
+/*
  * add_backup_line
  *		Handle the fields of a "backup" line.
  */
@@ -563,10 +604,6 @@ static void
 add_backup_line(const LineContext *ctx, char **fields)
 {
 	EmuBackup	b;
-	int			folder;
-	int			cluster;
-	int			n;
-	bool		existing;
 
 	memset(&b, 0, sizeof(b));
 	b.id = unescape_field(ctx, fields[1], "ID");
@@ -580,21 +617,7 @@ add_backup_line(const LineContext *ctx, char **fields)
 	if (!parse_type(fields[7], &b.type))
 		line_error(ctx, "TYPE: expected AUTOMATED, MANUAL, UNSPECIFIED or an int32");
 
-	if (nbackups == backups_cap)
-	{
-		backups_cap = backups_cap ? backups_cap * 2 : 64;
-		backups = emu_realloc(backups, backups_cap * sizeof(EmuBackup));
-	}
-	n = nbackups++;
-	backups[n] = b;
-
-	/* duplicates are allowed (hostile data); Get finds the first one */
-	if (hash_lookup(&backup_index, b.id) < 0)
-		hash_insert(&backup_index, backups[n].id, n);
-	folder = get_folder(b.folder_id);
-	emu_intlist_append(&folders[folder].backups, n);
-	cluster = get_cluster(b.cluster_id, b.folder_id, &existing);
-	emu_intlist_append(&clusters[cluster].backups, n);
+	store_backup(&b);
 }
 
 /*
@@ -977,6 +1000,10 @@ find_generated_folder(const char *s, size_t len)
 	return &folders[n];
 }
 
+static int	find_data_backup(const char *id);
+static bool find_generated_backup(const char *id, EmuFolder **folder,
+								  int64_t *index_out);
+
 /*
  * emu_data_find_backup
  *		Look a backup up by id: data backups first, then generated ones.
@@ -985,18 +1012,72 @@ find_generated_folder(const char *s, size_t len)
 bool
 emu_data_find_backup(const char *id, EmuArena *arena, EmuBackup *out)
 {
-	int			n = hash_lookup(&backup_index, emu_bytes_str(id));
-	const char *sep;
-	const EmuFolder *f;
-	char	   *end;
-	long long	index;
-	char		canon[32];
+	int			n = find_data_backup(id);
+	EmuFolder  *f;
+	int64_t		index;
 
 	if (n >= 0)
 	{
 		*out = backups[n];
 		return true;
 	}
+	if (!find_generated_backup(id, &f, &index))
+		return false;
+	generate_backup(f, index, arena, out);
+	return true;
+}
+
+/*
+ * find_data_backup
+ *		Number of the (first) data backup with this id, unless deleted; or
+ *		-1.
+ */
+static int
+find_data_backup(const char *id)
+{
+	if (hash_lookup(&deleted_index, emu_bytes_str(id)) >= 0)
+		return -1;
+	return hash_lookup(&backup_index, emu_bytes_str(id));
+}
+
+/*
+ * gen_deleted_find
+ *		Position of index in f's sorted gen_deleted, or where it would go
+ *		(*found false).
+ */
+static int
+gen_deleted_find(const EmuFolder *f, int64_t index, bool *found)
+{
+	int			lo = 0;
+	int			hi = f->gen_deleted.n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (f->gen_deleted.items[mid] < index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < f->gen_deleted.n && f->gen_deleted.items[lo] == index;
+	return lo;
+}
+
+/*
+ * find_generated_backup
+ *		The generated folder and index of a generated backup's id (the
+ *		canonical spelling FOLDER-bNNNNNNN only), unless deleted.
+ */
+static bool
+find_generated_backup(const char *id, EmuFolder **folder, int64_t *index_out)
+{
+	const char *sep;
+	const EmuFolder *f;
+	char	   *end;
+	long long	index;
+	char		canon[32];
+	bool		deleted;
 
 	/* FOLDER-bNNNNNNN */
 	sep = strrchr(id, '-');
@@ -1012,7 +1093,141 @@ emu_data_find_backup(const char *id, EmuArena *arena, EmuBackup *out)
 	snprintf(canon, sizeof(canon), "%07lld", index);
 	if (strcmp(canon, sep + 2) != 0)
 		return false;
-	generate_backup(f, index, arena, out);
+	(void) gen_deleted_find(f, index, &deleted);
+	if (deleted)
+		return false;
+	*folder = (EmuFolder *) f;
+	*index_out = index;
+	return true;
+}
+
+/*
+ * intlist_remove
+ *		Remove the first occurrence of value from list, keeping the order.
+ */
+static void
+intlist_remove(EmuIntList *list, int value)
+{
+	for (int i = 0; i < list->n; i++)
+		if (list->items[i] == value)
+		{
+			memmove(&list->items[i], &list->items[i + 1],
+					(list->n - i - 1) * sizeof(int));
+			list->n--;
+			return;
+		}
+}
+
+/*
+ * emu_data_delete_backup
+ *		Delete the backup with this id (the one Get finds): Get, List and
+ *		ListBackups no longer show it.  False if there is none.  Its folder
+ *		and cluster ids are copied to *folder_id and *cluster_id
+ *		(malloc'ed), for the caller to forget their cached pages.
+ */
+bool
+emu_data_delete_backup(const char *id, char **folder_id, char **cluster_id)
+{
+	int			n = find_data_backup(id);
+	EmuFolder  *f;
+	int64_t		index;
+	bool		found;
+	EmuArena	arena = {0};
+	EmuBackup	b;
+
+	if (n >= 0)
+	{
+		int			cluster = hash_lookup(&cluster_index, backups[n].cluster_id);
+
+		intlist_remove(&folders[get_folder(backups[n].folder_id)].backups, n);
+		intlist_remove(&clusters[cluster].backups, n);
+		hash_insert(&deleted_index, backups[n].id, n);
+		*folder_id = emu_strdup(backups[n].folder_id.data);
+		*cluster_id = emu_strdup(backups[n].cluster_id.data);
+		return true;
+	}
+	if (!find_generated_backup(id, &f, &index))
+		return false;
+	generate_backup(f, index, &arena, &b);
+	*folder_id = emu_strdup(b.folder_id.data);
+	*cluster_id = emu_strdup(b.cluster_id.data);
+	emu_arena_free(&arena);
+	n = gen_deleted_find(f, index, &found);
+	emu_intlist_append(&f->gen_deleted, 0);
+	memmove(&f->gen_deleted.items[n + 1], &f->gen_deleted.items[n],
+			(f->gen_deleted.n - 1 - n) * sizeof(int));
+	f->gen_deleted.items[n] = (int) index;
+	return true;
+}
+
+/*
+ * new_backup_id
+ *		A fresh id for a backup made in folder f, of the generator's shape
+ *		FOLDER-bNNNNNNN: numbers go on after the generated ones, skipping
+ *		ids already taken (also by deleted backups).
+ */
+static char *
+new_backup_id(EmuFolder *f)
+{
+	size_t		size = f->id.len + 32;
+	char	   *id = emu_malloc(size);
+
+	if (f->next_made < f->gen_count)
+		f->next_made = f->gen_count;
+	do
+		snprintf(id, size, "%s-b%07lld", f->id.data, (long long) f->next_made++);
+	while (hash_lookup(&backup_index, emu_bytes_str(id)) >= 0);
+	return id;
+}
+
+/*
+ * emu_data_make_backup
+ *		Store a new MANUAL backup of the live cluster cluster_id, with these
+ *		times; its shards are those of the cluster's last listed backup (or
+ *		one shard, "shard1").  False if there is no such cluster.  The new
+ *		backup's id and folder id are returned (long-lived).
+ */
+bool
+emu_data_make_backup(const char *cluster_id, const EmuTimestamp *started_at,
+					 const EmuTimestamp *created_at, const char **id,
+					 const char **folder_id)
+{
+	EmuArena	arena = {0};
+	EmuClusterInfo c;
+	EmuListing	listing;
+	EmuBackup	b;
+	EmuBackup	last;
+	int64_t		count;
+	EmuFolder  *f;
+
+	if (!emu_data_find_cluster(cluster_id, &arena, &c))
+	{
+		emu_arena_free(&arena);
+		return false;
+	}
+	f = &folders[get_folder(c.folder_id)];
+	memset(&b, 0, sizeof(b));
+	b.id = emu_bytes_str(new_backup_id(f));
+	b.folder_id = f->id;
+	b.cluster_id = bytes_dup(emu_bytes_str(cluster_id));
+	b.started_at = *started_at;
+	b.created_at = *created_at;
+	b.type = 2;					/* MANUAL */
+	b.shards = &gen_shards[0];
+	b.nshards = 1;
+	if (emu_data_cluster_listing(cluster_id, &listing) &&
+		(count = emu_listing_count(&listing)) > 0)
+	{
+		emu_listing_get(&listing, count - 1, &arena, &last);
+		b.nshards = last.nshards;
+		b.shards = emu_malloc((last.nshards + 1) * sizeof(EmuBytes));
+		for (int i = 0; i < last.nshards; i++)
+			b.shards[i] = bytes_dup(last.shards[i]);
+	}
+	emu_arena_free(&arena);
+	store_backup(&b);
+	*id = b.id.data;
+	*folder_id = b.folder_id.data;
 	return true;
 }
 
@@ -1154,15 +1369,47 @@ emu_data_parse_timestamp(const char *s, EmuTimestamp *ts)
 static int64_t
 gen_part_count(const EmuListing *listing)
 {
+	const EmuFolder *f = listing->gen_folder;
 	int64_t		count;
 	int			r = listing->gen_residue;
 
-	if (listing->gen_folder == NULL)
+	if (f == NULL)
 		return 0;
-	count = listing->gen_folder->gen_count;
+	count = f->gen_count;
 	if (r < 0)
-		return count;
-	return count > r ? (count - r + 9) / 10 : 0;
+		return count - f->gen_deleted.n;
+	count = count > r ? (count - r + 9) / 10 : 0;
+	for (int i = 0; i < f->gen_deleted.n; i++)
+		if (f->gen_deleted.items[i] % 10 == r)
+			count--;
+	return count;
+}
+
+/*
+ * gen_part_index
+ *		Generated index of the k-th backup (0-based) of the generated part
+ *		of a listing: k steps along the folder's indexes (or its residue's),
+ *		one more step for each deleted index passed on the way.
+ */
+static int64_t
+gen_part_index(const EmuListing *listing, int64_t k)
+{
+	const EmuFolder *f = listing->gen_folder;
+	int			r = listing->gen_residue;
+	int64_t		step = r < 0 ? 1 : 10;
+	int64_t		index = (r < 0 ? 0 : r) + step * k;
+
+	for (int i = 0; i < f->gen_deleted.n; i++)
+	{
+		int64_t		d = f->gen_deleted.items[i];
+
+		if (r >= 0 && d % 10 != r)
+			continue;
+		if (d > index)
+			break;
+		index += step;
+	}
+	return index;
 }
 
 /*
@@ -1191,9 +1438,7 @@ emu_listing_get(const EmuListing *listing, int64_t pos, EmuArena *arena,
 		*out = backups[listing->data->items[pos]];
 		return;
 	}
-	k = pos - ndata;
-	if (listing->gen_residue >= 0)
-		k = listing->gen_residue + 10 * k;
+	k = gen_part_index(listing, pos - ndata);
 	generate_backup(listing->gen_folder, k, arena, out);
 }
 

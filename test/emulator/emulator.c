@@ -20,6 +20,8 @@
  *				"trailers-only" response, see send_reply)
  *
  * A call is freed when no batch is in flight and it waits for no timer.
+ * Operations (operations.c) finish in the loop at their due time, which
+ * the wait never sleeps past either.
  * Delayed replies (latency fault) sit in a timer list ordered by due time,
  * in microseconds from the call's arrival; the completion-queue wait never
  * sleeps past the first one (see next_event), nor past 100 ms, so signals
@@ -162,11 +164,14 @@ usage(FILE *out, int code)
 			"       [--metadata-mode ok|404|500|garbage|slow]\n"
 			"       [--preencoded PAGE_SIZE] [--preencoded-max-mb MB]\n"
 			"       [--quota-inflight K] [--quota-rate R]\n"
+			"       [--operation-ms MS] [--read-only TOKEN_OR_SA_ID]...\n"
 			"\n"
 			"GRANTS: * or FOLDER_OR_CLOUD[,FOLDER_OR_CLOUD...] (empty for --service-account).\n"
 			"Faults (SPEC = KIND[=ARG][@method:METHOD][@KEY]): latency=MS, unavailable[=N], exhausted[=N],\n"
 			"status=CODE_NAME[:N], hang[=N], garbage[=N], token_loop, unknown_fields,\n"
-			"oversize=BYTES, echo_token.\n"
+			"oversize=BYTES, echo_token, op_error=CODE_NAME[:N], lose_reply[=N].\n"
+			"Operations of BackupService.Delete and ClusterService.Backup take MS ms\n"
+			"(default 300); --read-only principals may read but not change.\n"
 			"Quotas, per bearer token: at most K calls in flight, at most R calls a second;\n"
 			"beyond them RESOURCE_EXHAUSTED \"The request limit exceeded.\".\n"
 			"See test/emulator/README.md.\n",
@@ -245,6 +250,8 @@ static const OptionInfo options[] = {
 	{"--preencoded-max-mb", NULL, emu_service_set_preencoded_max},
 	{"--quota-inflight", NULL, emu_quota_set_inflight},
 	{"--quota-rate", NULL, emu_quota_set_rate},
+	{"--operation-ms", NULL, emu_operations_set_duration},
+	{"--read-only", NULL, emu_service_add_read_only},
 };
 
 /*
@@ -276,6 +283,7 @@ check_options(const EmuOptions *opts)
 	if (opts->metadata_listen != NULL && strrchr(opts->metadata_listen, ':') == NULL)
 		emu_fatal("--metadata-listen %s: expected HOST:PORT", opts->metadata_listen);
 	emu_iam_check_config(opts->metadata_sa);
+	emu_service_check_read_only();
 }
 
 /*
@@ -577,6 +585,8 @@ handle_request(EmuCall *c)
 	req.has_auth = find_metadata(&c->request_md, "authorization", &req.auth);
 	req.has_client_request_id = find_metadata(&c->request_md, "x-client-request-id",
 											  &req.client_request_id);
+	req.has_idempotency_key = find_metadata(&c->request_md, "idempotency-key",
+											&req.idempotency_key);
 	peer = grpc_call_get_peer(c->call);
 	req.peer = peer;
 	if (c->recv_buf != NULL)
@@ -753,10 +763,14 @@ next_event(void)
 	grpc_event	ev;
 	gpr_timespec deadline;
 	struct timespec step;
+	int64_t		due_us = timers != NULL ? timers->due_us : -1;
+	int64_t		op_due_us = emu_operations_next_due_us();
 
-	if (timers != NULL)
+	if (op_due_us >= 0 && (due_us < 0 || op_due_us < due_us))
+		due_us = op_due_us;
+	if (due_us >= 0)
 	{
-		int64_t		until = timers->due_us - emu_now_us();
+		int64_t		until = due_us - emu_now_us();
 
 		if (until < wait_us)
 			wait_us = until > 0 ? until : 0;
@@ -808,6 +822,7 @@ run_loop(void)
 		if (ev.type == GRPC_OP_COMPLETE)
 			dispatch((EmuTag *) ev.tag, ev.success != 0);
 		fire_timers();
+		emu_operations_finish_due();
 	}
 }
 

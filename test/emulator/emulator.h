@@ -5,10 +5,11 @@
  *
  * The emulator is a single-threaded gRPC C core server (see emulator.c).
  * The other files know nothing about gRPC calls: data.c holds the backups
- * (loaded from data files or generated on demand), service.c decides the
- * reply to one request, faults.c holds the injected faults, quota.c the
- * request quotas, log.c writes the JSON call log and util.c has small
- * helpers (arena, buffers, hashes).
+ * (loaded from data files or generated on demand, and their changes),
+ * service.c decides the reply to one request, operations.c keeps the
+ * operations of the calls that change things, faults.c holds the injected
+ * faults, quota.c the request quotas, log.c writes the JSON call log and
+ * util.c has small helpers (arena, buffers, hashes).
  *
  * Plain C, no PostgreSQL headers.
  *
@@ -171,6 +172,8 @@ typedef struct EmuRequest
 	EmuBytes	auth;			/* its value */
 	bool		has_client_request_id;
 	EmuBytes	client_request_id;	/* "x-client-request-id" value */
+	bool		has_idempotency_key;
+	EmuBytes	idempotency_key;	/* "idempotency-key" value */
 	const char *peer;			/* the client's address, "ipv4:HOST:PORT" */
 } EmuRequest;
 
@@ -208,6 +211,8 @@ extern bool emu_bytes_equal(EmuBytes a, EmuBytes b);
 extern bool emu_bytes_equal_str(EmuBytes a, const char *s);
 extern EmuBytes emu_bytes_str(const char *s);
 extern uint64_t emu_hash_bytes(uint64_t seed, const void *data, size_t len);
+extern void emu_make_id(const char *prefix, uint64_t seed, const void *data,
+						size_t len, char *out);
 extern bool emu_utf8_valid(const char *data, size_t len, size_t *nchars);
 extern void emu_uuid(char *out);
 extern int64_t emu_now_ms(void);
@@ -244,6 +249,12 @@ extern void emu_data_load_file(const char *path);
 extern void emu_data_add_generated(const char *folder, int64_t count);
 extern bool emu_data_find_backup(const char *id, EmuArena *arena,
 								 EmuBackup *out);
+extern bool emu_data_delete_backup(const char *id, char **folder_id,
+								   char **cluster_id);
+extern bool emu_data_make_backup(const char *cluster_id,
+								 const EmuTimestamp *started_at,
+								 const EmuTimestamp *created_at,
+								 const char **id, const char **folder_id);
 extern void emu_data_folder_listing(const char *folder_id, EmuListing *out);
 extern bool emu_data_cluster_listing(const char *cluster_id, EmuListing *out);
 extern int64_t emu_listing_count(const EmuListing *listing);
@@ -285,6 +296,10 @@ typedef struct EmuFaultEffect
 	bool		unknown_fields;
 	bool		echo_token;		/* UNAUTHENTICATED quoting the token */
 	int64_t		oversize;		/* bytes of padding, 0 for none */
+	bool		op_error;		/* the operation started ends with an error */
+	grpc_status_code op_error_code;
+	const char *op_error_message;
+	bool		lose_reply;		/* a mutating call's reply is UNAVAILABLE */
 } EmuFaultEffect;
 
 extern void emu_fault_add(const char *spec);
@@ -305,7 +320,8 @@ typedef struct EmuLogRecord
 	const char *method;			/* method name, or the raw path */
 	EmuBytes	method_raw;		/* used when method is NULL */
 	const char *id_field;		/* "backup_id", "folder_id", "cluster_id",
-								 * "cloud_id", "key_id"; NULL when the
+								 * "cloud_id", "operation_id", "key_id";
+								 * NULL when the
 								 * request did not parse */
 	const char *id_value;
 	bool		has_paging;		/* log page_size and page_token */
@@ -315,10 +331,14 @@ typedef struct EmuLogRecord
 	const char *auth;			/* "ok", "missing", "invalid", "denied" */
 	bool		has_client_request_id;
 	EmuBytes	client_request_id;
+	bool		has_idempotency_key;
+	EmuBytes	idempotency_key;
 	const char *peer;			/* the client's address: one per connection */
 	const char *status;			/* code name or "HANG" */
 	int64_t		returned;		/* -1: not logged */
 	const char *next_page_token;	/* NULL: not logged */
+	const char *operation_id;	/* the operation answered; NULL: not logged */
+	int			done;			/* the operation's done: 0, 1; -1: not logged */
 	const char *message;		/* status message of an error, or NULL */
 	const char *faults;			/* comma-separated fault kinds, or "" */
 	const char *request_id;
@@ -347,6 +367,7 @@ extern void emu_iam_set_jwt_clock_offset(const char *arg);
 extern int64_t emu_iam_token_lifetime(void);
 extern void emu_iam_check_config(const char *metadata_sa);
 extern bool emu_iam_strict(void);
+extern bool emu_iam_service_account_known(const char *id);
 extern bool emu_iam_lookup_token(EmuBytes token, const EmuGrants **grants,
 								 const char **sa);
 extern const char *emu_iam_verify_jwt(const char *jwt, size_t len,
@@ -362,6 +383,62 @@ extern int	emu_iam_summary(int *nkeys);
 extern void emu_metadata_set_mode(const char *arg);
 extern int	emu_metadata_start(const char *listen_addr, const char *sa);
 
+/* in operations.c */
+
+/* What an operation changes. */
+typedef enum EmuOpKind
+{
+	EMU_OP_DELETE_BACKUP,		/* BackupService.Delete of target */
+	EMU_OP_BACKUP_CLUSTER		/* ClusterService.Backup of target */
+} EmuOpKind;
+
+/*
+ * An operation of a call that changes things.  It finishes at due_us
+ * (monotonic), when its change is made (or, with error_code not OK, not);
+ * done, modified_at and the outcome change then.
+ */
+typedef struct EmuOperation
+{
+	char		id[21];			/* "mdb" and 17 of [a-z0-9] */
+	EmuOpKind	kind;
+	char	   *target;			/* backup id or cluster id */
+	char	   *account;		/* created_by: the caller's account */
+	char	   *idempotency_key;	/* NULL: none */
+	EmuTimestamp created_at;
+	EmuTimestamp modified_at;
+	int64_t		due_us;
+	bool		done;
+	grpc_status_code error_code;	/* OK: succeeds; else fails so */
+	char	   *error_message;
+	const char *made_backup_id; /* a finished Backup's new backup */
+} EmuOperation;
+
+/* What the emulator knows of each kind (emu_op_kind). */
+typedef struct EmuOpKindInfo
+{
+	const char *method;			/* "BackupService.Delete", ... */
+	const char *description;	/* the Operation's description */
+	const char *target;			/* "backup", "cluster" */
+	const char *target_title;	/* "Backup", "Cluster" */
+	const char *target_field;	/* "backup_id", "cluster_id" */
+} EmuOpKindInfo;
+
+extern const EmuOpKindInfo *emu_op_kind(EmuOpKind kind);
+extern void emu_operations_set_duration(const char *arg);
+extern const EmuOperation *emu_operation_start(EmuOpKind kind,
+											   const char *target,
+											   const char *account,
+											   EmuBytes idempotency_key,
+											   grpc_status_code error_code,
+											   const char *error_message);
+extern const EmuOperation *emu_operation_find(const char *id);
+extern const EmuOperation *emu_operation_find_key(const char *account,
+												  EmuBytes idempotency_key);
+extern const EmuOperation *emu_operation_running(EmuOpKind kind,
+												 const char *target);
+extern void emu_operations_finish_due(void);
+extern int64_t emu_operations_next_due_us(void);
+
 /* in service.c */
 extern void emu_service_add_token(const char *spec);
 extern void emu_service_handle(const EmuRequest *req, EmuReply *reply);
@@ -370,5 +447,9 @@ extern bool emu_method_known(const char *name);
 extern void emu_service_set_preencoded(const char *arg);
 extern void emu_service_set_preencoded_max(const char *arg);
 extern int64_t emu_service_preencode(size_t *bytes);
+extern void emu_service_forget_pages(const char *folder_id,
+									 const char *cluster_id);
+extern void emu_service_add_read_only(const char *name);
+extern void emu_service_check_read_only(void);
 
 #endif							/* EMULATOR_H */

@@ -5,7 +5,8 @@
  *
  * SPEC is KIND[=ARG][@method:METHOD][@KEY].  With @KEY a spec applies only
  * to calls whose request names KEY in its own id field (folder_id of List,
- * cluster_id of ListBackups, backup_id of Get, cloud_id of
+ * cluster_id of ListBackups and Backup, backup_id of Get and Delete,
+ * operation_id of OperationService.Get, cloud_id of
  * FolderService.List, the JWT's key id of IamTokenService.Create); with
  * @method:METHOD only to calls of that method (BackupService.List, ...);
  * with both, to calls matching both; with neither, to every call of every
@@ -24,6 +25,12 @@
  *	oversize=BYTES		pad successful replies with BYTES unknown bytes
  *	echo_token			answer UNAUTHENTICATED quoting the caller's token (a
  *						careless server; the client must not pass it on)
+ *	op_error=CODE[:N]	every Nth operation started (BackupService.Delete,
+ *						ClusterService.Backup) ends with error CODE, changing
+ *						nothing
+ *	lose_reply[=N]		the first N successful Delete / Backup calls start
+ *						their operation but answer UNAVAILABLE, as if the
+ *						reply were lost (default N = 1)
  *
  * How service.c applies the effect is described there.
  *
@@ -50,7 +57,9 @@ typedef enum EmuFaultKind
 	FAULT_TOKEN_LOOP,
 	FAULT_UNKNOWN_FIELDS,
 	FAULT_OVERSIZE,
-	FAULT_ECHO_TOKEN
+	FAULT_ECHO_TOKEN,
+	FAULT_OP_ERROR,
+	FAULT_LOSE_REPLY
 } EmuFaultKind;
 
 /* What a kind accepts after '='. */
@@ -58,6 +67,7 @@ typedef enum FaultArg
 {
 	ARG_NONE,					/* no argument allowed */
 	ARG_EVERY,					/* optional N >= 1, default 1 */
+	ARG_FIRST,					/* optional N >= 1, default 1: the first N */
 	ARG_REQUIRED,				/* required non-negative number */
 	ARG_STATUS					/* CODE[:N] */
 } FaultArg;
@@ -80,13 +90,16 @@ static const FaultKindInfo fault_kinds[] = {
 	{"unknown_fields", FAULT_UNKNOWN_FIELDS, ARG_NONE},
 	{"oversize", FAULT_OVERSIZE, ARG_REQUIRED},
 	{"echo_token", FAULT_ECHO_TOKEN, ARG_NONE},
+	{"op_error", FAULT_OP_ERROR, ARG_STATUS},
+	{"lose_reply", FAULT_LOSE_REPLY, ARG_FIRST},
 };
 
 typedef struct EmuFault
 {
 	EmuFaultKind kind;
 	int64_t		value;			/* latency ms or oversize bytes */
-	int64_t		every;			/* fire on every Nth matching call */
+	int64_t		every;			/* fire on every Nth matching call (ARG_FIRST:
+								 * on the first N) */
 	grpc_status_code code;		/* status to return */
 	char	   *message;		/* status message */
 	char	   *key;			/* NULL: any key */
@@ -159,8 +172,11 @@ parse_fault_scope(const char *spec, char *scope, EmuFault *f)
 		if (!emu_method_known(scope_method))
 			emu_fatal("--fault %s: unknown method \"%s\" (expected "
 					  "BackupService.Get, BackupService.List, "
-					  "ClusterService.ListBackups, FolderService.List or "
-					  "IamTokenService.Create)", spec, scope_method);
+					  "ClusterService.ListBackups, ClusterService.List, "
+					  "ClusterService.Get, BackupService.Delete, "
+					  "ClusterService.Backup, OperationService.Get, "
+					  "FolderService.List or IamTokenService.Create)",
+					  spec, scope_method);
 		f->method = emu_strdup(scope_method);
 	}
 }
@@ -197,6 +213,7 @@ parse_fault_arg(const char *spec, const FaultKindInfo *info, char *arg,
 				emu_fatal("--fault %s: %s takes no argument", spec, info->name);
 			break;
 		case ARG_EVERY:
+		case ARG_FIRST:
 			if (arg != NULL && !parse_number(arg, 1, INT64_MAX, &f->every))
 				emu_fatal("--fault %s: expected %s=N with N >= 1", spec, info->name);
 			break;
@@ -210,13 +227,14 @@ parse_fault_arg(const char *spec, const FaultKindInfo *info, char *arg,
 			break;
 		case ARG_STATUS:
 			if (arg == NULL)
-				emu_fatal("--fault %s: expected status=CODE_NAME[:N]", spec);
+				emu_fatal("--fault %s: expected %s=CODE_NAME[:N]", spec, info->name);
 			colon = strchr(arg, ':');
 			if (colon != NULL)
 			{
 				*colon = '\0';
 				if (!parse_number(colon + 1, 1, INT64_MAX, &f->every))
-					emu_fatal("--fault %s: expected status=CODE_NAME:N with N >= 1", spec);
+					emu_fatal("--fault %s: expected %s=CODE_NAME:N with N >= 1",
+							  spec, info->name);
 			}
 			if (!emu_status_from_name(arg, &f->code) || f->code == GRPC_STATUS_OK)
 				emu_fatal("--fault %s: unknown or OK status code \"%s\"", spec, arg);
@@ -244,6 +262,7 @@ set_fault_status(EmuFault *f)
 			f->message = emu_strdup("Quota exceeded");
 			break;
 		case FAULT_STATUS:
+		case FAULT_OP_ERROR:
 			snprintf(msg, sizeof(msg), "injected %s", emu_status_name(f->code));
 			f->message = emu_strdup(msg);
 			break;
@@ -358,6 +377,18 @@ emu_faults_apply(const char *method, const char *key, EmuFaultEffect *effect)
 				break;
 			case FAULT_ECHO_TOKEN:
 				effect->echo_token = true;
+				break;
+			case FAULT_OP_ERROR:
+				if (fires && !effect->op_error)
+				{
+					effect->op_error = true;
+					effect->op_error_code = f->code;
+					effect->op_error_message = f->message;
+				}
+				break;
+			case FAULT_LOSE_REPLY:
+				if (f->count <= (uint64_t) f->every)
+					effect->lose_reply = true;
 				break;
 		}
 	}

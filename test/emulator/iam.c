@@ -135,6 +135,16 @@ find_sa(const char *id)
 }
 
 /*
+ * emu_iam_service_account_known
+ *		Was a service account with this id declared?
+ */
+bool
+emu_iam_service_account_known(const char *id)
+{
+	return find_sa(id) >= 0;
+}
+
+/*
  * emu_iam_add_service_account
  *		--service-account SA_ID=GRANTS (GRANTS: "*", ids separated by
  *		commas, or empty for none).

@@ -14,10 +14,16 @@
  * a mutex keeps seq and the writes in step.
  *
  * Fields, in this order, each only where it applies:
- *		seq, method, backup_id | folder_id | cluster_id | cloud_id | key_id,
- *		page_size, page_token, auth, client_request_id, peer, status,
- *		returned, next_page_token, message, fault, request_id,
+ *		seq, method, backup_id | folder_id | cluster_id | cloud_id |
+ *		operation_id | key_id, page_size, page_token, auth,
+ *		client_request_id, idempotency_key, peer, status, returned,
+ *		next_page_token, operation_id, done, message, fault, request_id,
  *		service_account, start_us, end_us, cancelled
+ *
+ * operations.c writes one more kind of line, when an operation finishes:
+ *		seq, event ("operation_done"), operation_id, operation (the method
+ *		that started it), backup_id | cluster_id, ok, status, message,
+ *		made_backup_id, created_by, end_us
  *
  * Strings are JSON-escaped; bytes that are not well-formed UTF-8 are
  * written as \u00XX (the byte's value), so every line is valid JSON.
@@ -195,6 +201,9 @@ emu_log_format(const EmuLogRecord *rec)
 				   rec->client_request_id.len);
 	else
 		emu_json_field_str(&buf, "client_request_id", "");
+	if (rec->has_idempotency_key)
+		emu_json_field(&buf, "idempotency_key", rec->idempotency_key.data,
+					   rec->idempotency_key.len);
 	if (rec->peer)
 		emu_json_field_str(&buf, "peer", rec->peer);
 	emu_json_field_str(&buf, "status", rec->status);
@@ -202,6 +211,10 @@ emu_log_format(const EmuLogRecord *rec)
 		emu_buf_printf(&buf, ",\"returned\":%lld", (long long) rec->returned);
 	if (rec->next_page_token)
 		emu_json_field_str(&buf, "next_page_token", rec->next_page_token);
+	if (rec->operation_id && !(rec->id_field && strcmp(rec->id_field, "operation_id") == 0))
+		emu_json_field_str(&buf, "operation_id", rec->operation_id);
+	if (rec->done >= 0)
+		emu_buf_printf(&buf, ",\"done\":%s", rec->done ? "true" : "false");
 	if (rec->message)
 		emu_json_field_str(&buf, "message", rec->message);
 	if (rec->faults && rec->faults[0])

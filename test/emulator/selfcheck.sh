@@ -2,7 +2,8 @@
 #
 # selfcheck.sh
 #	Check the emulator's IAM, metadata, Resource Manager, ClusterService
-#	List and Get, latency, call-log and pre-encoding behaviour on its own, with no other part of
+#	List and Get, latency, call-log and pre-encoding behaviour, and the
+#	calls that change things (Delete, Backup, operations), on its own, with no other part of
 #	the project: a tiny gRPC client (test/emulator/selfcheck/client), the
 #	openssl command to make keys and sign JWTs, curl for the metadata
 #	service, python3 (standard library) to read the JSON log.
@@ -467,6 +468,186 @@ for i in 1 2 3 4 5 6 7 8; do
 done
 check "quota-rate 5: 8 calls 0.25 s apart (4 a second) are all served" \
 	test "$(quota_count "$tmp/e8.log")" = "8 0"
+
+# --- emulators 9 to 12: calls that change things -----------------------------
+# field N LINE: the Nth TAB-separated field of LINE
+field() { printf '%s' "$2" | cut -f"$1"; }
+# An operation line: OK ID DONE DESCRIPTION CREATED_BY ORDERED META_TYPE
+# META_ID RESULT (selfcheck/client.c).
+start_emulator e9 --data "$root/test/data/regress.tsv" --generate gen=30 \
+	--token 'tok=*' --token 'other=*' --token lim=b1g-alpha \
+	--token ro=b1g-mutate --read-only ro \
+	--fault lose_reply=1@mut-faulty-1 \
+	--fault op_error=FAILED_PRECONDITION@mut-faulty-2 \
+	--fault op_error=FAILED_PRECONDITION@c9q-mut-faulty \
+	--fault status=INTERNAL@method:OperationService.Get@mdb-broken
+e9=$addr
+key1=0b6c1f2e-3d4a-4b5c-8d6e-7f8091a2b3c4
+out=$("$client" delete "$e9" tok mut-prod-1 "$key1")
+op1=$(field 2 "$out")
+check "Delete: an operation, not done, of the backup ($out)" expect_prefix \
+	"$(printf 'OK\t%s\t0\tDelete the Redis backup\taje' "$op1")" "$out"
+check "... its id: mdb and 17 of [a-z0-9]" sh -c "printf '%s' '$op1' | grep -qx 'mdb[a-z0-9]\{17\}'"
+check "... metadata DeleteBackupMetadata naming the backup, created_at <= modified_at" \
+	test "$(printf '%s' "$out" | cut -f6-9)" = "$(printf '1\ttype.googleapis.com/yandex.cloud.mdb.redis.v1.DeleteBackupMetadata\tmut-prod-1\t-')"
+check "... the backup is still there meanwhile" expect_prefix "OK	mut-prod-1" "$("$client" get "$e9" tok mut-prod-1)"
+check "a second Delete meanwhile: FAILED_PRECONDITION (conflicting operation)" \
+	expect_prefix "FAILED_PRECONDITION	Conflicting operation $op1" "$("$client" delete "$e9" tok mut-prod-1)"
+check "the same key meanwhile: the same operation" \
+	expect_prefix "OK	$op1	0	" "$("$client" delete "$e9" tok mut-prod-1 "$key1")"
+out=$("$client" wait "$e9" tok "$op1")
+check "OperationService.Get: done, response google.protobuf.Empty" \
+	test "$(field 3 "$out"):$(field 9 "$out")" = "1:response:type.googleapis.com/google.protobuf.Empty"
+check "the backup vanished: Get NOT_FOUND" \
+	expect_prefix "NOT_FOUND	Backup mut-prod-1 not found" "$("$client" get "$e9" tok mut-prod-1)"
+check "... and from List and ListBackups" sh -c "
+	test \"\$('$client' ids '$e9' tok folder b1g-mutate | cut -f2-3)\" = \"\$(printf '10\tmut-prod-2,mut-prod-3,mut-prod-4,mut-prod-5,mut-stage-1,mut-stage-2,mut-stage-3,mut-stage-4,mut-faulty-1,mut-faulty-2')\" &&
+	test \"\$('$client' ids '$e9' tok cluster c9q-mut-prod | cut -f2)\" = 4"
+check "the same key after it finished: the same operation, done" \
+	expect_prefix "OK	$op1	1	" "$("$client" delete "$e9" tok mut-prod-1 "$key1")"
+check "the key with another backup: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Idempotency key was already used for another request" \
+	"$("$client" delete "$e9" tok mut-prod-2 "$key1")"
+check "the key with another method: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Idempotency key was already used" \
+	"$("$client" backup "$e9" tok c9q-mut-prod "$key1")"
+check "the key of another account is another key: a new operation (NOT_FOUND: gone)" \
+	expect_prefix "NOT_FOUND	Backup mut-prod-1 not found" "$("$client" delete "$e9" other mut-prod-1 "$key1")"
+check "OperationService.Get of another account's operation: PERMISSION_DENIED" \
+	expect_prefix "PERMISSION_DENIED	Permission denied to operation $op1" "$("$client" operation "$e9" other "$op1")"
+check "OperationService.Get: unknown: NOT_FOUND; empty: INVALID_ARGUMENT; no token: UNAUTHENTICATED" sh -c "
+	'$client' operation '$e9' tok mdbnosuchoperation00 | grep -q '^NOT_FOUND	Operation mdbnosuchoperation00 not found' &&
+	'$client' operation '$e9' tok '' | grep -q '^INVALID_ARGUMENT	Request validation error: operation_id is required' &&
+	'$client' operation '$e9' - '$op1' | grep -q '^UNAUTHENTICATED'"
+check "a method-scoped fault on OperationService.Get" \
+	expect_prefix "INTERNAL	injected INTERNAL" "$("$client" operation "$e9" tok mdb-broken)"
+
+key2=1c7d2f3e-4e5b-4c6d-9e7f-8091a2b3c4d5
+out=$("$client" backup "$e9" tok c9q-mut-stage "$key2")
+op2=$(field 2 "$out")
+check "Backup: an operation, not done, BackupClusterMetadata naming the cluster" \
+	test "$(printf '%s' "$out" | cut -f1,3,4,7-9)" = "$(printf 'OK\t0\tCreate a backup for the Redis cluster\ttype.googleapis.com/yandex.cloud.mdb.redis.v1.BackupClusterMetadata\tc9q-mut-stage\t-')"
+check "a second Backup meanwhile: FAILED_PRECONDITION" \
+	expect_prefix "FAILED_PRECONDITION	Conflicting operation $op2" "$("$client" backup "$e9" tok c9q-mut-stage)"
+out=$("$client" wait "$e9" tok "$op2")
+check "done, response the Cluster" \
+	test "$(field 9 "$out")" = "response:type.googleapis.com/yandex.cloud.mdb.redis.v1.Cluster:c9q-mut-stage"
+check "a MANUAL backup appeared: Get" sh -c "
+	'$client' get '$e9' tok b1g-mutate-b0000000 | awk -F'\t' '
+		\$1 == \"OK\" && \$3 == \"b1g-mutate\" && \$4 == \"c9q-mut-stage\" && \$5 == \"MANUAL\" &&
+		\$6 == \"shard1\" && \$7 <= \$8 && \$7 > 1700000000 { ok = 1 } END { exit !ok }'"
+check "... listed by List and ListBackups" sh -c "
+	'$client' ids '$e9' tok folder b1g-mutate | grep -q ',b1g-mutate-b0000000\$' &&
+	test \"\$('$client' ids '$e9' tok cluster c9q-mut-stage | cut -f2-3)\" = \"\$(printf '5\tmut-stage-1,mut-stage-2,mut-stage-3,mut-stage-4,b1g-mutate-b0000000')\""
+check "the same key again: the same operation, no second backup" sh -c "
+	'$client' backup '$e9' tok c9q-mut-stage '$key2' | grep -q '^OK	$op2	1	' &&
+	test \"\$('$client' ids '$e9' tok cluster c9q-mut-stage | cut -f2)\" = 5"
+"$client" backup "$e9" tok c9q-mut-stage >/dev/null
+sleep 0.4
+"$client" backup "$e9" tok c9q-mut-stage >/dev/null
+sleep 0.4
+check "without a key each Backup is a new operation: two more backups" \
+	test "$("$client" ids "$e9" tok cluster c9q-mut-stage | cut -f2)" = 7
+check "Backup: unknown or deleted cluster: NOT_FOUND" sh -c "
+	'$client' backup '$e9' tok c9q-nosuch | grep -q '^NOT_FOUND	Cluster c9q-nosuch not found' &&
+	'$client' backup '$e9' tok c9q-flaky | grep -q '^NOT_FOUND'"
+check "Delete: unknown backup: NOT_FOUND; empty id: INVALID_ARGUMENT" sh -c "
+	'$client' delete '$e9' tok nosuch | grep -q '^NOT_FOUND	Backup nosuch not found' &&
+	'$client' delete '$e9' tok '' | grep -q '^INVALID_ARGUMENT	Request validation error: backup_id is required'"
+check "an idempotency key over 128 bytes: INVALID_ARGUMENT" \
+	expect_prefix "INVALID_ARGUMENT	Request validation error: idempotency-key" \
+	"$("$client" delete "$e9" tok mut-prod-2 "$(python3 -c 'print("k" * 129)')")"
+check "read-only token: Delete and Backup PERMISSION_DENIED, reading works" sh -c "
+	'$client' delete '$e9' ro mut-prod-2 | grep -q '^PERMISSION_DENIED	Permission denied to backup mut-prod-2' &&
+	'$client' backup '$e9' ro c9q-mut-prod | grep -q '^PERMISSION_DENIED	Permission denied to cluster c9q-mut-prod' &&
+	'$client' get '$e9' ro mut-prod-2 | grep -q '^OK'"
+check "folder not granted: PERMISSION_DENIED" sh -c "
+	'$client' delete '$e9' lim beta-1 | grep -q '^PERMISSION_DENIED	Permission denied to backup beta-1' &&
+	'$client' backup '$e9' lim c9q-beta1 | grep -q '^PERMISSION_DENIED	Permission denied to cluster c9q-beta1'"
+key3=2d8e3f4a-5f6c-4d7e-af80-91a2b3c4d5e6
+check "lose_reply: the first Delete answers UNAVAILABLE" \
+	expect_prefix "UNAVAILABLE	Service is temporarily unavailable" "$("$client" delete "$e9" tok mut-faulty-1 "$key3")"
+out=$("$client" delete "$e9" tok mut-faulty-1 "$key3")
+op3=$(field 2 "$out")
+check "... but started the operation: the retry with its key gets it" expect_prefix "OK	mdb" "$out"
+"$client" wait "$e9" tok "$op3" >/dev/null
+check "... and the backup is deleted" expect_prefix "NOT_FOUND" "$("$client" get "$e9" tok mut-faulty-1)"
+out=$("$client" delete "$e9" tok mut-faulty-2)
+out=$("$client" wait "$e9" tok "$(field 2 "$out")")
+check "op_error: the operation ends with the error" \
+	test "$(field 9 "$out")" = "error:FAILED_PRECONDITION:injected FAILED_PRECONDITION"
+check "... and changes nothing" expect_prefix "OK	mut-faulty-2" "$("$client" get "$e9" tok mut-faulty-2)"
+out=$("$client" backup "$e9" tok c9q-mut-faulty)
+out=$("$client" wait "$e9" tok "$(field 2 "$out")")
+check "op_error on a cluster: Backup ends with the error, no backup made" sh -c "
+	test '$(field 9 "$out")' = 'error:FAILED_PRECONDITION:injected FAILED_PRECONDITION' &&
+	test \"\$('$client' ids '$e9' tok cluster c9q-mut-faulty | cut -f2)\" = 1"
+out=$("$client" delete "$e9" tok gen-b0000013)
+"$client" backup "$e9" tok gen-c3 >/dev/null
+"$client" wait "$e9" tok "$(field 2 "$out")" >/dev/null
+sleep 0.4
+check "a generated folder: a deleted backup leaves, a new one comes" sh -c "
+	test \"\$('$client' ids '$e9' tok cluster gen-c3 | cut -f2-3)\" = \"\$(printf '3\tgen-b0000030,gen-b0000003,gen-b0000023')\" &&
+	test \"\$('$client' ids '$e9' tok folder gen | cut -f2)\" = 30 &&
+	'$client' get '$e9' tok gen-b0000013 | grep -q '^NOT_FOUND' &&
+	'$client' get '$e9' tok gen-b0000030 | grep -q '^OK	gen-b0000030	gen	gen-c3	MANUAL	shard1,shard2'"
+check "log: arguments, idempotency keys, operation ids, done lines" python3 - "$tmp/e9.log" "$op1" "$op2" "$op3" "$key1" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+op1, op2, op3, key1 = sys.argv[2:]
+calls = [l for l in lines if "method" in l]
+events = [l for l in lines if l.get("event") == "operation_done"]
+d = [l for l in calls if l["method"] == "BackupService.Delete" and l.get("backup_id") == "mut-prod-1"]
+assert d[0]["idempotency_key"] == key1 and d[0]["operation_id"] == op1 and d[0]["done"] is False, d[0]
+assert any(l["status"] == "FAILED_PRECONDITION" and "operation_id" not in l for l in d)
+assert all("idempotency_key" not in l for l in calls if l["method"] == "BackupService.List")
+g = [l for l in calls if l["method"] == "OperationService.Get" and l.get("operation_id") == op1 and l["status"] == "OK"]
+assert g and g[-1]["done"] is True, g
+e1 = [e for e in events if e["operation_id"] == op1]
+assert len(e1) == 1 and e1[0]["ok"] is True and e1[0]["backup_id"] == "mut-prod-1", e1
+assert e1[0]["operation"] == "BackupService.Delete" and e1[0]["created_by"].startswith("aje")
+e2 = [e for e in events if e["operation_id"] == op2]
+assert e2[0]["made_backup_id"] == "b1g-mutate-b0000000" and e2[0]["cluster_id"] == "c9q-mut-stage"
+lost = [l for l in calls if l.get("fault") == "lose_reply"]
+assert len(lost) == 1 and lost[0]["status"] == "UNAVAILABLE" and lost[0]["operation_id"] == op3
+bad = [e for e in events if not e["ok"]]
+assert len(bad) == 2 and all(e["status"] == "FAILED_PRECONDITION" for e in bad), bad
+assert any(l.get("fault") == "op_error" for l in calls)
+seqs = [l["seq"] for l in lines]
+assert seqs == sorted(seqs)
+EOF
+check "the call log never shows a token" sh -c "! grep -q 'Bearer\|\"tok\"\|\"other\"' '$tmp/e9.log'"
+
+start_emulator e10 --data "$root/test/data/regress.tsv" --token 'tok=*' --operation-ms 0
+e10=$addr
+check "--operation-ms 0: Delete answers the operation done, the backup gone" sh -c "
+	'$client' delete '$e10' tok mut-prod-3 | grep -q '^OK	mdb[a-z0-9]*	1	.*response:type.googleapis.com/google.protobuf.Empty\$' &&
+	'$client' get '$e10' tok mut-prod-3 | grep -q '^NOT_FOUND'"
+check "--operation-ms: 0..86400000 only" sh -c "! '$emulator' --operation-ms -1 2>/dev/null && ! '$emulator' --operation-ms x 2>/dev/null"
+check "--read-only names a --token or --service-account" sh -c "! '$emulator' --token a=x --read-only b 2>/dev/null"
+
+# Pre-encoded pages of a changed folder or cluster are made anew: the same
+# deletions on a normal and a pre-encoded emulator give identical pages.
+start_emulator e11 --generate gen=2500 --token 'tok=*'
+e11=$addr
+start_emulator e12 --generate gen=2500 --token 'tok=*' --preencoded 1000 --operation-ms 0
+e12=$addr
+"$client" dump "$e12" tok gen 1000 "$tmp/pre_before.bin" >/dev/null
+"$client" ids "$e12" tok cluster gen-c7 >/dev/null
+for e in "$e11" "$e12"; do
+	for id in gen-b0000007 gen-b0001500 gen-b0002499; do
+		out=$("$client" delete "$e" tok $id)
+		"$client" wait "$e" tok "$(field 2 "$out")" >/dev/null
+	done
+done
+"$client" dump "$e11" tok gen 1000 "$tmp/normal_after.bin" >"$tmp/d11"
+"$client" dump "$e12" tok gen 1000 "$tmp/pre_after.bin" >"$tmp/d12"
+check "pre-encoded: pages after deletions are made anew (2497 backups)" sh -c "
+	! cmp -s '$tmp/pre_before.bin' '$tmp/pre_after.bin' &&
+	cut -f1-3 '$tmp/d12' | grep -qx 'OK	3	2497'"
+check "... byte-identical to normal mode's" cmp "$tmp/normal_after.bin" "$tmp/pre_after.bin"
+check "... and ListBackups of a changed cluster too" \
+	expect_prefix "$(printf 'OK\t249\tgen-b0000017,gen-b0000027,')" "$("$client" ids "$e12" tok cluster gen-c7)"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

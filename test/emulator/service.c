@@ -18,6 +18,10 @@
  * A successful reply may then be altered by the garbage, token_loop,
  * unknown_fields and oversize faults; latency delays any reply.
  *
+ * BackupService.Delete and ClusterService.Backup start an operation
+ * (operations.c) after checks of their own (idempotency key, NOT_FOUND,
+ * the right to change, a conflicting operation); they and
+ * OperationService.Get answer an Operation (answer_operation).
  * FolderService.List (cloud_id instead of folder_id, PERMISSION_DENIED for
  * an unknown or ungranted cloud, page tokens up to 2000 characters bound to
  * cloud and filter) and IamTokenService.Create (no authorization; the JWT
@@ -43,7 +47,10 @@
 
 #include "emulator.h"
 
+#include "google/protobuf/any.pb-c.h"
+#include "google/protobuf/empty.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
+#include "google/rpc/status.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/backup.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster.pb-c.h"
@@ -51,6 +58,8 @@
 #include "yandex/cloud/iam/v1/iam_token_service.pb-c.h"
 #include "yandex/cloud/resourcemanager/v1/folder.pb-c.h"
 #include "yandex/cloud/resourcemanager/v1/folder_service.pb-c.h"
+#include "yandex/cloud/operation/operation.pb-c.h"
+#include "yandex/cloud/operation/operation_service.pb-c.h"
 
 typedef Yandex__Cloud__Mdb__Redis__V1__Backup PbBackup;
 typedef Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest PbGetRequest;
@@ -70,6 +79,14 @@ typedef Yandex__Cloud__Iam__V1__CreateIamTokenResponse PbIamResponse;
 typedef Yandex__Cloud__Resourcemanager__V1__Folder PbFolder;
 typedef Yandex__Cloud__Resourcemanager__V1__ListFoldersRequest PbFolderRequest;
 typedef Yandex__Cloud__Resourcemanager__V1__ListFoldersResponse PbFolderResponse;
+typedef Yandex__Cloud__Mdb__Redis__V1__DeleteBackupRequest PbDeleteRequest;
+typedef Yandex__Cloud__Mdb__Redis__V1__DeleteBackupMetadata PbDeleteMetadata;
+typedef Yandex__Cloud__Mdb__Redis__V1__BackupClusterRequest PbBackupClusterRequest;
+typedef Yandex__Cloud__Mdb__Redis__V1__BackupClusterMetadata PbBackupClusterMetadata;
+typedef Yandex__Cloud__Operation__Operation PbOperation;
+typedef Yandex__Cloud__Operation__GetOperationRequest PbGetOperationRequest;
+typedef Google__Protobuf__Any PbAny;
+typedef Google__Rpc__Status PbStatus;
 
 /*
  * The methods served, indexing methods[].  The order matters: the value keys
@@ -84,7 +101,10 @@ typedef enum EmuMethod
 	METHOD_FOLDER_LIST,
 	METHOD_IAM_CREATE,
 	METHOD_CLUSTERS_LIST,
-	METHOD_CLUSTER_GET
+	METHOD_CLUSTER_GET,
+	METHOD_BACKUP_DELETE,
+	METHOD_CLUSTER_BACKUP,
+	METHOD_OPERATION_GET
 } EmuMethod;
 
 /* Longest filter of ListClustersRequest and ListFoldersRequest. */
@@ -96,6 +116,15 @@ typedef enum EmuMethod
 /* Longest key id kept for the log and fault keys. */
 #define MAX_KID_BYTES 128
 
+/* Longest idempotency key accepted. */
+#define MAX_IDEMPOTENCY_KEY_BYTES 128
+
+/* Key of the hash that makes a token's account id. */
+#define ACCOUNT_ID_SECRET UINT64_C(0x4163636f756e7473)
+
+/* The answer of an operation's call when lose_reply fires. */
+#define LOST_REPLY_MESSAGE "Service is temporarily unavailable"
+
 /* A bearer token given with --token. */
 typedef struct EmuToken
 {
@@ -105,6 +134,10 @@ typedef struct EmuToken
 
 static EmuToken *tokens;
 static int	ntokens;
+
+/* --read-only: tokens and service accounts that may read but not change. */
+static char **read_only_names;
+static int	nread_only_names;
 
 /* Key of the page-token hash; changing it invalidates old tokens. */
 #define PAGE_TOKEN_SECRET UINT64_C(0x5265646973426b70)
@@ -134,6 +167,9 @@ typedef struct CallContext
 	EmuBuf		faults;			/* fault kinds that fired, for the log */
 	const EmuGrants *grants;	/* the caller's; NULL: open mode, all */
 	const char *service_account;	/* caller's, for an issued token */
+	const char *account;		/* the caller's account (identify), or NULL */
+	char		token_account[21];	/* a --token's account id */
+	bool		read_only;		/* --read-only names the caller */
 	int64_t		returned;
 	char		next_token[PAGE_TOKEN_LEN + 1];
 	bool		has_next_token;
@@ -192,6 +228,81 @@ emu_service_add_token(const char *spec)
 	emu_grants_parse("--token", spec, eq + 1, false, &t.grants);
 	tokens = emu_realloc(tokens, (ntokens + 1) * sizeof(EmuToken));
 	tokens[ntokens++] = t;
+}
+
+/*
+ * emu_service_add_read_only
+ *		--read-only NAME: the --token token or service account NAME may read
+ *		but not change (BackupService.Delete, ClusterService.Backup).
+ */
+void
+emu_service_add_read_only(const char *name)
+{
+	if (name[0] == '\0')
+		emu_fatal("--read-only: expected a --token token or a --service-account id");
+	read_only_names = emu_realloc(read_only_names,
+								  (nread_only_names + 1) * sizeof(char *));
+	read_only_names[nread_only_names++] = emu_strdup(name);
+}
+
+/*
+ * emu_service_check_read_only
+ *		After the command line: each --read-only name is a --token token or
+ *		a declared service account.
+ */
+void
+emu_service_check_read_only(void)
+{
+	for (int i = 0; i < nread_only_names; i++)
+	{
+		bool		known = emu_iam_service_account_known(read_only_names[i]);
+
+		for (int t = 0; t < ntokens && !known; t++)
+			known = strcmp(tokens[t].token, read_only_names[i]) == 0;
+		if (!known)
+			emu_fatal("--read-only %s: neither a --token token nor a --service-account id",
+					  read_only_names[i]);
+	}
+}
+
+/*
+ * is_read_only
+ *		Does --read-only name this token or service account?
+ */
+static bool
+is_read_only(EmuBytes name)
+{
+	for (int i = 0; i < nread_only_names; i++)
+		if (emu_bytes_equal_str(name, read_only_names[i]))
+			return true;
+	return false;
+}
+
+/*
+ * identify
+ *		The account of an authenticated caller: what its operations name as
+ *		created_by and what its idempotency keys and operations belong to.
+ *		A service account's id, or for a --token (and any token in open
+ *		mode) "aje" and 17 characters derived from the token, which is never
+ *		shown itself.  Also whether --read-only names the caller.
+ */
+static void
+identify(CallContext *ctx)
+{
+	EmuBytes	token;
+
+	if (ctx->service_account != NULL)
+	{
+		ctx->account = ctx->service_account;
+		ctx->read_only = is_read_only(emu_bytes_str(ctx->service_account));
+		return;
+	}
+	token.data = ctx->req->auth.data + 7;	/* after "Bearer " */
+	token.len = ctx->req->auth.len - 7;
+	emu_make_id("aje", ACCOUNT_ID_SECRET, token.data, token.len,
+				ctx->token_account);
+	ctx->account = ctx->token_account;
+	ctx->read_only = is_read_only(token);
 }
 
 /*
@@ -782,6 +893,41 @@ page_cache_add(CallContext *ctx, const char *key, int64_t start,
 	page_cache[b] = e;
 	preencoded_bytes += e->len;
 	preencoded_pages++;
+}
+
+/*
+ * emu_service_forget_pages
+ *		Drop the pre-encoded pages of folder_id's List and of cluster_id's
+ *		ListBackups, after a change to their backups; later calls encode
+ *		(and cache) them anew.
+ */
+void
+emu_service_forget_pages(const char *folder_id, const char *cluster_id)
+{
+	if (page_cache == NULL)
+		return;
+	for (int b = 0; b < PAGE_CACHE_BUCKETS; b++)
+	{
+		PageEntry **link = &page_cache[b];
+
+		while (*link != NULL)
+		{
+			PageEntry  *e = *link;
+
+			if ((e->method == METHOD_LIST && strcmp(e->key, folder_id) == 0) ||
+				(e->method == METHOD_CLUSTER_LIST && strcmp(e->key, cluster_id) == 0))
+			{
+				*link = e->next;
+				preencoded_bytes -= e->len;
+				preencoded_pages--;
+				free(e->key);
+				free(e->bytes);
+				free(e);
+			}
+			else
+				link = &e->next;
+		}
+	}
 }
 
 /*
@@ -1503,6 +1649,289 @@ handle_iam_create(CallContext *ctx, const ProtobufCMessage *request)
 	pack_reply(ctx, &resp.base);
 }
 
+/*
+ * pack_any
+ *		Fill any with msg, packed in arena, and its type URL.
+ */
+static void
+pack_any(EmuArena *arena, PbAny *any, const ProtobufCMessage *msg)
+{
+	static const char prefix[] = "type.googleapis.com/";
+	size_t		len = protobuf_c_message_get_packed_size(msg);
+	size_t		name_len = strlen(msg->descriptor->name);
+	char	   *url = emu_arena_alloc(arena, sizeof(prefix) + name_len);
+
+	memcpy(url, prefix, sizeof(prefix) - 1);
+	memcpy(url + sizeof(prefix) - 1, msg->descriptor->name, name_len + 1);
+	google__protobuf__any__init(any);
+	any->type_url = url;
+	any->value.data = emu_arena_alloc(arena, len + 1);
+	any->value.len = protobuf_c_message_pack(msg, any->value.data);
+}
+
+/*
+ * pack_operation_metadata
+ *		An operation's metadata: DeleteBackupMetadata or
+ *		BackupClusterMetadata naming its target.
+ */
+static void
+pack_operation_metadata(EmuArena *arena, const EmuOperation *op, PbAny *any)
+{
+	if (op->kind == EMU_OP_DELETE_BACKUP)
+	{
+		PbDeleteMetadata m = YANDEX__CLOUD__MDB__REDIS__V1__DELETE_BACKUP_METADATA__INIT;
+
+		m.backup_id = op->target;
+		pack_any(arena, any, &m.base);
+	}
+	else
+	{
+		PbBackupClusterMetadata m = YANDEX__CLOUD__MDB__REDIS__V1__BACKUP_CLUSTER_METADATA__INIT;
+
+		m.cluster_id = op->target;
+		pack_any(arena, any, &m.base);
+	}
+}
+
+/*
+ * pack_operation_response
+ *		A successful operation's response: google.protobuf.Empty for a
+ *		Delete, the Cluster (as it is now) for a Backup.
+ */
+static void
+pack_operation_response(EmuArena *arena, const EmuOperation *op, PbAny *any)
+{
+	EmuClusterInfo c;
+	Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
+
+	if (op->kind == EMU_OP_BACKUP_CLUSTER &&
+		emu_data_find_cluster(op->target, arena, &c))
+		pack_any(arena, any, &build_cluster(arena, &c, false)->base);
+	else
+		pack_any(arena, any, &empty.base);
+}
+
+/*
+ * answer_operation
+ *		Reply with the operation op as it is now.
+ */
+static void
+answer_operation(CallContext *ctx, const EmuOperation *op)
+{
+	PbOperation m = YANDEX__CLOUD__OPERATION__OPERATION__INIT;
+	PbAny		metadata;
+	PbAny		response;
+	PbStatus	error = GOOGLE__RPC__STATUS__INIT;
+
+	m.id = (char *) op->id;
+	m.description = (char *) emu_op_kind(op->kind)->description;
+	m.created_at = build_timestamp(&ctx->arena, &op->created_at);
+	m.created_by = op->account;
+	m.modified_at = build_timestamp(&ctx->arena, &op->modified_at);
+	m.done = op->done;
+	pack_operation_metadata(&ctx->arena, op, &metadata);
+	m.metadata = &metadata;
+	if (op->done && op->error_code != GRPC_STATUS_OK)
+	{
+		error.code = op->error_code;
+		error.message = op->error_message;
+		m.result_case = YANDEX__CLOUD__OPERATION__OPERATION__RESULT_ERROR;
+		m.error = &error;
+	}
+	else if (op->done)
+	{
+		pack_operation_response(&ctx->arena, op, &response);
+		m.result_case = YANDEX__CLOUD__OPERATION__OPERATION__RESULT_RESPONSE;
+		m.response = &response;
+	}
+	ctx->log.operation_id = op->id;
+	ctx->log.done = op->done;
+	pack_reply(ctx, &m.base);
+}
+
+/*
+ * check_idempotency_key
+ *		An idempotency key, when sent, is 1 to 128 bytes.
+ */
+static bool
+check_idempotency_key(CallContext *ctx)
+{
+	const EmuRequest *req = ctx->req;
+
+	if (!req->has_idempotency_key ||
+		(req->idempotency_key.len > 0 &&
+		 req->idempotency_key.len <= MAX_IDEMPOTENCY_KEY_BYTES))
+		return true;
+	set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+			  "Request validation error: idempotency-key: length must be 1 to %d bytes",
+			  MAX_IDEMPOTENCY_KEY_BYTES);
+	return false;
+}
+
+/*
+ * reuse_operation
+ *		When the call carries an idempotency key its account used before,
+ *		the same request answers that call's operation (also once it has
+ *		finished); another request with the key is INVALID_ARGUMENT.
+ *		Returns true when that decided the reply.
+ */
+static bool
+reuse_operation(CallContext *ctx, EmuOpKind kind, const char *target)
+{
+	const EmuOperation *op;
+
+	if (!ctx->req->has_idempotency_key)
+		return false;
+	op = emu_operation_find_key(ctx->account, ctx->req->idempotency_key);
+	if (op == NULL)
+		return false;
+	if (op->kind != kind || strcmp(op->target, target) != 0)
+		set_error(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+				  "Idempotency key was already used for another request (%s of %s)",
+				  emu_op_kind(op->kind)->method, op->target);
+	else
+		answer_operation(ctx, op);
+	return true;
+}
+
+/*
+ * check_may_change
+ *		May the caller change the backup or cluster (kind) id of folder?
+ *		It needs the folder's grant and must not be --read-only; if not,
+ *		deny the call and return false.
+ */
+static bool
+check_may_change(CallContext *ctx, const char *kind, const char *id,
+				 EmuBytes folder)
+{
+	if (emu_grants_allow(ctx->grants, folder) && !ctx->read_only)
+		return true;
+	deny(ctx, kind, id);
+	return false;
+}
+
+/*
+ * start_operation
+ *		Start the operation of a mutating call and answer it, unless one of
+ *		the same kind on the same target is still running
+ *		(FAILED_PRECONDITION, as the service answers a conflicting
+ *		operation).  The op_error fault makes it one that will fail.
+ */
+static void
+start_operation(CallContext *ctx, EmuOpKind kind, const char *target)
+{
+	const EmuOperation *op = emu_operation_running(kind, target);
+	EmuBytes	key = {NULL, 0};
+
+	if (op != NULL)
+	{
+		set_error(ctx, GRPC_STATUS_FAILED_PRECONDITION,
+				  "Conflicting operation %s detected", op->id);
+		return;
+	}
+	if (ctx->req->has_idempotency_key)
+		key = ctx->req->idempotency_key;
+	if (ctx->effect.op_error)
+		note_fault(ctx, "op_error");
+	op = emu_operation_start(kind, target, ctx->account, key,
+							 ctx->effect.op_error ? ctx->effect.op_error_code :
+							 GRPC_STATUS_OK, ctx->effect.op_error_message);
+	answer_operation(ctx, op);
+}
+
+/*
+ * target_folder
+ *		The folder of what an operation of kind would change: the backup's
+ *		(as Get finds it) or the live cluster's.  False, with NOT_FOUND set,
+ *		when there is none.
+ */
+static bool
+target_folder(CallContext *ctx, EmuOpKind kind, const char *id,
+			  EmuBytes *folder)
+{
+	EmuBackup	b;
+	EmuClusterInfo c;
+
+	if (kind == EMU_OP_DELETE_BACKUP && emu_data_find_backup(id, &ctx->arena, &b))
+		*folder = b.folder_id;
+	else if (kind == EMU_OP_BACKUP_CLUSTER && emu_data_find_cluster(id, &ctx->arena, &c))
+		*folder = c.folder_id;
+	else
+	{
+		set_error(ctx, GRPC_STATUS_NOT_FOUND, "%s %s not found",
+				  emu_op_kind(kind)->target_title, id);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * handle_change
+ *		BackupService.Delete (checked as Get) and ClusterService.Backup (of
+ *		a live cluster): the caller must be allowed to change the folder of
+ *		the backup or cluster id; then the operation starts.
+ */
+static void
+handle_change(CallContext *ctx, EmuOpKind kind, const char *id)
+{
+	EmuBytes	folder;
+
+	if (check_id(ctx, emu_op_kind(kind)->target_field, id) &&
+		check_idempotency_key(ctx) && !reuse_operation(ctx, kind, id) &&
+		target_folder(ctx, kind, id, &folder) &&
+		check_may_change(ctx, emu_op_kind(kind)->target, id, folder))
+		start_operation(ctx, kind, id);
+}
+
+/*
+ * handle_backup_delete
+ *		BackupService.Delete.
+ */
+static void
+handle_backup_delete(CallContext *ctx, const ProtobufCMessage *request)
+{
+	handle_change(ctx, EMU_OP_DELETE_BACKUP,
+				  ((const PbDeleteRequest *) request)->backup_id);
+}
+
+/*
+ * handle_cluster_backup
+ *		ClusterService.Backup.
+ */
+static void
+handle_cluster_backup(CallContext *ctx, const ProtobufCMessage *request)
+{
+	handle_change(ctx, EMU_OP_BACKUP_CLUSTER,
+				  ((const PbBackupClusterRequest *) request)->cluster_id);
+}
+
+/*
+ * handle_operation_get
+ *		OperationService.Get: an operation the caller's account started.
+ */
+static void
+handle_operation_get(CallContext *ctx, const ProtobufCMessage *request)
+{
+	const PbGetOperationRequest *rq = (const PbGetOperationRequest *) request;
+	const EmuOperation *op;
+
+	if (!check_id(ctx, "operation_id", rq->operation_id))
+		return;
+	op = emu_operation_find(rq->operation_id);
+	if (op == NULL)
+	{
+		set_error(ctx, GRPC_STATUS_NOT_FOUND, "Operation %s not found",
+				  rq->operation_id);
+		return;
+	}
+	if (strcmp(op->account, ctx->account) != 0)
+	{
+		deny(ctx, "operation", rq->operation_id);
+		return;
+	}
+	answer_operation(ctx, op);
+}
+
 /* Answers one parsed request of a method (methods[].handle). */
 typedef void (*MethodHandler) (CallContext *ctx, const ProtobufCMessage *request);
 
@@ -1511,7 +1940,9 @@ typedef void (*MethodHandler) (CallContext *ctx, const ProtobufCMessage *request
  * its gRPC path, its short name (in the log and in @method: fault scopes),
  * its request message, the request's id field (which also names the field
  * in the log and is the KEY of @KEY faults), whether the request pages,
- * whether it has a filter (logged too), whether a caller needs a token, and the function that answers it.
+ * whether it has a filter (logged too), whether a caller needs a token,
+ * whether it changes things (answers an Operation; lose_reply applies),
+ * and the function that answers it.
  * IamTokenService.Create has no id field: its calls are keyed, and logged,
  * by the key id ("key_id") in the header of the JWT they carry.
  */
@@ -1524,31 +1955,41 @@ typedef struct MethodInfo
 	bool		paged;			/* has page_size and page_token */
 	bool		filtered;		/* has a filter (logged) */
 	bool		needs_token;
+	bool		mutating;
 	MethodHandler handle;
 } MethodInfo;
 
 static const MethodInfo methods[] = {
 	{"/yandex.cloud.mdb.redis.v1.BackupService/Get", "BackupService.Get",
 		&yandex__cloud__mdb__redis__v1__get_backup_request__descriptor,
-	"backup_id", false, false, true, handle_get},
+	"backup_id", false, false, true, false, handle_get},
 	{"/yandex.cloud.mdb.redis.v1.BackupService/List", "BackupService.List",
 		&yandex__cloud__mdb__redis__v1__list_backups_request__descriptor,
-	"folder_id", true, false, true, handle_list},
+	"folder_id", true, false, true, false, handle_list},
 	{"/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups", "ClusterService.ListBackups",
 		&yandex__cloud__mdb__redis__v1__list_cluster_backups_request__descriptor,
-	"cluster_id", true, false, true, handle_cluster_list},
+	"cluster_id", true, false, true, false, handle_cluster_list},
 	{"/yandex.cloud.resourcemanager.v1.FolderService/List", "FolderService.List",
 		&yandex__cloud__resourcemanager__v1__list_folders_request__descriptor,
-	"cloud_id", true, true, true, handle_folder_list},
+	"cloud_id", true, true, true, false, handle_folder_list},
 	{"/yandex.cloud.iam.v1.IamTokenService/Create", "IamTokenService.Create",
 		&yandex__cloud__iam__v1__create_iam_token_request__descriptor,
-	NULL, false, false, false, handle_iam_create},
+	NULL, false, false, false, false, handle_iam_create},
 	{"/yandex.cloud.mdb.redis.v1.ClusterService/List", "ClusterService.List",
 		&yandex__cloud__mdb__redis__v1__list_clusters_request__descriptor,
-	"folder_id", true, true, true, handle_clusters_list},
+	"folder_id", true, true, true, false, handle_clusters_list},
 	{"/yandex.cloud.mdb.redis.v1.ClusterService/Get", "ClusterService.Get",
 		&yandex__cloud__mdb__redis__v1__get_cluster_request__descriptor,
-	"cluster_id", false, false, true, handle_cluster_get},
+	"cluster_id", false, false, true, false, handle_cluster_get},
+	{"/yandex.cloud.mdb.redis.v1.BackupService/Delete", "BackupService.Delete",
+		&yandex__cloud__mdb__redis__v1__delete_backup_request__descriptor,
+	"backup_id", false, false, true, true, handle_backup_delete},
+	{"/yandex.cloud.mdb.redis.v1.ClusterService/Backup", "ClusterService.Backup",
+		&yandex__cloud__mdb__redis__v1__backup_cluster_request__descriptor,
+	"cluster_id", false, false, true, true, handle_cluster_backup},
+	{"/yandex.cloud.operation.OperationService/Get", "OperationService.Get",
+		&yandex__cloud__operation__get_operation_request__descriptor,
+	"operation_id", false, false, true, false, handle_operation_get},
 };
 
 #define NUM_METHODS ((int) (sizeof(methods) / sizeof(methods[0])))
@@ -1673,11 +2114,16 @@ begin_call(CallContext *ctx, const EmuRequest *req, EmuReply *reply)
 	ctx->log.method_raw = req->method;
 	ctx->log.has_client_request_id = req->has_client_request_id;
 	ctx->log.client_request_id = req->client_request_id;
+	ctx->log.has_idempotency_key = req->has_idempotency_key;
+	ctx->log.idempotency_key = req->idempotency_key;
+	ctx->log.done = -1;
 	ctx->log.peer = req->peer;
 	ctx->log.request_id = reply->request_id;
 	ctx->log.returned = -1;
 	ctx->log.auth = authenticate(req, &ctx->grants, &ctx->service_account);
 	ctx->log.service_account = ctx->service_account;
+	if (strcmp(ctx->log.auth, "ok") == 0)
+		identify(ctx);
 	if (ctx->method == METHOD_UNKNOWN)
 		return;
 	ctx->log.method = methods[ctx->method].name;
@@ -1769,6 +2215,23 @@ check_token_and_request(CallContext *ctx, const ProtobufCMessage *request)
 }
 
 /*
+ * lose_reply
+ *		The lose_reply fault: a mutating call that succeeded (its operation
+ *		started) answers UNAVAILABLE instead, as if the reply were lost on
+ *		the way; the log still names the operation.
+ */
+static void
+lose_reply(CallContext *ctx)
+{
+	if (methods[ctx->method].mutating && ctx->effect.lose_reply &&
+		ctx->reply->code == GRPC_STATUS_OK)
+	{
+		set_error(ctx, GRPC_STATUS_UNAVAILABLE, LOST_REPLY_MESSAGE);
+		note_fault(ctx, "lose_reply");
+	}
+}
+
+/*
  * format_log
  *		Complete the call's log record from the reply and format its line
  *		into reply->log_body.
@@ -1813,6 +2276,8 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 	ProtobufCMessage *request = NULL;
 	const char *key;
 
+	/* the call sees every operation that is due as finished */
+	emu_operations_finish_due();
 	begin_call(&ctx, req, reply);
 	if (ctx.method == METHOD_UNKNOWN)
 		set_error(&ctx, GRPC_STATUS_UNIMPLEMENTED, "Method not found: %.*s",
@@ -1822,7 +2287,10 @@ emu_service_handle(const EmuRequest *req, EmuReply *reply)
 		request = parse_request(&ctx, &key);
 		if (!apply_faults(&ctx, key) && !apply_quota(&ctx) &&
 			check_token_and_request(&ctx, request))
+		{
 			methods[ctx.method].handle(&ctx, request);
+			lose_reply(&ctx);
+		}
 	}
 	format_log(&ctx);
 

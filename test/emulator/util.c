@@ -337,6 +337,31 @@ emu_hash_bytes(uint64_t seed, const void *data, size_t len)
 }
 
 /*
+ * emu_make_id
+ *		An id like the cloud's resource ids: prefix (3 characters) and 17
+ *		characters of [a-z0-9] derived from seed and data, so the same
+ *		input always gives the same id.  out holds 21 bytes.
+ */
+void
+emu_make_id(const char *prefix, uint64_t seed, const void *data, size_t len,
+			char *out)
+{
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	uint64_t	h = emu_hash_bytes(seed, data, len);
+
+	memcpy(out, prefix, 3);
+	for (int i = 3; i < 20; i++)
+	{
+		/* 36^17 needs more than 64 bits: a second hash for the rest */
+		if (i == 12)
+			h = emu_hash_bytes(h, data, len);
+		out[i] = alphabet[h % 36];
+		h /= 36;
+	}
+	out[20] = '\0';
+}
+
+/*
  * emu_utf8_valid
  *		Is data well-formed UTF-8 (no overlongs, no surrogates, at most
  *		U+10FFFF)?  On success *nchars, when not NULL, gets the number of

@@ -30,7 +30,27 @@
  *		every page of BackupService.List; FILE gets each reply's bytes
  *		(4-byte big-endian length, then the bytes): OK PAGES BACKUPS
  *		ELAPSED_MS
+ *	delete ADDR TOKEN BACKUP_ID [IDEMPOTENCY_KEY]
+ *		BackupService.Delete: the operation line (below) | CODE MESSAGE
+ *	backup ADDR TOKEN CLUSTER_ID [IDEMPOTENCY_KEY]
+ *		ClusterService.Backup: the operation line | CODE MESSAGE
+ *	operation ADDR TOKEN OPERATION_ID
+ *		OperationService.Get: the operation line | CODE MESSAGE
+ *	wait ADDR TOKEN OPERATION_ID
+ *		OperationService.Get every 20 ms until done: the operation line
+ *	ids ADDR TOKEN folder|cluster ID
+ *		every page of BackupService.List (folder) or
+ *		ClusterService.ListBackups (cluster), 1000 a page: OK COUNT
+ *		IDS(comma-separated) | CODE MESSAGE
+ *	get ADDR TOKEN BACKUP_ID
+ *		BackupService.Get: OK ID FOLDER CLUSTER TYPE SHARDS(comma-separated)
+ *		STARTED_AT CREATED_AT (seconds) | CODE MESSAGE
  *	(TOKEN "-" sends no authorization)
+ *
+ * The operation line: OK ID DONE(0|1) DESCRIPTION CREATED_BY
+ * CREATED_AT<=MODIFIED_AT(0|1) METADATA_TYPE METADATA_ID RESULT, where
+ * RESULT is "-" (not done), "error:CODE:MESSAGE" or "response:TYPE" (with
+ * ":CLUSTER_ID" for a Cluster).
  *
  *-------------------------------------------------------------------------
  */
@@ -53,6 +73,8 @@
 #include "yandex/cloud/mdb/redis/v1/backup_service.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
 #include "yandex/cloud/resourcemanager/v1/folder_service.pb-c.h"
+#include "yandex/cloud/operation/operation_service.pb-c.h"
+#include "google/protobuf/empty.pb-c.h"
 
 #define MAX_CONCURRENT 1000
 
@@ -66,7 +88,7 @@ static const char *const code_names[] = {
 typedef struct Call
 {
 	grpc_call  *call;
-	grpc_metadata md[1];
+	grpc_metadata md[2];		/* authorization, idempotency-key */
 	grpc_metadata_array initial;
 	grpc_metadata_array trailing;
 	grpc_byte_buffer *send;
@@ -82,6 +104,9 @@ typedef struct Call
 
 static grpc_channel *channel;
 static grpc_completion_queue *cq;
+
+/* The idempotency-key every call sends; NULL: none. */
+static const char *idempotency_key;
 
 /*
  * now_ms
@@ -133,8 +158,15 @@ start_call(Call *c, const char *path, const char *token,
 		c->md[0].key = grpc_slice_from_static_string("authorization");
 		c->md[0].value = grpc_slice_from_copied_string(c->auth);
 		ops[0].data.send_initial_metadata.count = 1;
-		ops[0].data.send_initial_metadata.metadata = c->md;
 	}
+	if (idempotency_key != NULL)
+	{
+		size_t		i = ops[0].data.send_initial_metadata.count++;
+
+		c->md[i].key = grpc_slice_from_static_string("idempotency-key");
+		c->md[i].value = grpc_slice_from_static_string(idempotency_key);
+	}
+	ops[0].data.send_initial_metadata.metadata = c->md;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = c->send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -584,6 +616,167 @@ cmd_dump(const char *token, const char *folder, const char *page_size,
 }
 
 /*
+ * print_operation
+ *		The operation line of an Operation reply (see the top).
+ */
+static void
+print_operation(const Yandex__Cloud__Operation__Operation *op)
+{
+	ProtobufCMessage *meta = NULL;
+	const char *meta_id = "-";
+	bool		ordered = op->created_at && op->modified_at &&
+		(op->created_at->seconds < op->modified_at->seconds ||
+		 (op->created_at->seconds == op->modified_at->seconds &&
+		  op->created_at->nanos <= op->modified_at->nanos));
+
+	if (op->metadata && strcmp(op->metadata->type_url,
+							   "type.googleapis.com/yandex.cloud.mdb.redis.v1.DeleteBackupMetadata") == 0)
+	{
+		meta = protobuf_c_message_unpack(&yandex__cloud__mdb__redis__v1__delete_backup_metadata__descriptor,
+										 NULL, op->metadata->value.len, op->metadata->value.data);
+		if (meta)
+			meta_id = ((Yandex__Cloud__Mdb__Redis__V1__DeleteBackupMetadata *) meta)->backup_id;
+	}
+	else if (op->metadata)
+	{
+		meta = protobuf_c_message_unpack(&yandex__cloud__mdb__redis__v1__backup_cluster_metadata__descriptor,
+										 NULL, op->metadata->value.len, op->metadata->value.data);
+		if (meta)
+			meta_id = ((Yandex__Cloud__Mdb__Redis__V1__BackupClusterMetadata *) meta)->cluster_id;
+	}
+	printf("OK\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t", op->id, op->done, op->description,
+		   op->created_by, ordered, op->metadata ? op->metadata->type_url : "-",
+		   meta_id);
+	if (op->result_case == YANDEX__CLOUD__OPERATION__OPERATION__RESULT_ERROR)
+		printf("error:%s:%s\n", code_name(op->error->code), op->error->message);
+	else if (op->result_case == YANDEX__CLOUD__OPERATION__OPERATION__RESULT_RESPONSE)
+	{
+		Yandex__Cloud__Mdb__Redis__V1__Cluster *cluster = NULL;
+
+		if (strstr(op->response->type_url, ".Cluster") != NULL)
+			cluster = (Yandex__Cloud__Mdb__Redis__V1__Cluster *)
+				protobuf_c_message_unpack(&yandex__cloud__mdb__redis__v1__cluster__descriptor,
+										  NULL, op->response->value.len,
+										  op->response->value.data);
+		printf("response:%s%s%s\n", op->response->type_url, cluster ? ":" : "",
+			   cluster ? cluster->id : "");
+	}
+	else
+		printf("-\n");
+}
+
+/*
+ * cmd_operation
+ *		The delete, backup, operation and wait subcommands: a call that
+ *		answers an Operation (wait: OperationService.Get until done).
+ */
+static int
+cmd_operation(const char *what, const char *token, const char *id)
+{
+	Yandex__Cloud__Mdb__Redis__V1__DeleteBackupRequest del = YANDEX__CLOUD__MDB__REDIS__V1__DELETE_BACKUP_REQUEST__INIT;
+	Yandex__Cloud__Mdb__Redis__V1__BackupClusterRequest bak = YANDEX__CLOUD__MDB__REDIS__V1__BACKUP_CLUSTER_REQUEST__INIT;
+	Yandex__Cloud__Operation__GetOperationRequest get = YANDEX__CLOUD__OPERATION__GET_OPERATION_REQUEST__INIT;
+	Yandex__Cloud__Operation__Operation *op;
+	Call		c;
+
+	del.backup_id = bak.cluster_id = get.operation_id = (char *) id;
+	for (;;)
+	{
+		if (strcmp(what, "delete") == 0)
+			unary(&c, "/yandex.cloud.mdb.redis.v1.BackupService/Delete", token, &del.base);
+		else if (strcmp(what, "backup") == 0)
+			unary(&c, "/yandex.cloud.mdb.redis.v1.ClusterService/Backup", token, &bak.base);
+		else
+			unary(&c, "/yandex.cloud.operation.OperationService/Get", token, &get.base);
+		op = (Yandex__Cloud__Operation__Operation *)
+			decoded_reply(&c, &yandex__cloud__operation__operation__descriptor);
+		if (op == NULL)
+			return 0;
+		if (op->done || strcmp(what, "wait") != 0)
+			break;
+		usleep(20000);
+	}
+	print_operation(op);
+	return 0;
+}
+
+/*
+ * cmd_ids
+ *		The ids subcommand: the ids of every backup of a folder or cluster.
+ */
+static int
+cmd_ids(const char *token, const char *kind, const char *id)
+{
+	bool		folder = strcmp(kind, "folder") == 0;
+	char	   *page_token = strdup("");
+	size_t		count = 0;
+	char	   *ids = strdup("");
+
+	do
+	{
+		Yandex__Cloud__Mdb__Redis__V1__ListBackupsRequest freq = YANDEX__CLOUD__MDB__REDIS__V1__LIST_BACKUPS_REQUEST__INIT;
+		Yandex__Cloud__Mdb__Redis__V1__ListClusterBackupsRequest creq = YANDEX__CLOUD__MDB__REDIS__V1__LIST_CLUSTER_BACKUPS_REQUEST__INIT;
+		Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *resp;
+		Call		c;
+
+		freq.folder_id = creq.cluster_id = (char *) id;
+		freq.page_size = creq.page_size = 1000;
+		freq.page_token = creq.page_token = page_token;
+		if (folder)
+			unary(&c, "/yandex.cloud.mdb.redis.v1.BackupService/List", token, &freq.base);
+		else
+			unary(&c, "/yandex.cloud.mdb.redis.v1.ClusterService/ListBackups", token, &creq.base);
+		/* the two replies have the same fields */
+		resp = (Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse *)
+			decoded_reply(&c, &yandex__cloud__mdb__redis__v1__list_backups_response__descriptor);
+		if (resp == NULL)
+			return 0;
+		for (size_t i = 0; i < resp->n_backups; i++)
+		{
+			size_t		len = strlen(ids) + strlen(resp->backups[i]->id) + 2;
+			char	   *more = malloc(len);
+
+			snprintf(more, len, "%s%s%s", ids, count ? "," : "", resp->backups[i]->id);
+			free(ids);
+			ids = more;
+			count++;
+		}
+		free(page_token);
+		page_token = strdup(resp->next_page_token);
+	} while (page_token[0] != '\0');
+	printf("OK\t%zu\t%s\n", count, ids);
+	return 0;
+}
+
+/*
+ * cmd_get
+ *		The get subcommand: BackupService.Get.
+ */
+static int
+cmd_get(const char *token, const char *id)
+{
+	Yandex__Cloud__Mdb__Redis__V1__GetBackupRequest req = YANDEX__CLOUD__MDB__REDIS__V1__GET_BACKUP_REQUEST__INIT;
+	Yandex__Cloud__Mdb__Redis__V1__Backup *b;
+	Call		c;
+	char		buf[32];
+
+	req.backup_id = (char *) id;
+	unary(&c, "/yandex.cloud.mdb.redis.v1.BackupService/Get", token, &req.base);
+	b = (Yandex__Cloud__Mdb__Redis__V1__Backup *)
+		decoded_reply(&c, &yandex__cloud__mdb__redis__v1__backup__descriptor);
+	if (b == NULL)
+		return 0;
+	printf("OK\t%s\t%s\t%s\t%s\t", b->id, b->folder_id, b->source_cluster_id,
+		   enum_name(&yandex__cloud__mdb__redis__v1__backup__backup_type__descriptor,
+					 b->type, buf));
+	for (size_t i = 0; i < b->n_source_shard_names; i++)
+		printf("%s%s", i ? "," : "", b->source_shard_names[i]);
+	printf("\t%lld\t%lld\n", b->started_at ? (long long) b->started_at->seconds : -1LL,
+		   b->created_at ? (long long) b->created_at->seconds : -1LL);
+	return 0;
+}
+
+/*
  * main
  *		Run the subcommand (see the top of this file); exits 2 on a bad
  *		command line.
@@ -598,7 +791,7 @@ main(int argc, char **argv)
 
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: %s iam|oauth|list|folders|clusters|cluster|concurrent|dump ADDR ...\n", argv[0]);
+		fprintf(stderr, "usage: %s iam|oauth|list|folders|clusters|cluster|concurrent|dump|delete|backup|operation|wait|ids|get ADDR ...\n", argv[0]);
 		return 2;
 	}
 	grpc_init();
@@ -633,6 +826,19 @@ main(int argc, char **argv)
 		rc = cmd_cluster(argv[3], argv[4]);
 	else if (strcmp(argv[1], "dump") == 0 && argc == 7)
 		rc = cmd_dump(argv[3], argv[4], argv[5], argv[6]);
+	else if ((strcmp(argv[1], "delete") == 0 || strcmp(argv[1], "backup") == 0) &&
+			 (argc == 5 || argc == 6))
+	{
+		idempotency_key = argc == 6 ? argv[5] : NULL;
+		rc = cmd_operation(argv[1], argv[3], argv[4]);
+	}
+	else if ((strcmp(argv[1], "operation") == 0 || strcmp(argv[1], "wait") == 0) &&
+			 argc == 5)
+		rc = cmd_operation(argv[1], argv[3], argv[4]);
+	else if (strcmp(argv[1], "ids") == 0 && argc == 6)
+		rc = cmd_ids(argv[3], argv[4], argv[5]);
+	else if (strcmp(argv[1], "get") == 0 && argc == 5)
+		rc = cmd_get(argv[3], argv[4]);
 	else
 		fprintf(stderr, "%s: bad arguments\n", argv[0]);
 	fflush(stdout);

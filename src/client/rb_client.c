@@ -1897,6 +1897,8 @@ call_reply_bytes(RbCall *call, ProtobufCAllocator *allocator,
 	return ok;
 }
 
+static bool call_succeeded(RbCall *call, RbStatus *status);
+
 /*
  * rb_call_finish
  *		Report a completed call's outcome, decode its reply and free it.  See
@@ -1919,24 +1921,33 @@ rb_call_finish(RbCall *call, ProtobufCAllocator *allocator,
 		return NULL;
 	}
 
-	/* collected too early: give it up, so that it can be freed */
+	if (call_succeeded(call, status))
+		reply = call_decode_reply(call, allocator, status, reply_bytes);
+	rb_call_free(call);
+	return reply;
+}
+
+/*
+ * call_succeeded
+ *		The outcome of a call being collected, into *status (with the
+ *		reply's request id): true when it answered OK.  A call not yet
+ *		completed is given up first, so that it can be freed.
+ */
+static bool
+call_succeeded(RbCall *call, RbStatus *status)
+{
 	if (!call->done)
 	{
 		rb_call_cancel_and_drain(call);
 		call->gave_up = true;
 	}
-
 	rb_status_set_call(status, call, RB_OK, "%s", "");
 	if (!rb_find_request_id(&call->recv_initial_metadata,
 							status->request_id, sizeof(status->request_id)))
 		(void) rb_find_request_id(&call->recv_trailing_metadata,
 								  status->request_id,
 								  sizeof(status->request_id));
-
-	if (!call_status(call, status))
-		reply = call_decode_reply(call, allocator, status, reply_bytes);
-	rb_call_free(call);
-	return reply;
+	return !call_status(call, status);
 }
 
 /*
@@ -1957,18 +1968,7 @@ rb_call_finish_bytes(RbCall *call, ProtobufCAllocator *allocator,
 		rb_status_set(status, RB_LOCAL_BAD_OPTION, "no call given");
 		return false;
 	}
-	if (!call->done)
-	{
-		rb_call_cancel_and_drain(call);
-		call->gave_up = true;
-	}
-	rb_status_set_call(status, call, RB_OK, "%s", "");
-	if (!rb_find_request_id(&call->recv_initial_metadata,
-							status->request_id, sizeof(status->request_id)))
-		(void) rb_find_request_id(&call->recv_trailing_metadata,
-								  status->request_id,
-								  sizeof(status->request_id));
-	if (!call_status(call, status))
+	if (call_succeeded(call, status))
 		ok = call_reply_bytes(call, allocator, data, len, status);
 	rb_call_free(call);
 	return ok;

@@ -114,8 +114,10 @@ enum RbFdwScanPrivateIndex
 	RbFdwScanPrivateCallText,	/* String: the call, for EXPLAIN */
 	RbFdwScanPrivateSlowStart,	/* Boolean: the query may stop early */
 	RbFdwScanPrivateRetrievedAttrs, /* List of Integer: attnos to convert */
-	RbFdwScanPrivateFilterField /* Integer: the filter's field, or -1; its
-								 * value is the last of fdw_exprs */
+	RbFdwScanPrivateFilterField,	/* Integer: the filter's field, or -1; its
+									 * value is the last of fdw_exprs */
+	RbFdwScanPrivateKeyField	/* Integer: the field whose value in every
+								 * item is its call's key, or -1 */
 };
 
 /*
@@ -147,6 +149,8 @@ typedef struct RbFdwScanState
 	Relation	rel;
 	RbField    *fields;			/* field of each attribute */
 	size_t		folder_offset;	/* of an item's folder_id */
+	int			key_field;		/* an item's call key is in this field */
+	size_t		key_offset;		/* ... at this offset (when >= 0) */
 	RbColumn   *columns;		/* the columns the plan needs */
 	int			ncolumns;
 	RbConversionContext conversion;
@@ -168,6 +172,7 @@ typedef struct RbFdwScanState
 	/* the current page */
 	ProtobufCMessage **items;
 	size_t		nitems;
+	const char *items_key;		/* the key value their call was made with */
 	size_t		next_item;
 
 	/* per-row values, reset for each row */
@@ -238,6 +243,8 @@ static void start_engine(RbFdwScanState *state, UserMapping *user,
 static void scan_cleanup(void *arg);
 static char **compute_keys(ForeignScanState *node, RbFdwScanState *state,
 						   int *nkeys);
+static void check_item_key(RbFdwScanState *state,
+						   const ProtobufCMessage *item);
 static bool compute_filter(ForeignScanState *node, RbFdwScanState *state);
 static char *import_table(const RbResource *res, ForeignServer *server,
 						  const char *options);
@@ -542,8 +549,8 @@ consider_join_clause(PlannerInfo *root, RelOptInfo *baserel,
 
 /*
  * redisGetForeignPlan
- *		Choose the key among the path's conditions, keep every condition as
- *		a local filter too, and say what to call.  A scan with nothing to
+ *		Choose the key among the path's conditions, keep every other
+ *		condition as a local filter, and say what to call.  A scan with nothing to
  *		call is planned all the same and fails when it runs, so that a
  *		query that never reads it (LIMIT 0, as drivers probe columns) works.
  */
@@ -625,6 +632,21 @@ redisGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 						  retrieved_attrs(root, baserel, scan_clauses,
 										  fpinfo->cols.natts));
 	fdw_private = lappend(fdw_private, makeInteger(filter_field));
+	fdw_private = lappend(fdw_private,
+						  makeInteger(key.from_clause ? (int) key.key.field
+									  : method >= 0 ? (int) res->folder_field
+									  : -1));
+
+	/*
+	 * The key's condition is not checked again per row: the calls are made
+	 * with exactly its values (text equality under a deterministic
+	 * collation, rb_key_qual_from_clause), and each item is checked to
+	 * answer its call (redisIterateForeignScan), which costs a string
+	 * comparison where PostgreSQL's recheck of "= ANY" over a long array
+	 * would compare each row with every value.
+	 */
+	if (key.from_clause)
+		scan_clauses = list_delete_ptr(list_copy(scan_clauses), key.key.rinfo);
 
 	return make_foreignscan(tlist,
 							extract_actual_clauses(scan_clauses, false),
@@ -825,6 +847,7 @@ read_plan(RbFdwScanState *state, ForeignScan *fsplan)
 	state->call_text = strVal(list_nth(private, RbFdwScanPrivateCallText));
 	state->slow_start = boolVal(list_nth(private, RbFdwScanPrivateSlowStart));
 	state->filter_field = intVal(list_nth(private, RbFdwScanPrivateFilterField));
+	state->key_field = intVal(list_nth(private, RbFdwScanPrivateKeyField));
 	return (List *) list_nth(private, RbFdwScanPrivateRetrievedAttrs);
 }
 
@@ -882,6 +905,9 @@ map_columns(RbFdwScanState *state, ForeignScanState *node, List *attrs)
 	state->fields = rb_map_columns(rel, state->res);
 	state->folder_offset = rb_item_string_offset(state->res,
 												 state->res->folder_field);
+	if (state->key_field >= 0)
+		state->key_offset = rb_item_string_offset(state->res,
+												  (RbField) state->key_field);
 	if (key_in_plan(state, fsplan))
 		state->key_state = ExecInitExpr(linitial(fsplan->fdw_exprs),
 										(PlanState *) node);
@@ -1053,6 +1079,8 @@ redisIterateForeignScan(ForeignScanState *node)
 				*(const char *const *) ((const char *) item + state->folder_offset);
 			MemoryContext oldcxt;
 
+			if (state->key_field >= 0)
+				check_item_key(state, item);
 			if (state->filter_folder &&
 				strcmp(folder_id, state->table_folder_utf8) != 0)
 				continue;
@@ -1066,9 +1094,35 @@ redisIterateForeignScan(ForeignScanState *node)
 			return slot;
 		}
 		state->next_item = 0;
-		if (!rb_fetch_next_page(state->fetch, &state->items, &state->nitems))
+		if (!rb_fetch_next_page(state->fetch, &state->items, &state->nitems,
+								&state->items_key))
 			return slot;
 	}
+}
+
+/*
+ * check_item_key
+ *		An item must answer the call that sent it: its key field holds the
+ *		call's key value.  The key's condition is not checked again per row
+ *		(redisGetForeignPlan), so an item of another folder, cluster or id
+ *		would otherwise be a wrong row.
+ */
+static void
+check_item_key(RbFdwScanState *state, const ProtobufCMessage *item)
+{
+	const char *value =
+		*(const char *const *) ((const char *) item + state->key_offset);
+	const char *name = state->res->fields[state->key_field].name;
+
+	if (state->items_key == NULL || strcmp(value, state->items_key) == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("%s sent an item that does not answer its call",
+					rb_service_name(state->target.service)),
+			 errdetail("The call was for %s \"%s\"; the item's %s is \"%s\".",
+					   name, rb_key_to_server(state->items_key), name,
+					   rb_key_to_server(value))));
 }
 
 /*

@@ -77,6 +77,12 @@ ALTER SERVER emu OPTIONS (SET timeout_ms '5000');
 -- A reply that does not decode.
 SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-garbage'$$);
 
+-- Items that answer another key than their call's (a server that mixed up
+-- its replies): an error, never rows.  The calls' own condition is not
+-- checked again per row, so this check is what keeps such items out.
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-stray'$$);
+SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE id = 'b1g-stray-b0000001'$$);
+
 -- A reply larger than the receive limit (16 MiB): not retried.
 CALL emulator_mark();
 SELECT * FROM error_of($$SELECT * FROM redis_backups WHERE folder_id = 'b1g-oversize'$$);

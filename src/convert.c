@@ -125,6 +125,21 @@ rb_key_to_utf8(const char *value)
 }
 
 /*
+ * rb_key_to_server
+ *		A key value or id the API sent (UTF-8), for a message, in the
+ *		database encoding; one that is not valid UTF-8 is not quoted.
+ */
+char *
+rb_key_to_server(const char *value_utf8)
+{
+	int			len = strlen(value_utf8);
+
+	if (!pg_verify_mbstr(PG_UTF8, value_utf8, len, true))
+		return pstrdup("(not valid UTF-8)");
+	return pg_any_to_server(value_utf8, len, PG_UTF8);
+}
+
+/*
  * text_datum
  *		s (in the database encoding) as a datum of a text or varchar column;
  *		a value too long for a varchar(n) is an error, never cut short.

@@ -99,6 +99,7 @@ typedef struct RbPage
 	RbMethod	method;			/* ... the method that sent it */
 	char	   *desc;			/* ... how errors name that call */
 	char	   *request_id;		/* ... and the reply's request id */
+	char	   *key_utf8;		/* the key value of that call, as sent */
 	struct RbPage *next;		/* in the pool or the ready queue */
 } RbPage;
 
@@ -349,10 +350,12 @@ rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys)
 /*
  * rb_fetch_next_page
  *		The next page (possibly empty) of any stream; it lives until the
- *		next call.  False when every stream has ended.
+ *		next call.  *key_utf8 (when key_utf8 is not NULL) is the key value of
+ *		the call that read it, as sent.  False when every stream has ended.
  */
 bool
-rb_fetch_next_page(RbFetch *fetch, ProtobufCMessage ***items, size_t *nitems)
+rb_fetch_next_page(RbFetch *fetch, ProtobufCMessage ***items, size_t *nitems,
+				   const char **key_utf8)
 {
 	*items = NULL;
 	*nitems = 0;
@@ -376,6 +379,8 @@ rb_fetch_next_page(RbFetch *fetch, ProtobufCMessage ***items, size_t *nitems)
 				fill_window(fetch);
 			*items = page->items;
 			*nitems = page->nitems;
+			if (key_utf8 != NULL)
+				*key_utf8 = page->key_utf8;
 			fetch->target->stats->rows += page->nitems;
 			return true;
 		}
@@ -907,6 +912,7 @@ queue_page(RbFetch *fetch, RbStream *stream, RbOutcome outcome)
 		page->desc = MemoryContextStrdup(page->cxt, stream->rc.desc);
 		page->request_id = MemoryContextStrdup(page->cxt,
 											   stream->rc.status.request_id);
+		page->key_utf8 = MemoryContextStrdup(page->cxt, stream->key_utf8);
 		if (rb_method_is_listing(stream->method) &&
 			(!rb_reply_next_page_token(stream->method, page->data, page->len,
 									   &token, &token_len) ||
@@ -1163,6 +1169,7 @@ get_page(RbFetch *fetch)
 	page->items = NULL;
 	page->nitems = 0;
 	page->data = NULL;
+	page->key_utf8 = NULL;
 	page->next = NULL;
 	return page;
 }

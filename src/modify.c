@@ -571,7 +571,7 @@ find_new_backup(RbModifyState *state, const char *cluster_id, int64 seconds,
 									   state->page_size, 1, false);
 	keys[0] = unconstify(char *, cluster_id);
 	rb_fetch_restart(state->fetch, keys, 1);
-	while (rb_fetch_next_page(state->fetch, &items, &nitems))
+	while (rb_fetch_next_page(state->fetch, &items, &nitems, NULL))
 	{
 		size_t		i;
 

@@ -340,6 +340,7 @@ extern void rb_store_item(const ProtobufCMessage *item, const RbColumn *columns,
 						  int ncolumns, RbConversionContext *cxt,
 						  TupleTableSlot *slot);
 extern char *rb_key_to_utf8(const char *value);
+extern char *rb_key_to_server(const char *value_utf8);
 
 /* ------------------------------------------------------------------------
  * in remote.c
@@ -482,7 +483,7 @@ extern void rb_fetch_restart(RbFetch *fetch, char **keys, int nkeys);
 extern void rb_fetch_set_filter(RbFetch *fetch, const char *filter,
 								const char *filter_text);
 extern bool rb_fetch_next_page(RbFetch *fetch, ProtobufCMessage ***items,
-							   size_t *nitems);
+							   size_t *nitems, const char **key_utf8);
 extern bool rb_fetch_folder_in_cloud(RbFetch *fetch, const char *folder_utf8);
 extern void rb_fetch_abandon(RbFetch *fetch);
 

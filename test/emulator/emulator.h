@@ -294,6 +294,7 @@ typedef struct EmuFaultEffect
 	bool		garbage;
 	bool		token_loop;
 	bool		unknown_fields;
+	bool		stray_item;		/* Backups answer another key */
 	bool		echo_token;		/* UNAUTHENTICATED quoting the token */
 	int64_t		oversize;		/* bytes of padding, 0 for none */
 	bool		op_error;		/* the operation started ends with an error */

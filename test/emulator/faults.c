@@ -22,6 +22,8 @@
  *	garbage[=N]			every Nth successful reply: undecodable bytes
  *	token_loop			list replies always carry the page-2 token
  *	unknown_fields		unknown fields in every Backup and in the reply
+ *	stray_item			every Backup answers another key: "-elsewhere" added
+ *						to its id, folder_id and source_cluster_id
  *	oversize=BYTES		pad successful replies with BYTES unknown bytes
  *	echo_token			answer UNAUTHENTICATED quoting the caller's token (a
  *						careless server; the client must not pass it on)
@@ -56,6 +58,7 @@ typedef enum EmuFaultKind
 	FAULT_GARBAGE,
 	FAULT_TOKEN_LOOP,
 	FAULT_UNKNOWN_FIELDS,
+	FAULT_STRAY_ITEM,
 	FAULT_OVERSIZE,
 	FAULT_ECHO_TOKEN,
 	FAULT_OP_ERROR,
@@ -88,6 +91,7 @@ static const FaultKindInfo fault_kinds[] = {
 	{"garbage", FAULT_GARBAGE, ARG_EVERY},
 	{"token_loop", FAULT_TOKEN_LOOP, ARG_NONE},
 	{"unknown_fields", FAULT_UNKNOWN_FIELDS, ARG_NONE},
+	{"stray_item", FAULT_STRAY_ITEM, ARG_NONE},
 	{"oversize", FAULT_OVERSIZE, ARG_REQUIRED},
 	{"echo_token", FAULT_ECHO_TOKEN, ARG_NONE},
 	{"op_error", FAULT_OP_ERROR, ARG_STATUS},
@@ -370,6 +374,9 @@ emu_faults_apply(const char *method, const char *key, EmuFaultEffect *effect)
 				break;
 			case FAULT_UNKNOWN_FIELDS:
 				effect->unknown_fields = true;
+				break;
+			case FAULT_STRAY_ITEM:
+				effect->stray_item = true;
 				break;
 			case FAULT_OVERSIZE:
 				if (f->value > effect->oversize)

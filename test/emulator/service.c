@@ -656,6 +656,31 @@ build_timestamp(EmuArena *arena, const EmuTimestamp *ts)
 }
 
 /*
+ * stray_backup
+ *		The stray_item fault: m answers another key than the call's (its
+ *		id, folder and cluster end in "-elsewhere"), as a server that mixed
+ *		up its replies would send.
+ */
+static void
+stray_backup(CallContext *ctx, PbBackup *m)
+{
+	char	  **fields[] = {&m->id, &m->folder_id, &m->source_cluster_id};
+
+	if (!ctx->effect.stray_item)
+		return;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+	{
+		size_t		len = strlen(*fields[i]);
+		char	   *s = emu_arena_alloc(&ctx->arena, len + sizeof("-elsewhere"));
+
+		memcpy(s, *fields[i], len);
+		memcpy(s + len, "-elsewhere", sizeof("-elsewhere"));
+		*fields[i] = s;
+	}
+	note_fault(ctx, "stray_item");
+}
+
+/*
  * build_backup
  *		A Backup message for b, allocated in arena.
  */
@@ -771,6 +796,7 @@ handle_get(CallContext *ctx, const ProtobufCMessage *request)
 	m = build_backup(&ctx->arena, &b, ctx->effect.unknown_fields);
 	if (ctx->effect.unknown_fields)
 		note_fault(ctx, "unknown_fields");
+	stray_backup(ctx, m);
 	ctx->returned = 1;
 	pack_reply(ctx, &m->base);
 }
@@ -950,7 +976,8 @@ build_listing_page(CallContext *ctx, const char *key, int64_t page_size,
 	total = emu_listing_count(listing);
 	start = offset < total ? offset : total;
 	cacheable = preencoded && !ctx->effect.garbage && ctx->effect.oversize == 0 &&
-		!ctx->effect.unknown_fields && !ctx->effect.token_loop;
+		!ctx->effect.unknown_fields && !ctx->effect.token_loop &&
+		!ctx->effect.stray_item;
 	if (cacheable)
 	{
 		const PageEntry *e = page_cache_find(ctx->method, key, start, page_size);
@@ -976,6 +1003,7 @@ build_listing_page(CallContext *ctx, const char *key, int64_t page_size,
 
 		emu_listing_get(listing, pos, &ctx->arena, &b);
 		items[pos - start] = build_backup(&ctx->arena, &b, ctx->effect.unknown_fields);
+		stray_backup(ctx, items[pos - start]);
 	}
 	ctx->returned = end - start;
 

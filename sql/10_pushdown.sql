@@ -66,6 +66,10 @@ CALL emulator_mark();
 SELECT count(*) FROM (SELECT id FROM redis_backups
   WHERE id IN ('alpha-1', 'alpha-2', 'alpha-3', 'alpha-4', 'beta-1') LIMIT 2) s;
 SELECT count(*) BETWEEN 2 AND 5 AS some_calls FROM emulator_calls();
+-- The calls the LIMIT gave up are logged when the emulator sees them end:
+-- let them reach the log before the next mark, so that no later test
+-- counts them.
+SELECT pg_sleep(0.2);
 
 -- Every condition is still checked on the rows: a Get whose backup lives in
 -- another folder yields nothing.

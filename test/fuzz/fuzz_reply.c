@@ -7,12 +7,14 @@
  *
  * Input: one selector byte, then the reply's bytes.
  *
- *	 selector % 6	the reply type: 0 Backup (BackupService.Get),
+ *	 selector % 7	the reply type: 0 Backup (BackupService.Get),
  *					1 ListBackupsResponse, 2 ListClusterBackupsResponse,
  *					3 Cluster (ClusterService.Get), 4 ListClustersResponse,
- *					5 ListFoldersResponse (FolderService.List); six
- *					divides 0xC2 - 2, so the seeds written when there were
- *					three types keep their meaning
+ *					5 ListFoldersResponse (FolderService.List), 6 Operation
+ *					(BackupService.Delete, ClusterService.Backup,
+ *					OperationService.Get); the one kept input,
+ *					corpus/list_field_zero_key, has selector 1, which
+ *					means the same under % 6 and % 7
  *	 selector >= 0xC0	also make allocation number selector - 0xBF
  *					(1..64) fail, as the FDW's allocator (palloc with
  *					MCXT_ALLOC_NO_OOM) may
@@ -57,6 +59,7 @@
 #include "yandex/cloud/mdb/redis/v1/cluster.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
 #include "yandex/cloud/resourcemanager/v1/folder_service.pb-c.h"
+#include "yandex/cloud/operation/operation.pb-c.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -67,6 +70,7 @@ static const ProtobufCMessageDescriptor *const reply_types[] = {
 	&yandex__cloud__mdb__redis__v1__cluster__descriptor,
 	&yandex__cloud__mdb__redis__v1__list_clusters_response__descriptor,
 	&yandex__cloud__resourcemanager__v1__list_folders_response__descriptor,
+	&yandex__cloud__operation__operation__descriptor,
 };
 
 #define N_REPLY_TYPES (sizeof(reply_types) / sizeof(reply_types[0]))
@@ -295,12 +299,23 @@ walk_message(const ProtobufCMessage *msg,
 			for (j = 0; j < n; j++)
 				walk_value(f, elems + j * size, desc, depth);
 		}
+		else if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		{
+			/*
+			 * The members of a oneof (Operation's error and response) share
+			 * their storage: only the one the case field names is there.
+			 */
+			uint32_t	which = *(const uint32_t *) ((const char *) msg +
+													 f->quantifier_offset);
+
+			if (which == f->id)
+				walk_value(f, base, desc, depth);
+		}
 		else
 		{
 			if (f->quantifier_offset != 0)
 				touch((const char *) msg + f->quantifier_offset,
-					  f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF
-					  ? sizeof(uint32_t) : sizeof(protobuf_c_boolean));
+					  sizeof(protobuf_c_boolean));
 			walk_value(f, base, desc, depth);
 		}
 	}

@@ -6,7 +6,8 @@
  * Usage: make_seeds DIR
  *
  * Each file is one fuzz input: a selector byte (0 Backup, 1
- * ListBackupsResponse, 2 ListClusterBackupsResponse; see fuzz_reply.c)
+ * ListBackupsResponse, 2 ListClusterBackupsResponse, ..., 6 Operation; see
+ * fuzz_reply.c)
  * followed by the reply's bytes, packed with protobuf-c from the generated
  * code so that the seeds follow the .proto files.  Seeds: a full Backup,
  * list pages with two backups and a page token, unknown fields of every
@@ -19,6 +20,7 @@
  *-------------------------------------------------------------------------
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@
 #include "yandex/cloud/mdb/redis/v1/cluster.pb-c.h"
 #include "yandex/cloud/mdb/redis/v1/cluster_service.pb-c.h"
 #include "yandex/cloud/resourcemanager/v1/folder_service.pb-c.h"
+#include "yandex/cloud/operation/operation.pb-c.h"
 
 typedef Yandex__Cloud__Mdb__Redis__V1__Backup Backup;
 typedef Yandex__Cloud__Mdb__Redis__V1__ListBackupsResponse ListBackupsResponse;
@@ -51,10 +54,13 @@ enum
 	SEL_CLUSTER = 3,
 	SEL_CLUSTERS = 4,
 	SEL_FOLDERS = 5,
-	/* 0xC2 % 6 == 2: ListClusterBackupsResponse, allocation 0xC2 - 0xBF fails */
-	SEL_CLUSTER_LIST_FAIL_3RD = 0xC2,
-	/* 0xC4 % 6 == 4: ListClustersResponse, allocation 0xC4 - 0xBF fails */
-	SEL_CLUSTERS_FAIL_5TH = 0xC4
+	SEL_OPERATION = 6,
+	/* 0xC6 % 7 == 2: ListClusterBackupsResponse, allocation 0xC6 - 0xBF fails */
+	SEL_CLUSTER_LIST_FAIL_7TH = 0xC6,
+	/* 0xC1 % 7 == 4: ListClustersResponse, allocation 0xC1 - 0xBF fails */
+	SEL_CLUSTERS_FAIL_2ND = 0xC1,
+	/* 0xC5 % 7 == 6: Operation, allocation 0xC5 - 0xBF fails */
+	SEL_OPERATION_FAIL_6TH = 0xC5
 };
 
 static const char *dir;
@@ -67,6 +73,8 @@ typedef struct Buf
 	size_t		cap;
 } Buf;
 
+static void write_operation_seeds(Timestamp *created);
+static void buf_message(Buf *b, const ProtobufCMessage *msg);
 static void write_message(const char *name, uint8_t selector,
 						  const ProtobufCMessage *msg);
 
@@ -74,7 +82,7 @@ static void write_message(const char *name, uint8_t selector,
  * write_cluster_seeds
  *		Seeds of the cluster and folder replies: a full Cluster (labels,
  *		config with a TimeOfDay and an Int64Value, security groups), a list
- *		page of two, one whose fifth allocation fails, and a folder page.
+ *		page of two, one whose second allocation fails, and a folder page.
  */
 static void
 write_cluster_seeds(Timestamp *created)
@@ -135,7 +143,7 @@ write_cluster_seeds(Timestamp *created)
 	list.clusters = two;
 	list.next_page_token = "eyJvZmZzZXQiOjJ9";
 	write_message("clusters_page", SEL_CLUSTERS, &list.base);
-	write_message("clusters_alloc_fails", SEL_CLUSTERS_FAIL_5TH, &list.base);
+	write_message("clusters_alloc_fails", SEL_CLUSTERS_FAIL_2ND, &list.base);
 
 	folder.id = full.folder_id;
 	folder.cloud_id = "b1gcloud";
@@ -146,6 +154,56 @@ write_cluster_seeds(Timestamp *created)
 	flist.folders = folders;
 	flist.next_page_token = "";
 	write_message("folders_page", SEL_FOLDERS, &flist.base);
+}
+
+/*
+ * write_operation_seeds
+ *		Seeds of the Operation replies of BackupService.Delete,
+ *		ClusterService.Backup and OperationService.Get: one running with its
+ *		metadata (an Any), one done with an error (a google.rpc.Status), one
+ *		done with a response (an Any holding a Cluster), one whose sixth
+ *		allocation fails.
+ */
+static void
+write_operation_seeds(Timestamp *created)
+{
+	static uint8_t metadata_bytes[] = {0x0a, 0x05, 'b', 'a', 'c', 'k', '1'};
+	Google__Protobuf__Any metadata = GOOGLE__PROTOBUF__ANY__INIT;
+	Google__Protobuf__Any response = GOOGLE__PROTOBUF__ANY__INIT;
+	Google__Rpc__Status error = GOOGLE__RPC__STATUS__INIT;
+	Cluster		cluster = YANDEX__CLOUD__MDB__REDIS__V1__CLUSTER__INIT;
+	Yandex__Cloud__Operation__Operation op = YANDEX__CLOUD__OPERATION__OPERATION__INIT;
+	Buf			b = {0};
+
+	metadata.type_url = "type.googleapis.com/yandex.cloud.mdb.redis.v1.DeleteBackupMetadata";
+	metadata.value.data = metadata_bytes;
+	metadata.value.len = sizeof(metadata_bytes);
+	op.id = "mdb0123456789abcdefg";
+	op.description = "Delete the Redis backup";
+	op.created_at = created;
+	op.created_by = "ajeexample0123456789";
+	op.modified_at = created;
+	op.metadata = &metadata;
+	write_message("operation_running", SEL_OPERATION, &op.base);
+
+	error.code = 9;
+	error.message = "the backup is in use";
+	op.done = true;
+	op.result_case = YANDEX__CLOUD__OPERATION__OPERATION__RESULT_ERROR;
+	op.error = &error;
+	write_message("operation_error", SEL_OPERATION, &op.base);
+
+	cluster.id = "c9qexample";
+	cluster.name = "payments";
+	buf_message(&b, &cluster.base);
+	response.type_url = "type.googleapis.com/yandex.cloud.mdb.redis.v1.Cluster";
+	response.value.data = b.data;
+	response.value.len = b.len;
+	op.result_case = YANDEX__CLOUD__OPERATION__OPERATION__RESULT_RESPONSE;
+	op.response = &response;
+	write_message("operation_response", SEL_OPERATION, &op.base);
+	write_message("operation_alloc_fails", SEL_OPERATION_FAIL_6TH, &op.base);
+	free(b.data);
 }
 
 static void
@@ -341,10 +399,11 @@ main(int argc, char **argv)
 	b.len = 0;
 
 	write_cluster_seeds(&created);
+	write_operation_seeds(&created);
 
-	/* a list page whose third allocation fails */
+	/* a list page whose seventh allocation fails */
 	buf_message(&b, &clist.base);
-	write_seed("cluster_list_alloc_fails", SEL_CLUSTER_LIST_FAIL_3RD, &b);
+	write_seed("cluster_list_alloc_fails", SEL_CLUSTER_LIST_FAIL_7TH, &b);
 	b.len = 0;
 
 	free(b.data);

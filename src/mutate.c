@@ -15,13 +15,13 @@
  * is attempted.
  *
  * Each row carries an idempotency key, a fresh uuid, sent with its call
- * and with every retry of it (the call layer retries the same RbRemoteCall
- * on UNAVAILABLE and RESOURCE_EXHAUSTED): a retried call whose first reply
- * was lost changes things once.
+ * and with every retry of it: a retried call whose first reply was lost
+ * changes things once.  A call or poll refused UNAVAILABLE or
+ * RESOURCE_EXHAUSTED is started again (the same RbRemoteCall) after a
+ * backoff that other rows do not wait for, up to max_attempts.
  *
- * Calls are waited for on two channels (Managed Redis, Operation), one at
- * a time: while both have calls in flight the wait alternates between
- * them in slices of at most 100 ms.  An error raised while rows are under
+ * Calls are waited for on two channels (Managed Redis, Operation) with
+ * rb_remote_wait_either.  An error raised while rows are under
  * way (a failed operation, a refusal, a cancel, statement_timeout) says
  * which operations were left running, in its CONTEXT: nothing done
  * remotely is undone.
@@ -52,6 +52,7 @@ typedef enum RbRowState
 	RB_ROW_CALLING,				/* the mutating call is in flight */
 	RB_ROW_SLEEPING,			/* its operation runs; poll at poll_at */
 	RB_ROW_POLLING,				/* OperationService.Get in flight */
+	RB_ROW_RETRYING,			/* its call or poll starts again at poll_at */
 	RB_ROW_DONE
 } RbRowState;
 
@@ -68,6 +69,7 @@ struct RbMutationRow
 	int32		created_nanos;
 	int			polls;
 	TimestampTz poll_at;
+	bool		retry_is_poll;	/* RB_ROW_RETRYING: the poll, not the call */
 	MemoryContext cxt;			/* the row's own */
 	MemoryContext call_cxt;		/* ... for the call in flight */
 	struct RbMutationRow *next; /* in the list of rows under way */
@@ -97,6 +99,7 @@ static void step(RbMutation *m);
 static void start_row(RbMutation *m, RbMutationRow *row);
 static void start_due_polls(RbMutation *m, TimestampTz now,
 							TimestampTz *next_due);
+static void retry_row_call(RbMutation *m, RbMutationRow *row);
 static void begin_row_call(RbMutation *m, RbMutationRow *row, RbMethod method,
 						   const char *key, const char *key_text,
 						   RbCallTarget *target);
@@ -268,7 +271,7 @@ start_due_polls(RbMutation *m, TimestampTz now, TimestampTz *next_due)
 	*next_due = 0;
 	for (row = m->rows; row != NULL; row = row->next)
 	{
-		if (row->state != RB_ROW_SLEEPING)
+		if (row->state != RB_ROW_SLEEPING && row->state != RB_ROW_RETRYING)
 			continue;
 		if (row->poll_at > now ||
 			m->in_flight + m->op_in_flight >= m->window)
@@ -277,10 +280,37 @@ start_due_polls(RbMutation *m, TimestampTz now, TimestampTz *next_due)
 				*next_due = row->poll_at;
 			continue;
 		}
+		if (row->state == RB_ROW_RETRYING)
+		{
+			retry_row_call(m, row);
+			continue;
+		}
 		row->state = RB_ROW_POLLING;
 		begin_row_call(m, row, RB_METHOD_OPERATION_GET, row->operation_id,
 					   row->operation_id, m->op_target);
 		m->op_in_flight++;
+	}
+}
+
+/*
+ * retry_row_call
+ *		Start a row's call or poll again after its backoff: the same
+ *		request, with the same idempotency key.
+ */
+static void
+retry_row_call(RbMutation *m, RbMutationRow *row)
+{
+	if (row->retry_is_poll)
+	{
+		row->state = RB_ROW_POLLING;
+		rb_credentials_begin(m->creds, m->op_target, &row->rc);
+		m->op_in_flight++;
+	}
+	else
+	{
+		row->state = RB_ROW_CALLING;
+		rb_credentials_begin(m->creds, m->target, &row->rc);
+		m->in_flight++;
 	}
 }
 
@@ -312,6 +342,7 @@ begin_row_call(RbMutation *m, RbMutationRow *row, RbMethod method,
 		rc->idempotency_key = row->idempotency_key;
 	rc->owner = row;
 	rc->scan = m;
+	rc->defer_retry = true;
 	MemoryContextSwitchTo(oldcxt);
 	rb_credentials_begin(m->creds, target, rc);
 }
@@ -385,13 +416,25 @@ collect_row(RbMutation *m, RbMutationRow *row)
 	m->collecting = row;
 	outcome = rb_remote_collect(target, &row->rc, &m->allocator, &reply);
 	m->collecting = NULL;
-	if (outcome == RB_OUTCOME_RETRIED ||
-		rb_credentials_renew(m->creds, target, &row->rc, outcome))
+	if (rb_credentials_renew(m->creds, target, &row->rc, outcome))
 		return;
 	if (polling)
 		m->op_in_flight--;
 	else
 		m->in_flight--;
+	if (outcome == RB_OUTCOME_RETRY)
+	{
+		if (row->rc.attempt >= target->max_attempts)
+		{
+			m->collecting = row;
+			rb_remote_give_up(target, &row->rc);
+		}
+		row->state = RB_ROW_RETRYING;
+		row->retry_is_poll = polling;
+		row->poll_at = GetCurrentTimestamp() +
+			(TimestampTz) rb_backoff_ms(row->rc.attempt) * 1000;
+		return;
+	}
 	if (outcome != RB_OUTCOME_REPLY)
 		report_not_found(m, row);
 	read_operation(m, row, (Yandex__Cloud__Operation__Operation *) reply);

@@ -114,8 +114,8 @@ typedef struct RbStream
 	RbListRequest list;			/* a listing's request */
 	bool		in_flight;
 	bool		wants_call;		/* its next call may start */
-	bool		retrying;		/* ... and it is rc again, at retry_at */
-	TimestampTz retry_at;
+	TimestampTz retry_at;		/* ... and it is rc again, not before then
+								 * (0: a new call, at once) */
 	uint64		epoch;			/* the window's epoch when rc started */
 	int			window_at_start;	/* the window when rc started */
 	RbPage	   *page;			/* the page the call decodes into */
@@ -198,6 +198,8 @@ struct RbFetch
 
 static void fill_window(RbFetch *fetch);
 static RbStream *next_caller(RbFetch *fetch);
+static bool is_due(const RbStream *stream, TimestampTz *now);
+static void abandon_call(RbStream *stream);
 static bool next_key(RbFetch *fetch, char **key);
 static RbStream *new_stream(RbFetch *fetch, int key, RbCallTarget *target,
 							RbMethod method);
@@ -217,7 +219,6 @@ static void decode_page(RbFetch *fetch, RbPage *page);
 static void collect_folders(RbFetch *fetch, RbStream *stream,
 							RbOutcome outcome, ProtobufCMessage *reply);
 static void warn_denied(RbFetch *fetch, RbStream *stream);
-static void end_stream(RbFetch *fetch, RbStream *stream);
 static void free_stream(RbFetch *fetch, RbStream *stream);
 static void hand_out(RbFetch *fetch, RbPage *page);
 static void release_current(RbFetch *fetch);
@@ -412,20 +413,29 @@ rb_fetch_folder_in_cloud(RbFetch *fetch, const char *folder_utf8)
 void
 rb_fetch_abandon(RbFetch *fetch)
 {
-	RbStream   *stream = fetch->cloud_stream;
+	RbStream   *stream;
 
-	if (stream == NULL)
-		stream = fetch->streams;
-	while (stream != NULL)
-	{
-		if (stream->in_flight && stream->rc.call != NULL)
-			rb_call_abandon(stream->rc.call);
-		stream->rc.call = NULL;
-		stream->in_flight = false;
-		stream->wants_call = false;
-		stream = (stream == fetch->cloud_stream) ? fetch->streams : stream->next;
-	}
+	abandon_call(fetch->cloud_stream);
+	for (stream = fetch->streams; stream != NULL; stream = stream->next)
+		abandon_call(stream);
 	fetch->in_flight = 0;
+}
+
+/*
+ * abandon_call
+ *		Give up stream's call, if it has one in flight (stream may be NULL).
+ *		Must not raise errors.
+ */
+static void
+abandon_call(RbStream *stream)
+{
+	if (stream == NULL)
+		return;
+	if (stream->in_flight && stream->rc.call != NULL)
+		rb_call_abandon(stream->rc.call);
+	stream->rc.call = NULL;
+	stream->in_flight = false;
+	stream->wants_call = false;
 }
 
 /*
@@ -467,23 +477,13 @@ next_caller(RbFetch *fetch)
 	RbStream   *stream;
 	char	   *key;
 
-	if (fetch->cloud_stream != NULL && fetch->cloud_stream->wants_call &&
-		(!fetch->cloud_stream->retrying ||
-		 fetch->cloud_stream->retry_at <= (now = GetCurrentTimestamp())))
+	if (is_due(fetch->cloud_stream, &now))
 		return fetch->cloud_stream;
 
 	for (stream = fetch->streams; stream != NULL; stream = stream->next)
 	{
-		if (!stream->wants_call || stream->in_flight)
-			continue;
-		if (stream->retrying)
-		{
-			if (now == 0)
-				now = GetCurrentTimestamp();
-			if (stream->retry_at > now)
-				continue;
-		}
-		if (best == NULL || stream->pages < best->pages)
+		if (is_due(stream, &now) &&
+			(best == NULL || stream->pages < best->pages))
 			best = stream;
 	}
 
@@ -493,12 +493,27 @@ next_caller(RbFetch *fetch)
 		return new_stream(fetch, fetch->next_key - 1, fetch->target,
 						  fetch->method);
 
-	/* the keys ran out while the cloud's folders are still being listed */
-	if (best == NULL && fetch->cloud_stream != NULL &&
-		fetch->cloud_stream->wants_call &&
-		fetch->cloud_stream->retry_at <= GetCurrentTimestamp())
+	/* the keys ran out: next_key asked for the cloud's next folders */
+	if (best == NULL && is_due(fetch->cloud_stream, &now))
 		return fetch->cloud_stream;
 	return best;
+}
+
+/*
+ * is_due
+ *		May stream (or NULL) start its call now: it wants one, has none in
+ *		flight, and any backoff is over?  *now is read when first needed.
+ */
+static bool
+is_due(const RbStream *stream, TimestampTz *now)
+{
+	if (stream == NULL || !stream->wants_call || stream->in_flight)
+		return false;
+	if (stream->retry_at == 0)
+		return true;
+	if (*now == 0)
+		*now = GetCurrentTimestamp();
+	return stream->retry_at <= *now;
 }
 
 /*
@@ -597,9 +612,9 @@ new_stream(RbFetch *fetch, int key, RbCallTarget *target, RbMethod method)
 static void
 start_call(RbFetch *fetch, RbStream *stream)
 {
-	if (!stream->retrying)
+	if (stream->retry_at == 0)
 		prepare_request(fetch, stream);
-	stream->retrying = false;
+	stream->retry_at = 0;
 	stream->wants_call = false;
 	stream->has_next = false;
 	stream->page = get_page(fetch);
@@ -690,11 +705,9 @@ static bool
 wait_for_work(RbFetch *fetch)
 {
 	TimestampTz retry_at = next_retry(fetch);
-	int			timeout_ms = -1;
+	int			timeout_ms = retry_at != 0 ? rb_ms_until(retry_at) : -1;
 	RbStream   *stream;
 
-	if (retry_at != 0)
-		timeout_ms = (int) Max((retry_at - GetCurrentTimestamp() + 999) / 1000, 0);
 	if (fetch->in_flight == 0)
 	{
 		if (retry_at == 0)
@@ -718,17 +731,14 @@ wait_for_work(RbFetch *fetch)
 static TimestampTz
 next_retry(RbFetch *fetch)
 {
-	TimestampTz at = 0;
-	RbStream   *stream = fetch->cloud_stream;
+	TimestampTz at = fetch->cloud_stream != NULL
+		? fetch->cloud_stream->retry_at : 0;
+	RbStream   *stream;
 
-	if (stream == NULL)
-		stream = fetch->streams;
-	while (stream != NULL)
+	for (stream = fetch->streams; stream != NULL; stream = stream->next)
 	{
-		if (stream->retrying && stream->wants_call &&
-			(at == 0 || stream->retry_at < at))
+		if (stream->retry_at != 0 && (at == 0 || stream->retry_at < at))
 			at = stream->retry_at;
-		stream = (stream == fetch->cloud_stream) ? fetch->streams : stream->next;
 	}
 	return at;
 }
@@ -832,7 +842,6 @@ retry_later(RbFetch *fetch, RbStream *stream)
 	elog(DEBUG1, "redis_backup_fdw: %s: %s, retrying (attempt %d of %d, window %d)",
 		 rb_method_name(rc->method), rb_code_name(rc->status.code),
 		 rc->attempt + 1, stream->target->max_attempts, fetch->window);
-	stream->retrying = true;
 	stream->wants_call = true;
 	stream->retry_at = GetCurrentTimestamp() +
 		(TimestampTz) rb_backoff_ms(backoff_step) * 1000;
@@ -952,7 +961,7 @@ queue_page(RbFetch *fetch, RbStream *stream, RbOutcome outcome)
 	fetch->nready++;
 
 	if (!stream->has_next)
-		end_stream(fetch, stream);
+		free_stream(fetch, stream);
 }
 
 /*
@@ -1050,17 +1059,11 @@ warn_denied(RbFetch *fetch, RbStream *stream)
 }
 
 /*
- * end_stream, free_stream
- *		A key stream that has no more pages to ask for goes; free_stream
- *		frees any stream (the cloud's too), and the pages it leaves
- *		waiting or in use forget it.
+ * free_stream
+ *		A stream that has no more pages to ask for (or whose scan starts
+ *		over) goes, the cloud's too; the pages it leaves waiting or in use
+ *		forget it.
  */
-static void
-end_stream(RbFetch *fetch, RbStream *stream)
-{
-	free_stream(fetch, stream);
-}
-
 static void
 free_stream(RbFetch *fetch, RbStream *stream)
 {

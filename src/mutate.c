@@ -370,8 +370,7 @@ step(RbMutation *m)
 	if (m->in_flight > 0 || m->op_in_flight > 0)
 		rc = rb_remote_wait_either(m->target, m->in_flight > 0,
 								   m->op_target, m->op_in_flight > 0, m,
-								   next_due == 0 ? -1 :
-								   (int) Max((next_due - now + 999) / 1000, 0));
+								   next_due == 0 ? -1 : rb_ms_until(next_due));
 	else if (next_due != 0)
 		rb_sleep_until(next_due);
 	else

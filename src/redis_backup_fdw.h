@@ -445,6 +445,7 @@ extern ProtobufCMessage *rb_remote_decode(RbCallTarget *target,
 extern long rb_backoff_ms(int attempt);
 extern void rb_backoff_sleep(int attempt);
 extern void rb_sleep_until(TimestampTz end);
+extern int	rb_ms_until(TimestampTz end);
 extern char *rb_redact(const char *text, const char *secret);
 extern void rb_init_allocator(ProtobufCAllocator *allocator,
 							  MemoryContext cxt);

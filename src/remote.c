@@ -112,6 +112,19 @@ rb_backoff_sleep(int attempt)
 }
 
 /*
+ * rb_ms_until
+ *		Milliseconds from now until end, rounded up (0 once end has passed),
+ *		so that a wait of that long does not end before end.
+ */
+int
+rb_ms_until(TimestampTz end)
+{
+	int64		us = end - GetCurrentTimestamp();
+
+	return us <= 0 ? 0 : (int) Min((us + 999) / 1000, (int64) INT_MAX);
+}
+
+/*
  * rb_sleep_until
  *		Sleep until end, interruptibly: a cancel raises its error at once.
  */
@@ -120,10 +133,10 @@ rb_sleep_until(TimestampTz end)
 {
 	for (;;)
 	{
-		long		left;
+		int			left;
 
 		CHECK_FOR_INTERRUPTS();
-		left = (long) ((end - GetCurrentTimestamp() + 999) / 1000);
+		left = rb_ms_until(end);
 		if (left <= 0)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -195,7 +208,7 @@ rb_remote_wait_any(RbCallTarget *target, const void *scan, int timeout_ms)
 		int			wait_ms = timeout_ms;
 
 		if (timeout_ms > 0)
-			wait_ms = (int) Max((end - GetCurrentTimestamp()) / 1000, 0);
+			wait_ms = rb_ms_until(end);
 		call = rb_channel_wait_any_for(target->channel, wait_ms,
 									   interrupt_pending, NULL, &status);
 		if (call == NULL && status.code == RB_LOCAL_TIMED_OUT)
@@ -246,8 +259,7 @@ rb_remote_wait_either(RbCallTarget *a, bool a_busy, RbCallTarget *b,
 		if (rc != NULL)
 			return rc;
 		if (timeout_ms >= 0)
-			turn_ms = (int) Min(turn_ms,
-								Max((end - GetCurrentTimestamp()) / 1000, 0));
+			turn_ms = Min(turn_ms, rb_ms_until(end));
 		rc = rb_remote_wait_any(a, scan, turn_ms);
 		if (rc != NULL || (timeout_ms >= 0 && GetCurrentTimestamp() >= end))
 			return rc;
